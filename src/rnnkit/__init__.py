@@ -1,0 +1,7 @@
+"""rnnkit: recurrent neural networks (RNN, LSTM, GRU) on NumPy with exact backpropagation through time."""
+from .errors import UserError
+from .layers.base import Module
+
+__version__ = "0.1.0"
+
+__all__ = ["Module", "UserError", "__version__"]
