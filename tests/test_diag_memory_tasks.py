@@ -1,0 +1,68 @@
+"""Stated properties of the synthetic memory tasks (rnnkit.diagnostics.memory_tasks)."""
+import numpy as np
+import pytest
+
+from rnnkit.diagnostics.memory_tasks import adding_problem, copy_task, delayed_recall
+
+
+def test_copy_task_shapes_and_recoverable():
+    L, delay, K, B = 4, 7, 5, 6
+    b = copy_task(B, length=L, delay=delay, n_symbols=K, rng=0)
+    T = 2 * L + delay + 1
+    assert b.x.shape == (T, B, K + 2) and b.y.shape == (T, B) and b.mask.shape == (T, B)
+    assert np.all(b.x.sum(-1) == 1)                      # exactly one channel on per step
+    ids = b.x.argmax(-1)
+    assert np.all(ids[L + delay] == K + 1)              # delimiter exactly `delay` blanks after the symbols
+    assert np.all(ids[L:L + delay] == 0) and np.all(ids[L + delay + 1:] == 0)
+    # the scored targets are the input symbols, in order, L + delay + 1 steps later
+    np.testing.assert_array_equal(b.y[b.mask].reshape(L, B), ids[:L])
+    assert np.all(b.y[~b.mask] == 0)
+    assert ids[:L].min() >= 1 and ids[:L].max() <= K
+
+
+def test_adding_problem_target_is_sum_of_marked():
+    B, T = 16, 20
+    b = adding_problem(B, length=T, rng=1, dtype=np.float64)
+    assert b.x.shape == (T, B, 2) and b.y.shape == (B,)
+    marker = b.x[..., 1]
+    assert np.all(marker.sum(0) == 2)
+    assert np.all(marker[:T // 2].sum(0) == 1) and np.all(marker[T // 2:].sum(0) == 1)
+    np.testing.assert_allclose(b.y, (b.x[..., 0] * marker).sum(0))
+    assert b.x[..., 0].min() >= 0 and b.x[..., 0].max() < 1
+
+
+@pytest.mark.parametrize("distractors", [True, False])
+def test_delayed_recall_delay_exact(distractors):
+    B, delay, K = 32, 9, 4
+    b = delayed_recall(B, delay=delay, n_symbols=K, distractors=distractors, rng=2)
+    assert b.x.shape == (delay + 2, B, 2 * K + 1) and b.y.shape == (B,)
+    # the symbol appears only at t = 0, and the label is recoverable from it
+    np.testing.assert_array_equal(b.x[0, :, :K].argmax(-1), b.y)
+    assert np.all(b.x[1:, :, :K] == 0)
+    # the cue appears only at the last step, exactly delay + 1 steps after the symbol
+    cue = b.x[:, :, 2 * K]
+    assert np.all(cue[-1] == 1) and np.all(cue[:-1] == 0)
+    dis = b.x[1:delay + 1, :, K:2 * K].sum(-1)
+    assert np.all(dis == (1 if distractors else 0))
+
+
+def test_delay_zero_and_determinism():
+    b = delayed_recall(3, delay=0, rng=5)
+    assert b.x.shape[0] == 2
+    for fn, kw in [(copy_task, {}), (adding_problem, {}), (delayed_recall, {"delay": 3})]:
+        a1, a2, a3 = fn(8, rng=11, **kw), fn(8, rng=11, **kw), fn(8, rng=12, **kw)
+        np.testing.assert_array_equal(a1.x, a2.x)
+        np.testing.assert_array_equal(a1.y, a2.y)
+        assert not np.array_equal(a1.x, a3.x)
+    g = np.random.default_rng(0)
+    assert not np.array_equal(delayed_recall(8, rng=g).x, delayed_recall(8, rng=g).x)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: copy_task(0), lambda: copy_task(2, delay=-1), lambda: delayed_recall(2, n_symbols=1),
+    lambda: adding_problem(2, length=1), lambda: delayed_recall(2, delay=2.5),
+    lambda: delayed_recall(2, rng="seed"),
+])
+def test_bad_arguments(call):
+    with pytest.raises((ValueError, TypeError)):
+        call()
