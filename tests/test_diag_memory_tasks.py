@@ -66,3 +66,22 @@ def test_delay_zero_and_determinism():
 def test_bad_arguments(call):
     with pytest.raises((ValueError, TypeError)):
         call()
+
+
+# -- exploding-gradient detection and the clipping rule ---------------------------------------------
+def test_detect_explosions_and_suggested_clip():
+    from rnnkit.diagnostics.exploding import detect_explosions, suggest_clip_threshold
+    rng = np.random.default_rng(0)
+    healthy = 1.0 + 0.1 * rng.random(50)
+    norms = np.concatenate([healthy, [40.0, 2.0, np.inf, np.nan, 500.0]])
+    assert detect_explosions(norms) == [50, 52, 53, 54]
+    rep = suggest_clip_threshold(norms)
+    assert rep.first == 50 and rep.n_nonfinite == 2 and rep.healthy_steps == 50
+    assert rep.suggested_clip == pytest.approx(np.percentile(healthy, 95))
+    rep = suggest_clip_threshold(healthy, percentile=50)
+    assert rep.first is None and rep.suggested_clip == pytest.approx(np.median(healthy))
+    assert suggest_clip_threshold([np.nan, np.nan]).suggested_clip is None
+    with pytest.raises(ValueError):
+        suggest_clip_threshold(norms, percentile=0)
+    with pytest.raises(ValueError):
+        detect_explosions(norms, factor=1)
