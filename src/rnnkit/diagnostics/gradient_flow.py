@@ -185,7 +185,8 @@ def _jacobian_flow(layer, l, x_l, h, c, dh, n_jac, k):
             prod_log10[t] = 0.0
             P = J.copy()
         else:
-            prod_log10[t] = (log_scale + math.log(max(np.linalg.norm(P, 2, axis=(1, 2)).mean(), 1e-300))) / math.log(10)
+            pn = np.linalg.norm(P, 2, axis=(1, 2)).mean()
+            prod_log10[t] = (log_scale + math.log(pn)) / math.log(10) if pn > 0 else -math.inf
             P = P @ J
         s = np.linalg.norm(P)
         if s > 0 and np.isfinite(s):

@@ -1,0 +1,74 @@
+"""`rnnkit memory`: how far back each cell remembers, measured on delayed recall."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def _int_list(s: str, name: str) -> list[int]:
+    try:
+        vals = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--{name} must be comma-separated integers, got {s!r}") from None
+    if not vals or min(vals) < 0:
+        raise UserError(f"--{name} needs at least one integer >= 0, got {s!r}")
+    return vals
+
+
+def add_parser(sub):
+    p = sub.add_parser("memory", help="train RNN/LSTM/GRU on delayed recall at several delays; "
+                       "report the longest delay each solves",
+                       description="Trains each cell on each delay (an equal share of --budget each), "
+                       "scores held-out accuracy, writes OUT/memory.json and OUT/memory.png.")
+    p.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru")
+    p.add_argument("--delays", default="5,10,20,50,100", help="comma-separated delays in steps")
+    p.add_argument("--budget", type=float, default=300.0, help="total seconds for all runs (default 300)")
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--symbols", type=int, default=4, help="symbols to remember (chance = 1/symbols)")
+    p.add_argument("--threshold", type=float, default=0.9, help="held-out accuracy that counts as solved")
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..diagnostics.memory import CELL_CLASSES, MemoryConfig, run_memory
+    from ..diagnostics.plots import plot_memory
+    cells = [c.strip().lower() for c in args.cells.split(",") if c.strip()]
+    bad = [c for c in cells if c not in CELL_CLASSES()]
+    if not cells or bad:
+        raise UserError(f"--cells must list rnn, lstm or gru, got {args.cells!r}")
+    delays = _int_list(args.delays, "delays")
+    if not args.budget > 0:
+        raise UserError(f"--budget must be > 0 seconds, got {args.budget}")
+    if args.hidden < 1 or args.symbols < 2 or not 0 < args.threshold <= 1:
+        raise UserError("--hidden must be >= 1, --symbols >= 2 and --threshold in (0, 1]")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = MemoryConfig(hidden=args.hidden, n_symbols=args.symbols, threshold=args.threshold,
+                       lr=args.lr, clip=args.clip, seed=args.seed)
+    result = run_memory(cells, delays, args.budget, cfg, out_dir=out)
+    (out / "memory.json").write_text(json.dumps(result, indent=1))
+    print(format_table(result))
+    if plot_memory(result, out / "memory.png"):
+        print(f"wrote {out / 'memory.json'} and {out / 'memory.png'}")
+    else:
+        print(f"wrote {out / 'memory.json'} (matplotlib not installed: no memory.png; "
+              "pip install 'rnnkit[plot]')")
+    return 0
+
+
+def format_table(result: dict) -> str:
+    delays = result["delays"]
+    head = f"{'cell':6s}" + "".join(f"{'d=' + str(d):>8s}" for d in delays) + "  longest solved"
+    lines = [f"delayed recall: held-out accuracy (solved = accuracy >= {result['threshold']}, "
+             f"chance {result['chance']:.2f}), {result['budget_per_run_s']:.1f}s per run", head]
+    for cell, r in result["cells"].items():
+        row = "".join(f"{r['accuracy'][str(d)]:7.2f}{'*' if r['accuracy'][str(d)] >= result['threshold'] else ' '}"
+                      for d in delays)
+        lines.append(f"{cell:6s}{row}  {r['longest_delay_solved']}")
+    return "\n".join(lines)
