@@ -29,7 +29,12 @@ def add_parser(sub):
     p.add_argument("--symbols", type=int, default=4, help="symbols to remember (chance = 1/symbols)")
     p.add_argument("--threshold", type=float, default=0.9, help="held-out accuracy that counts as solved")
     p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--optimizer", default="adam", help="adam (default), sgd, rmsprop, adamw, adagrad")
+    p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm clipping; 0 turns it off")
+    p.add_argument("--radius", type=float, default=None,
+                   help="rescale each recurrent weight block to this spectral radius at init "
+                   "(e.g. 3 for the exploding regime)")
+    p.add_argument("--nonlinearity", choices=["tanh", "relu"], default="tanh", help="plain RNN only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=run)
@@ -37,7 +42,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..diagnostics.memory import CELL_CLASSES, MemoryConfig, run_memory
-    from ..diagnostics.plots import plot_memory
+    from ..diagnostics.plots import plot_curves, plot_memory
     cells = [c.strip().lower() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CLASSES()]
     if not cells or bad:
@@ -49,13 +54,28 @@ def run(args) -> int:
         raise UserError("--hidden must be >= 1, --symbols >= 2 and --threshold in (0, 1]")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.clip < 0 or (args.radius is not None and not args.radius > 0) or not args.lr > 0:
+        raise UserError("--clip must be >= 0 (0: off), --radius > 0 and --lr > 0")
     cfg = MemoryConfig(hidden=args.hidden, n_symbols=args.symbols, threshold=args.threshold,
-                       lr=args.lr, clip=args.clip, seed=args.seed)
-    result = run_memory(cells, delays, args.budget, cfg, out_dir=out)
+                       lr=args.lr, optimizer=args.optimizer, clip=args.clip or None, radius=args.radius,
+                       nonlinearity=args.nonlinearity, seed=args.seed)
+    result, runs = run_memory(cells, delays, args.budget, cfg, out_dir=out)
     (out / "memory.json").write_text(json.dumps(result, indent=1))
     print(format_table(result))
+    for cell, r in result["cells"].items():
+        for d, rep in r["gradient_norms"].items():
+            if rep["steps"]:
+                print(f"{cell} delay {d}: {len(rep['steps'])} exploding steps (first at step "
+                      f"{rep['first']}); suggested --clip {rep['suggested_clip']:.3g}"
+                      if rep["suggested_clip"] is not None else
+                      f"{cell} delay {d}: {len(rep['steps'])} exploding steps, no healthy phase")
+    curves = {f"{r.cell} d={r.delay}": r for r in runs}
     if plot_memory(result, out / "memory.png"):
-        print(f"wrote {out / 'memory.json'} and {out / 'memory.png'}")
+        plot_curves({k: r.losses for k, r in curves.items()}, out / "training_loss.png",
+                    "training loss", "delayed recall: loss per step")
+        plot_curves({k: r.grad_norms for k, r in curves.items()}, out / "grad_norm.png",
+                    "gradient norm before clipping", "delayed recall: gradient norm per step")
+        print(f"wrote {out / 'memory.json'}, {out / 'memory.png'}, training_loss.png and grad_norm.png")
     else:
         print(f"wrote {out / 'memory.json'} (matplotlib not installed: no memory.png; "
               "pip install 'rnnkit[plot]')")

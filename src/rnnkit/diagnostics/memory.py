@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import UserError
 from ..layers.base import Module
 from .exploding import suggest_clip_threshold
 from .memory_tasks import MemoryBatch, delayed_recall
@@ -41,6 +42,19 @@ class MemoryModel(Module):
     @property
     def head(self):
         return self._children["head"]
+
+    def scale_recurrent(self, radius: float) -> "MemoryModel":
+        """Rescale every recurrent weight block (each gate's H x H block of W_hh) to spectral radius
+        `radius`: > 1 puts a plain RNN in the exploding regime, < 1 in the vanishing one."""
+        if not radius > 0:
+            raise ValueError(f"radius must be > 0, got {radius}")
+        H = self.rnn.hidden_size
+        for k, W in self.rnn.params.items():
+            if k.startswith("weight_hh"):
+                for j in range(W.shape[0] // H):
+                    blk = W[j * H:(j + 1) * H]
+                    blk *= radius / np.abs(np.linalg.eigvals(blk.astype(np.float64))).max()
+        return self
 
     def forward(self, x):
         out, _ = self.rnn.forward(x)
@@ -71,8 +85,11 @@ class MemoryConfig:
     hidden: int = 32            # hidden units per cell
     n_symbols: int = 4          # symbols to remember; chance accuracy 1/n_symbols
     batch_size: int = 32
-    lr: float = 1e-2            # Adam
-    clip: float = 1.0           # global-norm gradient clipping
+    optimizer: str = "adam"     # any of rnnkit.optim's optimisers
+    lr: float = 1e-2
+    clip: float | None = 1.0    # global-norm gradient clipping (None: off)
+    radius: float | None = None  # rescale W_hh blocks to this spectral radius at init (None: default init)
+    nonlinearity: str = "tanh"  # plain RNN only: tanh or relu
     threshold: float = 0.9      # held-out accuracy that counts as "solved"
     n_eval: int = 1000          # held-out sequences per delay
     seed: int = 0
@@ -87,7 +104,10 @@ class MemoryRun:
     steps: int
     seconds: float
     final_loss: float | None
-    grad_norms: list = field(default_factory=list)
+    grad_norms: list = field(default_factory=list)   # pre-clipping global norm per step (Trainer log)
+    losses: list = field(default_factory=list)
+    nonfinite_steps: int = 0                         # steps the Trainer skipped as NaN/inf
+    diverged: str | None = None                      # the Trainer's message if it gave up
 
 
 def train_memory(cell: str, delay: int, budget_s: float, cfg: MemoryConfig, out_dir=None,
@@ -99,8 +119,13 @@ def train_memory(cell: str, delay: int, budget_s: float, cfg: MemoryConfig, out_
     """
     from ..train import TrainConfig, Trainer
     K = cfg.n_symbols
-    model = MemoryModel(cell, 2 * K + 1, cfg.hidden, K, seed=cfg.seed)
-    tcfg = TrainConfig(time_budget=float(budget_s), steps=max_steps, lr=cfg.lr, optimizer="adam",
+    # plain RNN: the chosen nonlinearity; LSTM: forget-gate bias 1 (Jozefowicz et al. 2015), the
+    # standard start for long memory; GRU: defaults
+    kw = {"rnn": {"nonlinearity": cfg.nonlinearity}, "lstm": {"forget_bias": 1.0}}.get(cell, {})
+    model = MemoryModel(cell, 2 * K + 1, cfg.hidden, K, seed=cfg.seed, **kw)
+    if cfg.radius is not None:
+        model.scale_recurrent(cfg.radius)
+    tcfg = TrainConfig(time_budget=float(budget_s), steps=max_steps, lr=cfg.lr, optimizer=cfg.optimizer,
                        clip=cfg.clip, seed=cfg.seed, progress=False, eval_every=0)
     meta = {"config": {"task": "memory", "cell": cell, "hidden": cfg.hidden, "n_symbols": K,
                        "delay": int(delay), "seed": cfg.seed}}
@@ -114,40 +139,51 @@ def train_memory(cell: str, delay: int, budget_s: float, cfg: MemoryConfig, out_
         return model.loss_and_backward(batch), cfg.batch_size
 
     t0 = time.perf_counter()
-    trainer.fit(batches, step)
+    diverged = None
+    try:
+        trainer.fit(batches, step)
+    except UserError as e:            # the Trainer gives up after repeated non-finite steps
+        diverged = str(e)
     seconds = time.perf_counter() - t0
     model.eval()
     test = delayed_recall(cfg.n_eval, delay=delay, n_symbols=K, rng=10_000 + cfg.seed)
-    acc = model.accuracy(test)
+    with np.errstate(all="ignore"):
+        acc = model.accuracy(test)
     losses = trainer.history["loss"]
     run = MemoryRun(cell, int(delay), acc, acc >= cfg.threshold, trainer.step, round(seconds, 2),
-                    float(losses[-1]) if losses else None, list(trainer.history["grad_norm"]))
+                    float(losses[-1]) if losses else None, list(trainer.history["grad_norm"]),
+                    list(losses), trainer.nonfinite_total, diverged)
     return model, run
 
 
 def run_memory(cells, delays, budget_s: float, cfg: MemoryConfig | None = None, out_dir=None,
-               progress=print) -> dict:
-    """Every cell on every delay, the budget split equally; returns the memory.json content."""
+               progress=print) -> tuple[dict, list[MemoryRun]]:
+    """Every cell on every delay, the budget split equally.
+
+    Returns (the memory.json content, the runs with their per-step loss and gradient-norm logs)."""
     cfg = cfg or MemoryConfig()
     share = float(budget_s) / (len(cells) * len(delays))
-    results = {}
+    results, all_runs = {}, []
     for cell in cells:
         runs = []
         for delay in delays:
             sub = None if out_dir is None else f"{out_dir}/{cell}_delay{delay}"
             _, run = train_memory(cell, delay, share, cfg, out_dir=sub)
             progress(f"{cell:5s} delay {delay:4d}: accuracy {run.accuracy:.3f} "
-                     f"({'solved' if run.solved else 'not solved'}, {run.steps} steps, {run.seconds:.1f}s)")
+                     f"({'solved' if run.solved else 'not solved'}, {run.steps} steps, {run.seconds:.1f}s"
+                     + (f", {run.nonfinite_steps} non-finite steps skipped" if run.nonfinite_steps else "")
+                     + (", training diverged" if run.diverged else "") + ")")
             runs.append(run)
+            all_runs.append(run)
         solved = [r.delay for r in runs if r.solved]
         clip = {str(r.delay): asdict(suggest_clip_threshold(r.grad_norms)) for r in runs if r.grad_norms}
         results[cell] = {
             "accuracy": {str(r.delay): r.accuracy for r in runs},
             "longest_delay_solved": max(solved) if solved else None,
-            "runs": [{k: v for k, v in asdict(r).items() if k != "grad_norms"} for r in runs],
+            "runs": [{k: v for k, v in asdict(r).items() if k not in ("grad_norms", "losses")} for r in runs],
             # pre-clipping gradient norms logged by the Trainer: explosions and the suggested clip
             "gradient_norms": clip,
         }
     return {"task": "delayed_recall", "threshold": cfg.threshold, "chance": 1.0 / cfg.n_symbols,
             "budget_s": float(budget_s), "budget_per_run_s": share, "config": asdict(cfg),
-            "delays": [int(d) for d in delays], "cells": results}
+            "delays": [int(d) for d in delays], "cells": results}, all_runs

@@ -1,0 +1,102 @@
+"""`rnnkit memory` and `rnnkit diagnose` end to end on a tiny budget, and their bad-input errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit.cli import main
+
+try:
+    import matplotlib  # noqa: F401
+    HAVE_MPL = True
+except ImportError:
+    HAVE_MPL = False
+
+
+@pytest.fixture(scope="module")
+def memdir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mem")
+    rc = main(["memory", "--cells", "rnn,lstm", "--delays", "2,4", "--budget", "2", "--hidden", "8",
+               "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_memory_end_to_end(memdir, capsys):
+    res = json.loads((memdir / "memory.json").read_text())
+    assert res["threshold"] == 0.9 and res["chance"] == 0.25 and res["delays"] == [2, 4]
+    for cell in ("rnn", "lstm"):
+        r = res["cells"][cell]
+        assert set(r["accuracy"]) == {"2", "4"}
+        assert all(0.0 <= a <= 1.0 for a in r["accuracy"].values())
+        solved = [int(d) for d, a in r["accuracy"].items() if a >= 0.9]
+        assert r["longest_delay_solved"] == (max(solved) if solved else None)
+        assert all(run["steps"] > 0 for run in r["runs"])
+        assert set(r["gradient_norms"]) == {"2", "4"}          # from the Trainer's pre-clipping log
+        assert (memdir / f"{cell}_delay4" / "checkpoint" / "manifest.json").is_file()
+    assert (memdir / "memory.png").is_file() == HAVE_MPL
+
+
+def test_diagnose_end_to_end(memdir, tmp_path, capsys):
+    out = tmp_path / "diag"
+    assert main(["diagnose", str(memdir / "lstm_delay4"), "--out", str(out), "--batch", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "memory horizon" in text and "W_hh[f]" in text
+    res = json.loads((out / "gradient_flow.json").read_text())
+    assert res["model"]["cell"] == "lstm" and res["model"]["delay"] == 4
+    (lay,) = res["layers"]
+    assert len(lay["grad_norm"]) == 6 and len(lay["jacobian"]["spectral_radius"]) == 6
+    assert lay["weight_grad_check"] < 1e-8                       # per-step terms sum to dL/dW_hh
+    assert set(lay["weights"]) == {"i", "f", "g", "o"}
+    assert (out / "gradient_flow.png").is_file() == HAVE_MPL
+
+
+def test_without_matplotlib_json_only(memdir, tmp_path, capsys, monkeypatch):
+    import rnnkit.diagnostics.plots as plots
+    monkeypatch.setattr(plots, "_pyplot", lambda: None)      # as if matplotlib were not installed
+    assert main(["diagnose", str(memdir / "rnn_delay2"), "--out", str(tmp_path)]) == 0
+    assert "matplotlib not installed" in capsys.readouterr().out
+    assert (tmp_path / "gradient_flow.json").is_file() and not (tmp_path / "gradient_flow.png").exists()
+
+
+def test_exploding_regime_options(tmp_path, capsys):
+    rc = main(["memory", "--cells", "rnn", "--delays", "3", "--budget", "1", "--hidden", "8",
+               "--radius", "3", "--clip", "0", "--optimizer", "sgd", "--lr", "0.05",
+               "--nonlinearity", "relu", "--out", str(tmp_path)])
+    assert rc == 0
+    res = json.loads((tmp_path / "memory.json").read_text())
+    assert res["config"]["clip"] is None and res["config"]["radius"] == 3.0
+
+
+def test_scale_recurrent_sets_spectral_radius():
+    from rnnkit.diagnostics.memory import MemoryModel
+    m = MemoryModel("gru", 5, 6, 3, seed=0).scale_recurrent(2.5)
+    W = m.params["rnn.weight_hh_l0"].astype(np.float64)
+    for j in range(3):
+        assert np.abs(np.linalg.eigvals(W[j * 6:(j + 1) * 6])).max() == pytest.approx(2.5, rel=1e-5)
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["memory", "--cells", "rnn,foo", "--out", "X"], "--cells"),
+    (["memory", "--delays", "5,x", "--out", "X"], "--delays"),
+    (["memory", "--budget", "0", "--out", "X"], "--budget"),
+    (["memory", "--clip", "-1", "--out", "X"], "--clip"),
+    (["diagnose", "/nonexistent/run"], "not a directory"),
+])
+def test_bad_input_one_line(argv, msg, tmp_path, capsys):
+    argv = [a if a != "X" else str(tmp_path / "o") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_diagnose_not_a_checkpoint_no_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    p = subprocess.run([sys.executable, "-m", "rnnkit", "diagnose", str(tmp_path)], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.startswith("rnnkit: error:") and "checkpoint" in p.stderr
