@@ -182,3 +182,19 @@ def test_gradient_flow_on_a_composite_model_and_errors():
     assert m.training  # mode restored
     with pytest.raises(TypeError):
         gradient_flow(object(), None)
+
+
+def test_bidirectional_and_batch_first():
+    from rnnkit import GRU, RNN
+    x = np.random.default_rng(2).standard_normal((B, T, D))
+    bi = GRU(D, H, bidirectional=True, batch_first=True, dtype=np.float64, seed=0)
+    flows = gradient_flow(bi, x)
+    assert [f.key for f in flows] == ["l0", "l0_reverse"]
+    assert all(f.jacobian is None and len(f.grad_norm) == T for f in flows)
+    # batch_first unidirectional: same numbers as the time-major layer on the transposed input
+    a = RNN(D, H, batch_first=True, dtype=np.float64, seed=4)
+    b = RNN(D, H, dtype=np.float64, seed=4)
+    fa, fb = gradient_flow(a, x)[0], gradient_flow(b, x.swapaxes(0, 1))[0]
+    np.testing.assert_allclose(fa.grad_norm, fb.grad_norm)
+    np.testing.assert_allclose(fa.jacobian["spectral_radius"], fb.jacobian["spectral_radius"])
+    assert fa.weight_grad_check < 1e-10

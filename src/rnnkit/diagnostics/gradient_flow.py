@@ -120,9 +120,11 @@ def _default_loss(model, batch):
         return model.loss_and_backward(batch)
     x = batch
     out, _ = model.forward(x)
-    u = np.random.default_rng(0).standard_normal(out.shape[1:]).astype(out.dtype)  # (B, nd*H)
+    bf = getattr(model, "batch_first", False)
+    B = out.shape[0] if bf else out.shape[1]
+    u = np.random.default_rng(0).standard_normal((B, out.shape[2])).astype(out.dtype)  # (B, nd*H)
     dout = np.zeros_like(out)
-    if getattr(model, "batch_first", False):
+    if bf:
         dout[:, -1] = u
         loss = float((out[:, -1] * u).sum())
     else:
@@ -253,9 +255,8 @@ def gradient_flow(model, batch, loss_fn=None, threshold: float = 0.01, jacobian_
         kind = _cell_kind(layer)
         nd = 2 if layer.bidirectional else 1
         do_jac = nd == 1 and lengths is None
-        if do_jac:
-            layer64 = layer  # trajectory in the layer's dtype; Jacobian algebra below in float64
-            h, c = _trajectory(layer64, x, state0)
+        if do_jac:  # trajectory in the layer's dtype (as trained); the Jacobian algebra in float64
+            h, c = _trajectory(layer, x, state0)
         for l in range(layer.num_layers):
             for d in range(nd):
                 dh = np.asarray(layer.hidden_grads[(l, d)], dtype=np.float64)  # (T, B, H)
