@@ -100,3 +100,18 @@ def test_diagnose_not_a_checkpoint_no_traceback(tmp_path):
                        text=True, env=env)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.startswith("rnnkit: error:") and "checkpoint" in p.stderr
+
+
+def test_diagnose_a_textgen_run(tmp_path, capsys):
+    pytest.importorskip("rnnkit.tasks.textgen")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    run = tmp_path / "tg"
+    assert main(["textgen", "train", str(corpus), "--steps", "3", "--hidden", "8", "--seq-len", "12",
+                 "--batch", "4", "--cell", "gru", "--out", str(run)]) == 0
+    out = tmp_path / "d"
+    assert main(["diagnose", str(run), "--out", str(out), "--batch", "3"]) == 0
+    res = json.loads((out / "gradient_flow.json").read_text())
+    (lay,) = res["layers"]
+    assert lay["cell"] == "GRU" and len(lay["grad_norm"]) == 12
+    assert lay["weight_grad_check"] < 1e-8
