@@ -174,7 +174,7 @@ def test_summaries_and_spectra():
 def test_gradient_flow_on_a_composite_model_and_errors():
     from rnnkit.diagnostics.memory import MemoryModel
     from rnnkit.diagnostics.memory_tasks import delayed_recall
-    m = MemoryModel("gru", 9, 5, 4, seed=0).astype(np.float64)
+    m = MemoryModel("gru", 6, 5, 4, seed=0).astype(np.float64)
     batch = delayed_recall(4, delay=7, rng=0, dtype=np.float64)
     flows = gradient_flow(m, batch)
     assert len(flows) == 1 and flows[0].layer == "rnn" and len(flows[0].grad_norm) == 9

@@ -35,15 +35,19 @@ def test_adding_problem_target_is_sum_of_marked():
 def test_delayed_recall_delay_exact(distractors):
     B, delay, K = 32, 9, 4
     b = delayed_recall(B, delay=delay, n_symbols=K, distractors=distractors, rng=2)
-    assert b.x.shape == (delay + 2, B, 2 * K + 1) and b.y.shape == (B,)
-    # the symbol appears only at t = 0, and the label is recoverable from it
+    assert b.x.shape == (delay + 2, B, K + 2) and b.y.shape == (B,)
+    # the label is the symbol shown with the marker at t = 0; the marker appears nowhere else
     np.testing.assert_array_equal(b.x[0, :, :K].argmax(-1), b.y)
-    assert np.all(b.x[1:, :, :K] == 0)
+    assert np.all(b.x[0, :, :K].sum(-1) == 1) and np.all(b.x[0, :, K] == 1)
+    assert np.all(b.x[1:, :, K] == 0)
     # the cue appears only at the last step, exactly delay + 1 steps after the symbol
-    cue = b.x[:, :, 2 * K]
+    cue = b.x[:, :, K + 1]
     assert np.all(cue[-1] == 1) and np.all(cue[:-1] == 0)
-    dis = b.x[1:delay + 1, :, K:2 * K].sum(-1)
+    assert np.all(b.x[-1, :, :K + 1] == 0)
+    dis = b.x[1:delay + 1, :, :K].sum(-1)
     assert np.all(dis == (1 if distractors else 0))
+    if distractors:   # distractors share the symbol channels, so they carry every symbol
+        assert set(np.unique(b.x[1:delay + 1, :, :K].argmax(-1))) == set(range(K))
 
 
 def test_delay_zero_and_determinism():

@@ -17,7 +17,7 @@ def _memory(arrays, config, batch_size, seed, path=None):
     from .memory import MemoryModel
     from .memory_tasks import delayed_recall
     K = int(config["n_symbols"])
-    model = MemoryModel(config["cell"], 2 * K + 1, int(config["hidden"]), K)
+    model = MemoryModel(config["cell"], K + 2, int(config["hidden"]), K)
     model.load_state_dict(arrays["model"])
     model.astype(np.float64)
     batch = delayed_recall(batch_size, delay=int(config["delay"]), n_symbols=K, rng=seed, dtype=np.float64)

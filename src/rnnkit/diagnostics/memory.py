@@ -122,7 +122,7 @@ def train_memory(cell: str, delay: int, budget_s: float, cfg: MemoryConfig, out_
     # plain RNN: the chosen nonlinearity; LSTM: forget-gate bias 1 (Jozefowicz et al. 2015), the
     # standard start for long memory; GRU: defaults
     kw = {"rnn": {"nonlinearity": cfg.nonlinearity}, "lstm": {"forget_bias": 1.0}}.get(cell, {})
-    model = MemoryModel(cell, 2 * K + 1, cfg.hidden, K, seed=cfg.seed, **kw)
+    model = MemoryModel(cell, K + 2, cfg.hidden, K, seed=cfg.seed, **kw)
     if cfg.radius is not None:
         model.scale_recurrent(cfg.radius)
     tcfg = TrainConfig(time_budget=float(budget_s), steps=max_steps, lr=cfg.lr, optimizer=cfg.optimizer,

@@ -6,8 +6,8 @@ Three classic probes of how far back a recurrent network can carry information:
   read `length` symbols, wait `delay` blank steps, see a delimiter, then write the symbols back.
 - **adding problem** (Hochreiter & Schmidhuber 1997): a sequence of random numbers in [0, 1), two of them
   marked; the target is the sum of the two marked numbers (a regression read at the last step).
-- **delayed recall**: one symbol at t = 0, `delay` steps of distractor (or blank) input, a recall cue;
-  the target, at the cue step, is the first symbol. The gap between the evidence and the question is
+- **delayed recall**: one marked symbol at t = 0, `delay` steps of distractor symbols (same channels,
+  unmarked) or blanks, a recall cue; the target, at the cue step, is the marked symbol. The gap between the evidence and the question is
   exactly `delay + 1` steps, so accuracy as a function of `delay` measures memory reach directly.
 
 Shapes follow the library: T time, B batch, D input features, K symbols. Inputs are time-major
@@ -109,18 +109,20 @@ def adding_problem(batch_size: int, length: int = 50, rng=None, dtype=np.float32
 # -- delayed recall ----------------------------------------------------------------------------------
 def delayed_recall(batch_size: int, delay: int = 10, n_symbols: int = 4, distractors: bool = True,
                    rng=None, dtype=np.float32) -> MemoryBatch:
-    """Delayed recall of one symbol.
+    """Delayed recall of one marked symbol among distractors.
 
-    Channels (D = 2*K + 1): 0..K-1 the symbol to remember, K..2K-1 distractor symbols, 2K the recall
-    cue. Layout over T = delay + 2 steps::
+    Channels (D = K + 2): 0..K-1 symbols, K the "remember this" marker, K+1 the recall cue. Layout
+    over T = delay + 2 steps::
 
-        t = 0            : symbol s (one-hot in channels 0..K-1)
-        t = 1 .. delay   : a random distractor symbol each step (channels K..2K-1), or blank
-        t = delay + 1    : recall cue (channel 2K)
+        t = 0            : symbol s (one-hot in channels 0..K-1) and the marker (channel K)
+        t = 1 .. delay   : a random distractor symbol each step, on the *same* channels 0..K-1
+                           (or blank with distractors=False)
+        t = delay + 1    : recall cue (channel K+1)
 
     `y` (B,) int in 0..K-1 is s, to be predicted from the output at the cue step; chance accuracy is
-    1/K. Distractors live on their own channels so they never reveal s; they only make the network
-    hold s while the input keeps changing.
+    1/K. Because the distractors use the same channels, a network cannot solve it by latching "any
+    symbol seen": it must store the symbol when the marker is on and hold it, unchanged, through
+    `delay` steps of input that look just like it (the gating problem LSTM's input gate addresses).
     """
     B = _check_int("batch_size", batch_size, 1)
     delay = _check_int("delay", delay, 0)
@@ -128,13 +130,14 @@ def delayed_recall(batch_size: int, delay: int = 10, n_symbols: int = 4, distrac
     g = _rng(rng)
     T = delay + 2
     s = g.integers(0, K, size=B)
-    x = np.zeros((T, B, 2 * K + 1), dtype=dtype)
+    x = np.zeros((T, B, K + 2), dtype=dtype)
     cols = np.arange(B)
     x[0, cols, s] = 1.0
+    x[0, :, K] = 1.0
     if distractors and delay > 0:
         d = g.integers(0, K, size=(delay, B))
-        x[np.arange(1, delay + 1)[:, None], cols[None, :], K + d] = 1.0
-    x[T - 1, :, 2 * K] = 1.0
+        x[np.arange(1, delay + 1)[:, None], cols[None, :], d] = 1.0
+    x[T - 1, :, K + 1] = 1.0
     return MemoryBatch(x, s.astype(np.int64), None)
 
 
