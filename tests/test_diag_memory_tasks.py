@@ -89,3 +89,12 @@ def test_detect_explosions_and_suggested_clip():
         suggest_clip_threshold(norms, percentile=0)
     with pytest.raises(ValueError):
         detect_explosions(norms, factor=1)
+
+
+def test_explosion_window_follows_a_drifting_norm():
+    from rnnkit.diagnostics.exploding import detect_explosions
+    drift = np.geomspace(0.01, 10.0, 1000)           # norms growing slowly by 1000x: no spike
+    assert detect_explosions(drift) == []
+    spike = drift.copy()
+    spike[700] *= 30
+    assert detect_explosions(spike) == [700]

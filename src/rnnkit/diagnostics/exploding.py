@@ -1,8 +1,9 @@
 """Exploding gradients: spotting them in a log of gradient norms and choosing a clipping threshold.
 
 The trainer records the global gradient norm *before* clipping at every step. An explosion is a step
-whose norm is not finite, or exceeds `factor` times the median of the norms seen so far (a sudden jump
-of an order of magnitude; Pascanu, Mikolov & Bengio 2013 show such cliffs in the loss surface of RNNs).
+whose norm is not finite, or exceeds `factor` times the median of the last `window` finite norms (a
+sudden jump of an order of magnitude over the recent typical norm; the trailing window lets the
+typical norm drift as training progresses without every later step counting as a spike; Pascanu, Mikolov & Bengio 2013 show such cliffs in the loss surface of RNNs).
 
 Suggested clipping threshold (the rule): the `percentile`-th percentile (default 95th) of the norms of
 the *healthy phase*, i.e. all steps before the first explosion (all steps if there is none). Clipping at
@@ -32,8 +33,9 @@ class ExplosionReport:
     median_healthy: float | None
 
 
-def detect_explosions(norms, factor: float = 10.0, warmup: int = 5) -> list[int]:
-    """Indices t where norms[t] is non-finite or > factor * median(norms[:t]) (after `warmup` steps)."""
+def detect_explosions(norms, factor: float = 10.0, warmup: int = 5, window: int = 100) -> list[int]:
+    """Indices t where norms[t] is non-finite or > factor * the median of the last `window` finite
+    norms before t (checked once `warmup` finite norms have been seen)."""
     g = np.asarray(norms, dtype=np.float64)
     if g.ndim != 1:
         raise ValueError(f"norms must be a 1-D sequence of gradient norms, got shape {g.shape}")
@@ -45,19 +47,19 @@ def detect_explosions(norms, factor: float = 10.0, warmup: int = 5) -> list[int]
         if not np.isfinite(v):
             out.append(t)
             continue
-        if len(finite_seen) >= warmup and v > factor * np.median(finite_seen):
+        if len(finite_seen) >= warmup and v > factor * np.median(finite_seen[-window:]):
             out.append(t)
         finite_seen.append(v)
     return out
 
 
 def suggest_clip_threshold(norms, percentile: float = 95.0, factor: float = 10.0,
-                           warmup: int = 5) -> ExplosionReport:
+                           warmup: int = 5, window: int = 100) -> ExplosionReport:
     """Explosions in a log of pre-clipping gradient norms and a clipping threshold (module doc: the rule)."""
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
     g = np.asarray(norms, dtype=np.float64)
-    steps = detect_explosions(g, factor, warmup)
+    steps = detect_explosions(g, factor, warmup, window)
     first = steps[0] if steps else None
     healthy = g[: first if first is not None else len(g)]
     healthy = healthy[np.isfinite(healthy)]
