@@ -65,7 +65,12 @@ class MemoryModel(Module):
         from ..losses import softmax_cross_entropy
         out, _ = self.rnn.forward(batch.x)
         logits = self.head.forward(out[-1])
-        loss, dlogits = softmax_cross_entropy(logits, batch.y)
+        with np.errstate(all="ignore"):
+            loss, dlogits = softmax_cross_entropy(logits, batch.y)
+        if not np.isfinite(loss):
+            # diverged forward pass (e.g. an exploding relu RNN): no backward through NaN; the
+            # Trainer sees the non-finite loss, skips the step and restores the last good weights
+            return float(loss)
         dout = np.zeros_like(out)
         dout[-1] = self.head.backward(dlogits)
         self.rnn.backward(dout)
