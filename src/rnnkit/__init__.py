@@ -1,9 +1,9 @@
 """rnnkit: recurrent neural networks (RNN, LSTM, GRU) on NumPy with exact backpropagation through time."""
 from .errors import UserError
-from .layers.base import Module
-from .layers.embedding import Embedding
-from .layers.linear import Linear
+from .gradcheck import GradcheckReport, check_function, gradcheck
+from .layers import GRU, LSTM, RNN, Embedding, Linear, Module
 
 __version__ = "0.1.0"
 
-__all__ = ["Embedding", "Linear", "Module", "UserError", "__version__"]
+__all__ = ["GRU", "Embedding", "GradcheckReport", "LSTM", "Linear", "Module", "RNN", "UserError",
+           "__version__", "check_function", "gradcheck"]
