@@ -262,3 +262,17 @@ def test_library_errors():
         tg.TextGenConfig.from_json({"task": "classify"})
     with pytest.raises(ValueError):
         list(tg.generate(RNNLanguageModel(3, 2, 2), tg.Vocab.build("abc", "char"), length=-1))
+
+
+def test_benchmark_script_runs(tmp_path):
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    data = tmp_path / "t.txt"
+    data.write_text(TEXT * 3)
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "textgen_vs_torch.py"
+    r = subprocess.run([sys.executable, str(script), "--budget", "0.5", "--threads", "1", "--data", str(data),
+                        "--no-write"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "| rnnkit |" in r.stdout and "| PyTorch |" in r.stdout

@@ -215,6 +215,7 @@ class Trainer:
         finally:
             if bar is not None:
                 self._update_bar(bar)
+                bar.refresh()
                 bar.close()
         self.elapsed, self._t0 = self._time(), None
         if self.out_dir is not None:
@@ -241,11 +242,11 @@ class Trainer:
             return
         c = self.config
         if c.steps is not None:
-            bar.n = self.step
+            n = self.step
         elif c.time_budget is not None:
-            bar.n = min(self._time(), c.time_budget)
+            n = min(self._time(), c.time_budget)
         else:
-            bar.n = self.epoch
+            n = self.epoch
         h = self.history
         post = {}
         if h["loss"]:
@@ -259,7 +260,7 @@ class Trainer:
             post["items/s"] = f"{self.items / t:,.0f}"
         post["step"] = self.step
         bar.set_postfix(post, refresh=False)
-        bar.refresh()
+        bar.update(n - bar.n)  # tqdm redraws at most every `mininterval` seconds
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _state_json(self) -> dict:
@@ -317,5 +318,7 @@ class Trainer:
         self.best_val = math.inf if s["best_val"] is None else s["best_val"]
         self.rng.bit_generator.state = s["rng_state"]
         self._pending_extra = arrays.get("state")
-        self.meta.update({k: v for k, v in jsons.items() if k != "trainer"})
+        for k, v in jsons.items():  # what the caller passed (e.g. an updated config) wins
+            if k != "trainer":
+                self.meta.setdefault(k, v)
         return self
