@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
-from rnnkit.losses import softmax_cross_entropy  # noqa: E402
 from rnnkit.models import RNNLanguageModel  # noqa: E402
 from rnnkit.tasks import textgen as tg  # noqa: E402
 from rnnkit.train import TrainConfig, Trainer  # noqa: E402
@@ -63,16 +62,7 @@ def batches_for(train_ids):
 
 def run_rnnkit(model, train_ids, val_ids):
     carry = tg.CarriedState()
-
-    def step(batch):
-        x, y, reset = batch
-        if reset:
-            carry.state = None
-        logits, carry.state = model.forward(x, carry.state)
-        loss, d = softmax_cross_entropy(logits, y)
-        model.backward(d)
-        return loss, y.size
-
+    step = tg.make_train_step(model, carry)
     cfg = TrainConfig(time_budget=ARGS.budget, lr=LR, clip=CLIP, optimizer="adam", eval_every=0, progress=False,
                       seed=ARGS.seed)
     tr = Trainer(model, cfg).fit(batches_for(train_ids), step, None, carry)
@@ -168,8 +158,6 @@ def main():
 
 
 def make_table(results, path, n, load):
-    import numpy as np_  # noqa: F401  (version below)
-
     ln2 = np.log(2)
     cmd = "python3 benchmarks/textgen_vs_torch.py " + " ".join(sys.argv[1:])
     lines = [f"Command: `{cmd.strip()}`  ",

@@ -1,6 +1,5 @@
 """The language model (FD in float64, torch parity), text-generation data, training, sampling and CLI."""
 import json
-import os
 from pathlib import Path
 
 import numpy as np

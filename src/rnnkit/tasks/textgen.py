@@ -197,6 +197,19 @@ class CarriedState:
         self.state = parts if len(parts) > 1 else parts[0]
 
 
+def make_train_step(model: RNNLanguageModel, carry: CarriedState):
+    """The Trainer's train_step for a stream batch (x, y, reset): forward from the carried state, loss, backward."""
+    def train_step(batch):
+        x, y, reset = batch
+        if reset:                      # a new epoch: streams start at a new offset, so forget the state
+            carry.state = None
+        logits, carry.state = model.forward(x, carry.state)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        model.backward(dlogits)
+        return loss, y.size
+    return train_step
+
+
 # -- configuration ------------------------------------------------------------------------------------
 @dataclass
 class TextGenConfig:
@@ -273,15 +286,7 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
         offset = int(rng.integers(0, cfg.seq_len)) if len(train_ids) - cfg.seq_len >= cfg.batch * (cfg.seq_len + 1) else 0
         return stream_batches(train_ids, cfg.batch, cfg.seq_len, offset)
 
-    def train_step(batch):
-        x, y, reset = batch
-        if reset:
-            carry.state = None
-        logits, carry.state = model.forward(x, carry.state)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits)
-        return loss, y.size
-
+    train_step = make_train_step(model, carry)
     eval_fn = (lambda: evaluate(model, val_ids, cfg.batch, cfg.seq_len)) if len(val_ids) >= 2 else None
     log(f"rnnkit textgen: {len(ids):,} {cfg.level}s ({len(train_ids):,} train, {len(val_ids):,} validation), "
         f"vocabulary {len(vocab)}, {cfg.cell.upper()} {cfg.num_layers}x{cfg.hidden_size}, "
