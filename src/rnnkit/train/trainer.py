@@ -230,12 +230,12 @@ class Trainer:
 
         c = self.config
         if c.steps is not None:
-            return tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True)
+            return tqdm(total=c.steps, initial=self.step, unit="step")
         if c.time_budget is not None:
             return tqdm(total=round(c.time_budget), initial=min(round(self.elapsed), round(c.time_budget)),
-                        unit="s", dynamic_ncols=True,
+                        unit="s",
                         bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s [{elapsed}<{remaining}{postfix}]")
-        return tqdm(total=c.epochs, initial=self.epoch, unit="epoch", dynamic_ncols=True)
+        return tqdm(total=c.epochs, initial=self.epoch, unit="epoch")
 
     def _update_bar(self, bar):
         if bar is None:
