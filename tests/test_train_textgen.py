@@ -201,6 +201,8 @@ def bad_cases(tmp_path, corpus):
         (train + [str(corpus), "--out", out, "--cell", "transformer"], "invalid choice"),
         (train + [str(corpus), "--out", out, "--schedule", "cosine"], "needs --steps"),
         (train + [str(corpus)], "--out DIR is required"),
+        (train + [str(corpus), "--out", str(corpus / "sub")], "not a writable folder"),
+        (train + [str(corpus), "--out", str(corpus)], "is not a folder"),
         (train + [str(corpus), "--out", out, "--resume", str(tmp_path / "nope")], "does not exist"),
         (["textgen", "sample", str(tmp_path / "nope")], "does not exist"),
         (["textgen", "sample", str(tmp_path)], "not an rnnkit checkpoint"),

@@ -7,6 +7,7 @@ training state are in DIR/checkpoint, the final losses in DIR/metrics.json, and 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -72,14 +73,24 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after it, when the output folder cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {str(out)!r} exists and is not a folder")
+    p = out.absolute()
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"--out {str(out)!r} cannot be created or written ({str(p)!r} is not a writable folder)")
+
+
 def run_train(args) -> int:
     from ..tasks import textgen as tg
 
     if args.out is None and args.resume is None:
         raise UserError("--out DIR is required (the folder for the model and metrics.json)")
     out = Path(args.out if args.out is not None else args.resume)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {str(out)!r} exists and is not a folder")
+    _check_writable(out)
     train_cfg = train_config_from_args(args)
     vocab = None
     if args.resume is not None:
