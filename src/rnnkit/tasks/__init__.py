@@ -1,0 +1,1 @@
+"""Applications built from the layers and the trainer: one module per task."""
