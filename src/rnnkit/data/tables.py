@@ -164,6 +164,8 @@ def check_sequences(X, name: str = "X") -> list:
         raise UserError(f"{name} is empty: give at least one sequence")
     out, D = [], None
     for i, x in enumerate(X):
+        if np.iscomplexobj(x):
+            raise UserError(f"{name}[{i}]: Complex data not supported")
         try:
             a = np.asarray(x, dtype=np.float64)
         except (ValueError, TypeError):
