@@ -164,10 +164,11 @@ def check_sequences(X, name: str = "X") -> list:
         raise UserError(f"{name} is empty: give at least one sequence")
     out, D = [], None
     for i, x in enumerate(X):
-        if np.iscomplexobj(x):
-            raise UserError(f"{name}[{i}]: Complex data not supported")
         try:
-            a = np.asarray(x, dtype=np.float64)
+            a = np.asarray(x)
+            if np.iscomplexobj(a):
+                raise UserError(f"{name}[{i}]: Complex data not supported")
+            a = a.astype(np.float64)
         except (ValueError, TypeError):
             raise UserError(f"{name}[{i}] is not numeric or is ragged (rows of different lengths)") from None
         if a.ndim == 1:
