@@ -4,4 +4,4 @@ from .embedding import Embedding
 from .linear import Linear
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["GRU", "LSTM", "Module", "RNN", "Embedding", "Linear"]
+__all__ = ["GRU", "LSTM", "Embedding", "Linear", "Module", "RNN"]
