@@ -70,7 +70,8 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
     ("last"|"mean"|"max"), embedding_dim (token input), tokenizer ("word"|"char"), lowercase,
     max_vocab, min_count, class_weight (None | "balanced" | {label: weight}), validation_split (fraction
     held out for early stopping, 0 for none), patience, epochs, batch_size, lr, optimizer, clip,
-    time_budget (seconds), dropout (between layers), standardize (numeric input), seed, dtype.
+    time_budget (seconds), dropout (between layers), standardize (numeric input), seed, dtype,
+    train_config (a `rnnkit.train.TrainConfig` or dict; overrides epochs, lr, ... when given).
 
     Learned: classes_, vocab_ (token input, else None), n_features_in_, model_, history_, n_iter_.
     """
@@ -79,7 +80,7 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
                  embedding_dim=32, tokenizer="word", lowercase=True, max_vocab=20000, min_count=1,
                  class_weight=None, validation_split=0.0, patience=5, epochs=20, batch_size=32, lr=0.01,
                  optimizer="adam", clip=5.0, time_budget=None, dropout=0.0, standardize=True, seed=0,
-                 dtype="float32"):
+                 dtype="float32", train_config=None):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -103,6 +104,7 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
         self.standardize = standardize
         self.seed = seed
         self.dtype = dtype
+        self.train_config = train_config
 
     # -- input handling ------------------------------------------------------------------------------
     def _tokens(self, s: str) -> list[str]:
@@ -195,8 +197,9 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
         if not 0.0 <= float(self.validation_split) < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split!r}")
 
-    def fit(self, X, y):
-        """Train on sequences X and labels y (any hashable labels, at least two classes)."""
+    def fit(self, X, y, out_dir=None, resume=None):
+        """Train on sequences X and labels y (any hashable labels, at least two classes).
+        `out_dir`: the Trainer's checkpoint folder; `resume`: a folder to continue training from."""
         self._check_options()
         X = self._as_input(X)
         if len(X) == 0:
@@ -258,10 +261,8 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
                                              weights)[0] * len(val[s:s + 256]) for s in range(0, len(val), 256)]
             return float(np.sum(losses) / len(val))
 
-        self.history_ = run_training(
-            self.model_, train_batches, train_step, eval_fn if n_val > 0 else None, epochs=int(self.epochs),
-            lr=float(self.lr), optimizer=self.optimizer, clip=self.clip,
-            patience=self.patience if n_val > 0 else None, time_budget=self.time_budget, seed=self.seed)
+        self.history_ = run_training(self, self.model_, train_batches, train_step,
+                                     eval_fn if n_val > 0 else None, -(-len(tr) // bs), out_dir, resume=resume)
         self.n_iter_ = self.history_["epochs_run"]
         return self
 

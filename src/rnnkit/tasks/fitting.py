@@ -1,67 +1,38 @@
-"""The one place the app estimators hand their model to the training loop.
+"""The one place the app estimators hand their model to `rnnkit.train.Trainer`.
 
 Estimators build `train_batches(epoch, rng)`, `train_step(batch) -> (loss, n_items)` and
-`eval_fn() -> validation loss`, the protocol of `rnnkit.train.Trainer`, and call `run_training`.
+`eval_fn() -> validation loss` (the Trainer's protocol) and call `run_training`. Their scikit-learn
+style arguments (epochs, lr, ...) become a `TrainConfig`; a CLI passes its own `TrainConfig` (built by
+`rnnkit.cli.common.train_config_from_args`) which then takes precedence.
 """
 from __future__ import annotations
 
-import time
-
-import numpy as np
-
-from ..optim import clip_grad_norm, make_optimizer
+from ..train import TrainConfig, Trainer
 
 
-def run_training(model, train_batches, train_step, eval_fn=None, *, epochs: int = 10, lr: float = 1e-2,
-                 optimizer: str = "adam", clip: float | None = 5.0, patience: int | None = None,
-                 time_budget: float | None = None, steps: int | None = None, seed: int = 0) -> dict:
-    """Train `model` in place; returns a history dict (losses per epoch, best validation, stop reason).
+def make_config(est, n_batches: int, has_val: bool) -> TrainConfig:
+    """TrainConfig from an estimator's arguments; validation once per epoch (eval_every = batches)."""
+    cfg = getattr(est, "train_config", None)
+    if cfg is not None:
+        cfg = TrainConfig.from_dict(dict(cfg)) if isinstance(cfg, dict) else cfg
+        return cfg
+    return TrainConfig(epochs=int(est.epochs), time_budget=est.time_budget, optimizer=est.optimizer,
+                       lr=float(est.lr), clip=est.clip or None, eval_every=max(1, n_batches),
+                       patience=int(est.patience) if (has_val and est.patience) else None,
+                       seed=int(est.seed) if est.seed is not None else 0, progress=False)
 
-    With `eval_fn` the parameters of the epoch with the lowest validation loss are restored at the end
-    (early stopping after `patience` epochs without improvement)."""
-    rng = np.random.default_rng(seed)
-    opt = make_optimizer(optimizer, lr)
-    params = model.params
-    history = {"train_loss": [], "val_loss": [], "stopped": "epochs"}
-    best, best_state, bad = np.inf, None, 0
-    start, n_steps = time.perf_counter(), 0
-    for epoch in range(epochs):
-        model.train()
-        total, count = 0.0, 0
-        for batch in train_batches(epoch, rng):
-            loss, n = train_step(batch)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss} at step {n_steps}; lower the "
-                                         "learning rate")
-            grads = model.grads
-            if clip:
-                clip_grad_norm(grads, clip)
-            opt.step(params, grads)
-            total, count, n_steps = total + loss * n, count + n, n_steps + 1
-            if (steps and n_steps >= steps) or (time_budget and time.perf_counter() - start > time_budget):
-                break
-        history["train_loss"].append(total / max(count, 1))
-        if eval_fn is not None:
-            model.eval()
-            v = float(eval_fn())
-            history["val_loss"].append(v)
-            if v < best:
-                best, best_state, bad = v, model.state_dict(), 0
-            else:
-                bad += 1
-                if patience is not None and bad >= patience:
-                    history["stopped"] = "early_stopping"
-                    break
-        if steps and n_steps >= steps:
-            history["stopped"] = "steps"
-            break
-        if time_budget and time.perf_counter() - start > time_budget:
-            history["stopped"] = "time_budget"
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        history["best_val_loss"] = best
+
+def run_training(est, model, train_batches, train_step, eval_fn, n_batches: int, out_dir=None,
+                 meta=None, resume=None) -> dict:
+    """Train `model` in place with the Trainer; returns a JSON-ready history summary."""
+    cfg = make_config(est, n_batches, eval_fn is not None)
+    trainer = Trainer(model, cfg, out_dir=out_dir, meta=meta)
+    if resume is not None:
+        trainer.resume(resume)
+    trainer.fit(train_batches, train_step, eval_fn)
     model.eval()
-    history.update(epochs_run=len(history["train_loss"]), steps=n_steps,
-                   seconds=time.perf_counter() - start)
-    return history
+    h = trainer.history
+    return {"steps": trainer.step, "epochs_run": trainer.epoch, "seconds": trainer.elapsed,
+            "final_loss": h["loss"][-1] if h["loss"] else None, "val_loss": list(h["val_loss"]),
+            "best_val_loss": None if not h["val_loss"] else min(h["val_loss"]),
+            "stopped_early": trainer.stopped_early, "train_config": cfg.to_dict()}

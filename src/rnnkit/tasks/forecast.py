@@ -50,14 +50,15 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
     """Parameters: lookback (window length L), horizon (H), strategy ("direct"|"recursive"), interval
     (None or a coverage in (0, 1) for a Gaussian head), cell, hidden_size, num_layers, epochs,
     batch_size, lr, optimizer, clip, time_budget, validation_split (last fraction of windows, for early
-    stopping), patience, seed, dtype.
+    stopping), patience, seed, dtype, train_config (a `TrainConfig` or dict overriding epochs, lr, ...).
 
     Learned: n_features_in_, mean_, std_, series_ (the training series), model_, history_.
     """
 
     def __init__(self, lookback=24, horizon=1, strategy="direct", interval=None, cell="lstm",
                  hidden_size=32, num_layers=1, epochs=50, batch_size=32, lr=0.005, optimizer="adam",
-                 clip=5.0, time_budget=None, validation_split=0.0, patience=10, seed=0, dtype="float32"):
+                 clip=5.0, time_budget=None, validation_split=0.0, patience=10, seed=0, dtype="float32",
+                 train_config=None):
         self.lookback = lookback
         self.horizon = horizon
         self.strategy = strategy
@@ -75,6 +76,7 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
         self.patience = patience
         self.seed = seed
         self.dtype = dtype
+        self.train_config = train_config
 
     @property
     def _steps_out(self) -> int:
@@ -95,8 +97,9 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
             raise UserError(f"the series ({n} values) is too short for lookback {self.lookback} and "
                             f"{self._steps_out} target steps; use a shorter --lookback")
 
-    def fit(self, y):
-        """Fit on the series y (T,) or (T, D) (the training part only: scaling is fitted on it)."""
+    def fit(self, y, out_dir=None, resume=None):
+        """Fit on the series y (T,) or (T, D) (the training part only: scaling is fitted on it).
+        `out_dir`: the Trainer's checkpoint folder; `resume`: a folder to continue training from."""
         y = check_series(y)
         self._check_options(len(y))
         self.n_features_in_ = y.shape[1]
@@ -141,10 +144,8 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
         def eval_fn():
             return loss_and_grad(val)[0]
 
-        self.history_ = run_training(
-            self.model_, train_batches, train_step, eval_fn if n_val > 0 else None, epochs=int(self.epochs),
-            lr=float(self.lr), optimizer=self.optimizer, clip=self.clip,
-            patience=self.patience if n_val > 0 else None, time_budget=self.time_budget, seed=self.seed)
+        self.history_ = run_training(self, self.model_, train_batches, train_step,
+                                     eval_fn if n_val > 0 else None, -(-len(tr) // bs), out_dir, resume=resume)
         return self
 
     def _predict_scaled(self, z_hist, horizon: int):
