@@ -70,3 +70,19 @@ def test_predict_errors():
     with pytest.raises(UserError, match="not fitted"):
         Forecaster().predict()
     assert check_series([1, 2, 3]).shape == (3, 1)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    from rnnkit.tasks.classify import SequenceClassifier
+
+    f = Forecaster(lookback=4, horizon=2, epochs=2, interval=0.8).fit(np.sin(np.arange(50.0)))
+    f.save(tmp_path / "f")
+    g = Forecaster.load(tmp_path / "f")
+    np.testing.assert_allclose(f.predict_interval(), g.predict_interval())
+    texts, y = ["good a", "bad b"] * 10, ["p", "n"] * 10
+    c = SequenceClassifier(epochs=2).fit(texts, y)
+    c.save(tmp_path / "c")
+    d = SequenceClassifier.load(tmp_path / "c")
+    np.testing.assert_allclose(c.predict_proba(texts), d.predict_proba(texts))
+    with pytest.raises(UserError, match="does not hold a saved SequenceClassifier"):
+        SequenceClassifier.load(tmp_path / "f")

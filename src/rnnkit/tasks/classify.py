@@ -24,6 +24,7 @@ from ..data.tables import check_sequences
 from ..errors import UserError
 from .fitting import run_training
 from .heads import POOLINGS, weighted_cross_entropy
+from .persist import Persist
 from .seqnet import CELLS, SequenceNet
 
 
@@ -63,7 +64,7 @@ def _estimator_bases(mixin: str) -> tuple:
     return (getattr(skb, mixin), skb.BaseEstimator)
 
 
-class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
+class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
     """RNN classifier over whole sequences.
 
     Parameters: cell ("lstm"|"gru"|"rnn"), hidden_size, num_layers, bidirectional, pooling
@@ -74,7 +75,11 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
     train_config (a `rnnkit.train.TrainConfig` or dict; overrides epochs, lr, ... when given).
 
     Learned: classes_, vocab_ (token input, else None), n_features_in_, model_, history_, n_iter_.
+    `save(dir)` / `SequenceClassifier.load(dir)` store and restore a fitted classifier.
     """
+
+    _LEARNED_ARRAYS = ("mean_", "std_")
+    _LEARNED_JSON = ("classes_", "vocab_", "input_kind_", "table_input_", "n_features_in_", "input_size_")
 
     def __init__(self, cell="lstm", hidden_size=32, num_layers=1, bidirectional=False, pooling="last",
                  embedding_dim=32, tokenizer="word", lowercase=True, max_vocab=20000, min_count=1,
@@ -162,6 +167,7 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
             self.vocab_ = {t: i + 2 for i, t in enumerate(kept)}
             self.input_kind_, self.table_input_ = "text", False
             self.n_features_in_ = 1
+            self.mean_, self.std_ = np.zeros(1), np.ones(1)
             return
         if isinstance(X, np.ndarray) and X.dtype.kind == "O" and X.ndim == 1:
             X = list(X)
@@ -228,13 +234,8 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
                             "at least two")
         self._fit_input(X)
         seqs = self._encode(X)
-        dtype = np.dtype(self.dtype)
-        self.model_ = SequenceNet(
-            input_size=1 if self.input_kind_ == "text" else seqs[0].shape[1], output_size=len(self.classes_),
-            cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
-            bidirectional=self.bidirectional, pooling=self.pooling,
-            vocab_size=len(self.vocab_) + 2 if self.input_kind_ == "text" else None,
-            embedding_dim=self.embedding_dim, dropout=self.dropout, dtype=dtype, seed=self.seed)
+        self.input_size_ = 1 if self.input_kind_ == "text" else int(seqs[0].shape[1])
+        self.model_ = self._build_model()
         weights = self._class_weights(y_idx)
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(seqs))
@@ -265,6 +266,16 @@ class SequenceClassifier(*_estimator_bases("ClassifierMixin")):
                                      eval_fn if n_val > 0 else None, -(-len(tr) // bs), out_dir, resume=resume)
         self.n_iter_ = self.history_["epochs_run"]
         return self
+
+    def _build_model(self) -> SequenceNet:
+        return SequenceNet(
+            input_size=self.input_size_, output_size=len(self.classes_), cell=self.cell,
+            hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
+            pooling=self.pooling, vocab_size=len(self.vocab_) + 2 if self.input_kind_ == "text" else None,
+            embedding_dim=self.embedding_dim, dropout=self.dropout, dtype=np.dtype(self.dtype), seed=self.seed)
+
+    def _restore_learned(self):
+        self.classes_ = np.asarray(self.classes_)
 
     def _class_weights(self, y_idx):
         cw = self.class_weight

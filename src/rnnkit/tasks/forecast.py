@@ -24,6 +24,7 @@ from . import metrics
 from .classify import _estimator_bases
 from .fitting import run_training
 from .heads import gaussian_nll
+from .persist import Persist
 from .seqnet import CELLS, SequenceNet
 
 STRATEGIES = ("direct", "recursive")
@@ -46,14 +47,18 @@ def check_series(y, name: str = "series") -> np.ndarray:
     return y
 
 
-class Forecaster(*_estimator_bases("RegressorMixin")):
+class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     """Parameters: lookback (window length L), horizon (H), strategy ("direct"|"recursive"), interval
     (None or a coverage in (0, 1) for a Gaussian head), cell, hidden_size, num_layers, epochs,
     batch_size, lr, optimizer, clip, time_budget, validation_split (last fraction of windows, for early
     stopping), patience, seed, dtype, train_config (a `TrainConfig` or dict overriding epochs, lr, ...).
 
     Learned: n_features_in_, mean_, std_, series_ (the training series), model_, history_.
+    `save(dir)` / `Forecaster.load(dir)` store and restore a fitted forecaster.
     """
+
+    _LEARNED_ARRAYS = ("mean_", "std_", "series_")
+    _LEARNED_JSON = ("n_features_in_", "univariate_")
 
     def __init__(self, lookback=24, horizon=1, strategy="direct", interval=None, cell="lstm",
                  hidden_size=32, num_layers=1, epochs=50, batch_size=32, lr=0.005, optimizer="adam",
@@ -103,7 +108,7 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
         y = check_series(y)
         self._check_options(len(y))
         self.n_features_in_ = y.shape[1]
-        self.univariate_ = y.ndim == 2 and y.shape[1] == 1
+        self.univariate_ = bool(y.shape[1] == 1)
         self.mean_ = y.mean(0)
         std = y.std(0)
         self.std_ = np.where(std > 0, std, 1.0)
@@ -114,9 +119,7 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
         X = np.stack([z[t - L:t] for t in starts])                  # (N, L, D)
         Y = np.stack([z[t:t + K].reshape(-1) for t in starts])      # (N, K*D)
         gaussian = self.interval is not None
-        self.model_ = SequenceNet(D, K * D * (2 if gaussian else 1), cell=self.cell,
-                                  hidden_size=self.hidden_size, num_layers=self.num_layers,
-                                  pooling="last", dtype=np.dtype(self.dtype), seed=self.seed)
+        self.model_ = self._build_model()
         n_val = int(round(float(self.validation_split) * len(starts)))
         tr, val = np.arange(len(starts) - n_val), np.arange(len(starts) - n_val, len(starts))
         bs = max(1, int(self.batch_size))
@@ -147,6 +150,12 @@ class Forecaster(*_estimator_bases("RegressorMixin")):
         self.history_ = run_training(self, self.model_, train_batches, train_step,
                                      eval_fn if n_val > 0 else None, -(-len(tr) // bs), out_dir, resume=resume)
         return self
+
+    def _build_model(self) -> SequenceNet:
+        D, K = self.n_features_in_, self._steps_out
+        return SequenceNet(D, K * D * (2 if self.interval is not None else 1), cell=self.cell,
+                           hidden_size=self.hidden_size, num_layers=self.num_layers, pooling="last",
+                           dtype=np.dtype(self.dtype), seed=self.seed)
 
     def _predict_scaled(self, z_hist, horizon: int):
         """(mu (H, D), sigma (H, D) or None) in scaled units from the scaled history (>= L, D)."""
