@@ -6,6 +6,9 @@ mean and std per column fitted on the training series only, and targets
   * recursive: z[t] (one step; a forecast of H steps feeds each prediction back as the newest input).
 With `interval` (e.g. 0.8) the head also outputs a log standard deviation per value and is trained by
 Gaussian negative log-likelihood (`heads.gaussian_nll`); the interval is mean ± z_{(1+interval)/2} sigma.
+With `difference=True` the network models the first differences d_t = y_t - y_{t-1} (a series with a
+trend leaves the range seen in training; its differences do not) and forecasts are y_n + cumsum(d-hat),
+with interval variances summed over the steps (differences treated as independent).
 For the recursive strategy the per-step sigma does not include the error fed back from earlier steps, so
 its intervals are too narrow beyond the first step; prefer `strategy="direct"` for intervals.
 
@@ -51,7 +54,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     """Parameters: lookback (window length L), horizon (H), strategy ("direct"|"recursive"), interval
     (None or a coverage in (0, 1) for a Gaussian head), cell, hidden_size, num_layers, epochs,
     batch_size, lr, optimizer, clip, time_budget, validation_split (last fraction of windows, for early
-    stopping), patience, seed, dtype, train_config (a `TrainConfig` or dict overriding epochs, lr, ...).
+    stopping), patience, seed, dtype, difference (model first differences), train_config (a `TrainConfig` or dict overriding epochs, lr, ...).
 
     Learned: n_features_in_, mean_, std_, series_ (the training series), model_, history_.
     `save(dir)` / `Forecaster.load(dir)` store and restore a fitted forecaster.
@@ -63,7 +66,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     def __init__(self, lookback=24, horizon=1, strategy="direct", interval=None, cell="lstm",
                  hidden_size=32, num_layers=1, epochs=50, batch_size=32, lr=0.005, optimizer="adam",
                  clip=5.0, time_budget=None, validation_split=0.0, patience=10, seed=0, dtype="float32",
-                 train_config=None):
+                 train_config=None, difference=False):
         self.lookback = lookback
         self.horizon = horizon
         self.strategy = strategy
@@ -82,6 +85,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         self.seed = seed
         self.dtype = dtype
         self.train_config = train_config
+        self.difference = difference
 
     @property
     def _steps_out(self) -> int:
@@ -106,14 +110,15 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         """Fit on the series y (T,) or (T, D) (the training part only: scaling is fitted on it).
         `out_dir`: the Trainer's checkpoint folder; `resume`: a folder to continue training from."""
         y = check_series(y)
-        self._check_options(len(y))
+        self._check_options(len(y) - bool(self.difference))
         self.n_features_in_ = y.shape[1]
         self.univariate_ = bool(y.shape[1] == 1)
-        self.mean_ = y.mean(0)
-        std = y.std(0)
-        self.std_ = np.where(std > 0, std, 1.0)
         self.series_ = y
-        z = ((y - self.mean_) / self.std_).astype(np.dtype(self.dtype))
+        work = np.diff(y, axis=0) if self.difference else y           # what the network models
+        self.mean_ = work.mean(0)
+        std = work.std(0)
+        self.std_ = np.where(std > 0, std, 1.0)
+        z = ((work - self.mean_) / self.std_).astype(np.dtype(self.dtype))
         L, K, D = int(self.lookback), self._steps_out, y.shape[1]
         starts = np.arange(L, len(z) - K + 1)                       # window ends (first target index)
         X = np.stack([z[t - L:t] for t in starts])                  # (N, L, D)
@@ -191,9 +196,21 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         if h.shape[1] != self.n_features_in_:
             raise UserError(f"history has {h.shape[1]} columns, the forecaster was fitted on "
                             f"{self.n_features_in_}")
-        if len(h) < int(self.lookback):
-            raise UserError(f"history has {len(h)} values, fewer than lookback {self.lookback}")
+        need = int(self.lookback) + bool(self.difference)
+        if len(h) < need:
+            raise UserError(f"history has {len(h)} values, fewer than the {need} the lookback needs")
         return h
+
+    def _forecast(self, h, horizon):
+        """(mean (H, D), sigma (H, D) or None) in the series' units from the raw history h."""
+        work = np.diff(h, axis=0) if self.difference else h
+        mu, sig = self._predict_scaled((work - self.mean_) / self.std_, int(horizon or self.horizon))
+        mu = mu * self.std_ + self.mean_
+        sig = None if sig is None else sig * self.std_
+        if self.difference:
+            mu = h[-1] + np.cumsum(mu, axis=0)
+            sig = None if sig is None else np.sqrt(np.cumsum(sig ** 2, axis=0))
+        return mu, sig
 
     def _shape(self, a):
         return a[:, 0] if self.univariate_ else a
@@ -201,18 +218,15 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     def predict(self, horizon=None, history=None):
         """Forecast `horizon` steps (default the trained one) after `history` (default the training
         series): (H,) for a univariate series, else (H, D)."""
-        h = self._history(history)
-        mu, _ = self._predict_scaled((h - self.mean_) / self.std_, int(horizon or self.horizon))
-        return self._shape(mu * self.std_ + self.mean_)
+        mu, _ = self._forecast(self._history(history), horizon)
+        return self._shape(mu)
 
     def predict_interval(self, horizon=None, history=None):
         """(mean, lower, upper) at coverage `interval` (needs a model fitted with interval set)."""
         if self.interval is None:
             raise UserError("this forecaster has no interval head; fit it with interval=0.8 (--interval)")
-        h = self._history(history)
-        mu, sig = self._predict_scaled((h - self.mean_) / self.std_, int(horizon or self.horizon))
-        zq = NormalDist().inv_cdf(0.5 + float(self.interval) / 2)
-        mean, half = mu * self.std_ + self.mean_, zq * sig * self.std_
+        mean, sig = self._forecast(self._history(history), horizon)
+        half = NormalDist().inv_cdf(0.5 + float(self.interval) / 2) * sig
         return self._shape(mean), self._shape(mean - half), self._shape(mean + half)
 
 
