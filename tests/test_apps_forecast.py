@@ -65,7 +65,7 @@ def test_predict_errors():
         f.predict(horizon=5)
     with pytest.raises(UserError, match="no interval head"):
         f.predict_interval()
-    with pytest.raises(UserError, match="fewer than lookback"):
+    with pytest.raises(UserError, match="fewer than the 4 the lookback needs"):
         f.predict(history=np.arange(3.0))
     with pytest.raises(UserError, match="not fitted"):
         Forecaster().predict()
