@@ -132,3 +132,14 @@ def test_sentiment_file_from_shared_data(tmp_path):
                  "--out", str(tmp_path / "y"), "--epochs", "1", "--hidden", "8", "--no-progress"]) == 0
     m = json.loads((tmp_path / "y" / "metrics.json").read_text())
     assert m["n_test"] == 200 and m["labels"] == ["0", "1"]
+
+
+def test_benchmark_script_runs(tmp_path):
+    pytest.importorskip("sklearn")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "apps_results.py"
+    r = subprocess.run([sys.executable, str(script), "--only", "digits", "nile", "--budget", "1",
+                        "--json", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| digits" in r.stdout and "| nile" in r.stdout  # nile: a row, or "skipped: statsmodels ..."
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert rows[0]["metric"] == "accuracy" and 0 <= rows[0]["rnnkit"] <= 1

@@ -1,44 +1,34 @@
-"""Float64 central finite differences for the pooling heads and the app losses (random upstream grads)."""
+"""Float64 central finite differences (rnnkit.check_function, random upstream gradients) for the pooling
+heads and the app losses."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from rnnkit import check_function
 from rnnkit.tasks.heads import gaussian_nll, pool_backward, pool_forward, weighted_cross_entropy
-
-
-def numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
-def rel_err(a, b):
-    return np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))
 
 
 @pytest.mark.parametrize("mode", ["last", "mean", "max"])
 @pytest.mark.parametrize("nd", [1, 2])
 def test_pooling_gradient_fd(mode, nd):
     rng = np.random.default_rng(0)
-    T, B, F = 5, 3, 4
-    out = rng.standard_normal((T, B, F))
     lengths = np.array([5, 2, 3])
-    up = rng.standard_normal((B, F))
-    pooled, cache = pool_forward(out, lengths, mode, nd)
-    dout = pool_backward(cache, up)
-    num = numeric_grad(lambda: float((pool_forward(out, lengths, mode, nd)[0] * up).sum()), out)
-    assert rel_err(dout, num) < 1e-7, f"pooling {mode} nd={nd}: d out"
-    assert np.all(dout[4:, 1] == 0) and np.all(dout[3:, 2] == 0), "padded steps get gradient"
+    inputs = {"out": rng.standard_normal((5, 3, 4))}
+    cache = {}
+
+    def forward(out):
+        pooled, cache["c"] = pool_forward(out, lengths, mode, nd)
+        return pooled
+
+    def backward(up):
+        forward(**inputs)
+        return {"out": pool_backward(cache["c"], up)}
+
+    report = check_function(forward, backward, inputs, seed=1)
+    assert report.passed, str(report)
+    dout = backward(rng.standard_normal((3, 4)))["out"]
+    assert np.all(dout[2:, 1] == 0) and np.all(dout[3:, 2] == 0), "padded steps got gradient"
 
 
 def test_pooling_values():
@@ -58,21 +48,27 @@ def test_pooling_values():
 @pytest.mark.parametrize("weights", [None, [1.0, 3.0, 0.5]])
 def test_weighted_cross_entropy_fd(weights):
     rng = np.random.default_rng(1)
-    z = rng.standard_normal((6, 3))
     y = np.array([0, 1, 2, 1, 0, 2])
-    loss, dz = weighted_cross_entropy(z, y, weights)
-    num = numeric_grad(lambda: weighted_cross_entropy(z, y, weights)[0], z)
-    assert rel_err(dz, num) < 1e-7
+    inputs = {"z": rng.standard_normal((6, 3))}
+    report = check_function(lambda z: np.array(weighted_cross_entropy(z, y, weights)[0]),
+                            lambda up: {"z": up * weighted_cross_entropy(inputs["z"], y, weights)[1]}, inputs)
+    assert report.passed, str(report)
     if weights is None:
+        z = inputs["z"]
         p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-        assert loss == pytest.approx(-np.mean(np.log(p[np.arange(6), y])))
+        assert weighted_cross_entropy(z, y)[0] == pytest.approx(-np.mean(np.log(p[np.arange(6), y])))
 
 
 def test_gaussian_nll_fd():
     rng = np.random.default_rng(2)
     mu, s, y = rng.standard_normal((3, 4, 2))
-    loss, dmu, ds = gaussian_nll(mu, s, y)
-    assert rel_err(dmu, numeric_grad(lambda: gaussian_nll(mu, s, y)[0], mu)) < 1e-7
-    assert rel_err(ds, numeric_grad(lambda: gaussian_nll(mu, s, y)[0], s)) < 1e-7
+    inputs = {"mu": mu, "s": s}
+
+    def backward(up):
+        _, dmu, ds = gaussian_nll(inputs["mu"], inputs["s"], y)
+        return {"mu": up * dmu, "s": up * ds}
+
+    report = check_function(lambda mu, s: np.array(gaussian_nll(mu, s, y)[0]), backward, inputs)
+    assert report.passed, str(report)
     ref = np.mean(0.5 * np.log(2 * np.pi * np.exp(2 * s)) + (y - mu) ** 2 / (2 * np.exp(2 * s)))
-    assert loss == pytest.approx(ref)
+    assert gaussian_nll(mu, s, y)[0] == pytest.approx(ref)

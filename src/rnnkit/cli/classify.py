@@ -10,7 +10,6 @@ probability).
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from .common import add_train_args, positive_int, train_config_from_args
+from .plotting import pyplot_or_none, save_figure
 
 
 def add_parser(sub):
@@ -99,14 +99,8 @@ def _take(X, idx):
 
 def plot_confusion(cm, labels, path) -> bool:
     """Draw the confusion matrix to `path`; False (and a note on stderr) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("rnnkit: matplotlib is not installed; skipping the confusion-matrix plot "
-              "(pip install matplotlib)", file=sys.stderr)
+    plt = pyplot_or_none("confusion-matrix plot")
+    if plt is None:
         return False
     cm = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(labels), 1.0 + 0.6 * len(labels)))
@@ -119,10 +113,7 @@ def plot_confusion(cm, labels, path) -> bool:
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return save_figure(plt, fig, path)
 
 
 def train(args):

@@ -8,7 +8,6 @@ matplotlib is installed. `predict` prints the next H values (with the interval w
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from .common import add_train_args, positive_int, train_config_from_args
+from .plotting import pyplot_or_none, save_figure
 
 
 def add_parser(sub):
@@ -47,14 +47,8 @@ def add_parser(sub):
 
 def plot_forecast(history, times, forecast, lower, upper, path, title) -> bool:
     """History, forecast and interval to `path`; False (and a note on stderr) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("rnnkit: matplotlib is not installed; skipping the forecast plot (pip install matplotlib)",
-              file=sys.stderr)
+    plt = pyplot_or_none("forecast plot")
+    if plt is None:
         return False
     n, H = len(history), len(forecast)
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -68,10 +62,7 @@ def plot_forecast(history, times, forecast, lower, upper, path, title) -> bool:
         ax.set_xticks(ticks, [times[i] for i in ticks])
     ax.set_title(title)
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return save_figure(plt, fig, path)
 
 
 def train(args):
