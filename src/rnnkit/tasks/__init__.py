@@ -1,1 +1,1 @@
-"""Applications built from the layers and the trainer: one module per task."""
+"""Tasks: data preparation, training and inference for one kind of problem each."""
