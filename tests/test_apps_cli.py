@@ -143,3 +143,11 @@ def test_benchmark_script_runs(tmp_path):
     assert "| digits" in r.stdout and "| nile" in r.stdout  # nile: a row, or "skipped: statsmodels ..."
     rows = json.loads((tmp_path / "r.json").read_text())
     assert rows[0]["metric"] == "accuracy" and 0 <= rows[0]["rnnkit"] <= 1
+
+
+def test_classify_resume_continues_the_step_count(files):
+    out = files / "r"
+    common = ["classify", "train", str(files / "seq.npz"), "--out", str(out), "--hidden", "4", "--no-progress"]
+    assert main(common + ["--steps", "2"]) == 0
+    assert main(common + ["--steps", "4", "--resume", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 4

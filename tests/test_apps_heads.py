@@ -72,3 +72,23 @@ def test_gaussian_nll_fd():
     assert report.passed, str(report)
     ref = np.mean(0.5 * np.log(2 * np.pi * np.exp(2 * s)) + (y - mu) ** 2 / (2 * np.exp(2 * s)))
     assert gaussian_nll(mu, s, y)[0] == pytest.approx(ref)
+
+
+def test_losses_match_torch_float64():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    z, y, w = rng.standard_normal((6, 3)), np.array([0, 1, 2, 1, 0, 2]), np.array([1.0, 3.0, 0.5])
+    zt = torch.tensor(z, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(zt, torch.tensor(y), weight=torch.tensor(w))
+    ref.backward()
+    loss, dz = weighted_cross_entropy(z, y, w)
+    assert loss == pytest.approx(ref.item(), rel=1e-12), "weighted cross-entropy loss"
+    np.testing.assert_allclose(dz, zt.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg="d logits")
+    mu, s, t = rng.standard_normal((3, 5, 2))
+    mut, st = torch.tensor(mu, requires_grad=True), torch.tensor(s, requires_grad=True)
+    ref = torch.nn.functional.gaussian_nll_loss(mut, torch.tensor(t), torch.exp(2 * st), full=True, eps=0.0)
+    ref.backward()
+    loss, dmu, ds = gaussian_nll(mu, s, t)
+    assert loss == pytest.approx(ref.item(), rel=1e-12), "Gaussian NLL loss"
+    np.testing.assert_allclose(dmu, mut.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg="d mu")
+    np.testing.assert_allclose(ds, st.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg="d log sigma")
