@@ -154,3 +154,39 @@ def test_sklearn_check_estimator():
     failed = [r for r in results if r["status"] == "failed"]
     assert len(results) > 40
     assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_sequence_net_matches_torch_float64(pooling):
+    """Padded batch with lengths through rnnkit == each sequence alone through torch (bi-LSTM, pooling,
+    Linear): logits and every named gradient."""
+    torch = pytest.importorskip("torch")
+    net = SequenceNet(3, 2, cell="lstm", hidden_size=4, bidirectional=True, pooling=pooling,
+                      seed=0).astype(np.float64)
+    rng = np.random.default_rng(1)
+    lengths = np.array([5, 2, 4])
+    x = rng.standard_normal((5, 3, 3))
+    up = rng.standard_normal((3, 2))
+    logits = net.forward(x, lengths)
+    net.backward(up)
+    lstm = torch.nn.LSTM(3, 4, bidirectional=True, dtype=torch.float64)
+    head = torch.nn.Linear(8, 2, dtype=torch.float64)
+    with torch.no_grad():
+        for k, p in lstm.named_parameters():
+            p.copy_(torch.tensor(net.params[f"rnn.{k}"]))
+        for k, p in head.named_parameters():
+            p.copy_(torch.tensor(net.params[f"head.{k}"]))
+    rows = []
+    for b, n in enumerate(lengths):
+        out, _ = lstm(torch.tensor(x[:n, b:b + 1]))            # (n, 1, 8), this sequence alone
+        out = out[:, 0]
+        pooled = {"last": lambda o: torch.cat([o[-1, :4], o[0, 4:]]), "mean": lambda o: o.mean(0),
+                  "max": lambda o: o.max(0).values}[pooling](out)
+        rows.append(head(pooled))
+    ref = torch.stack(rows)
+    (ref * torch.tensor(up)).sum().backward()
+    np.testing.assert_allclose(logits, ref.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg="logits")
+    for k, p in list(lstm.named_parameters()):
+        np.testing.assert_allclose(net.grads[f"rnn.{k}"], p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=k)
+    for k, p in head.named_parameters():
+        np.testing.assert_allclose(net.grads[f"head.{k}"], p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=k)
