@@ -190,3 +190,20 @@ def test_sequence_net_matches_torch_float64(pooling):
         np.testing.assert_allclose(net.grads[f"rnn.{k}"], p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=k)
     for k, p in head.named_parameters():
         np.testing.assert_allclose(net.grads[f"head.{k}"], p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+def test_works_without_sklearn():
+    """Blocking the sklearn import: rnnkit imports, and the classifier fits, predicts and clones its params."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import numpy as np, rnnkit\n"
+            "c = rnnkit.SequenceClassifier(epochs=1, hidden_size=4).fit(['a b', 'c d'] * 4, [0, 1] * 4)\n"
+            "assert 'sklearn' not in type(c).__mro__[-2].__module__\n"
+            "d = type(c)(**c.get_params()); assert d.get_params() == c.get_params()\n"
+            "print(c.predict(['a b']).tolist(), c.score(['a b', 'c d'], [0, 1]) >= 0)\n")
+    env = dict(__import__("os").environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "True" in r.stdout
