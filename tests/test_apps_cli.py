@@ -67,6 +67,7 @@ def test_forecast_train_predict(files, capsys):
                  *FAST]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["backtest"]) >= {"rnnkit", "naive", "seasonal_naive", "origins"}
+    assert 0 <= m["backtest"]["interval"]["coverage"] <= 1 and m["backtest"]["interval"]["nominal"] == 0.8
     assert len(m["forecast"]) == 4 and all(lo < hi for lo, hi in zip(m["lower"], m["upper"]))
     capsys.readouterr()
     assert main(["forecast", "predict", str(out), "--horizon", "3"]) == 0

@@ -101,7 +101,8 @@ def train(args):
     m = bt["metrics"]
     metrics = {"task": "forecast", "series": str(args.series), "columns": args.column, "n": len(y),
                "horizon": args.horizon, "season": args.season, "lookback": lookback, "strategy": args.strategy,
-               "backtest": {"origins": bt["origins"], "train_end": bt["train_end"], **m},
+               "backtest": {"origins": bt["origins"], "train_end": bt["train_end"], **m,
+                            "interval": bt.get("interval")},
                "forecast": first(mean), "lower": first(lo), "upper": first(hi), "interval": args.interval,
                "train_seconds": seconds, "training": final.history_}
     final.save(out / "model")
@@ -110,7 +111,8 @@ def train(args):
                             f"{args.column[0]}: {args.horizon}-step forecast")
     print(f"backtest ({len(bt['origins'])} origins, horizon {args.horizon}) MASE: rnnkit "
           f"{m['rnnkit']['mase']:.3f}, naive {m['naive']['mase']:.3f}, seasonal-naive "
-          f"{m['seasonal_naive']['mase']:.3f}; RMSE rnnkit {m['rnnkit']['rmse']:.4g}")
+          f"{m['seasonal_naive']['mase']:.3f}; RMSE rnnkit {m['rnnkit']['rmse']:.4g}"
+          + (f"; {args.interval:.0%} interval covered {bt['interval']['coverage']:.0%}" if "interval" in bt else ""))
     print(f"wrote {out / 'metrics.json'}" + (f", {out / 'forecast.png'}" if plotted else ""))
     return 0
 

@@ -232,7 +232,9 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
 
 def backtest(forecaster: Forecaster, y, n_origins: int = 5, season: int = 1, step=None) -> dict:
     """Rolling-origin evaluation of `forecaster` (fitted here on y before the first origin) against
-    naive and seasonal-naive on the same origins. Returns {"origins", "metrics": {method: {...}}}."""
+    naive and seasonal-naive on the same origins. Returns {"origins", "train_end", "metrics": {method:
+    {"rmse", "mae", "mase"}}} and, for a forecaster with intervals, "interval": {"nominal", "coverage"}
+    (the fraction of backtest targets inside the interval)."""
     y = check_series(y)
     H = int(forecaster.horizon)
     if H >= len(y):
@@ -245,4 +247,11 @@ def backtest(forecaster: Forecaster, y, n_origins: int = 5, season: int = 1, ste
     res = metrics.rolling_origin_backtest(
         y, H, origins, season=season,
         methods={"rnnkit": lambda hist, h: forecaster.predict(h, history=hist).reshape(h, -1)})
-    return {"origins": origins, "train_end": origins[0], "metrics": res}
+    out = {"origins": origins, "train_end": origins[0], "metrics": res}
+    if forecaster.interval is not None:  # empirical coverage of the intervals on the same origins
+        inside = []
+        for o in origins:
+            _, lo, hi = (np.asarray(a).reshape(H, -1)[:, 0] for a in forecaster.predict_interval(H, history=y[:o]))
+            inside.append((lo <= y[o:o + H, 0]) & (y[o:o + H, 0] <= hi))
+        out["interval"] = {"nominal": float(forecaster.interval), "coverage": float(np.mean(inside))}
+    return out
