@@ -137,7 +137,7 @@ def test_pipeline_and_grid_search():
 
 # The one check that does not apply to sequence input (every other check of sklearn's suite runs and passes;
 # check_array_api_input skips itself without SCIPY_ARRAY_API, check_classifier_data_not_an_array without
-# pandas).
+# pandas; with pandas installed it passes too).
 SKLEARN_SKIPS = {
     "check_classifiers_train": "it fits X.tolist(), which this estimator reads as variable-length "
                                "univariate sequences, then expects predict(X.T) to fail; sequences of "

@@ -126,6 +126,8 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
             raise ValueError("X is None; give a list of sequences or strings")
         if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
             raise TypeError("sparse input is not supported: pass dense sequences (a list of (T, D) arrays)")
+        if hasattr(X, "iloc") and hasattr(X, "to_numpy"):  # pandas: rows are the sequences
+            X = X.to_numpy()
         if not hasattr(X, "__len__") and hasattr(X, "__array__"):
             X = np.asarray(X)
         if isinstance(X, np.ndarray):
