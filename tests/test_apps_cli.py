@@ -35,7 +35,8 @@ def files(tmp_path):
     (tmp_path / "d.ts").write_text("\n".join(ts) + "\n")
     t = np.arange(80)
     series = 10 + np.sin(2 * np.pi * t / 8)
-    (tmp_path / "s.csv").write_text("month,value\n" + "\n".join(f"m{i},{v:.4f}" for i, v in zip(t, series)) + "\n")
+    (tmp_path / "s.csv").write_text("month,value,other\n" + "\n".join(
+        f"m{i},{v:.4f},{v * 2 + 1:.4f}" for i, v in zip(t, series)) + "\n")
     return tmp_path
 
 
@@ -74,6 +75,13 @@ def test_forecast_train_predict(files, capsys):
     assert capsys.readouterr().out.strip().splitlines()[0] == "step,forecast,lower,upper"
     assert main(["forecast", "train", str(files / "s.csv"), "--column", "value", "--horizon", "2",
                  "--strategy", "recursive", "--difference", "--out", str(files / "g"), *FAST]) == 0
+    # multivariate: two columns modelled together, the first one scored and plotted
+    assert main(["forecast", "train", str(files / "s.csv"), "--column", "value", "--column", "other",
+                 "--horizon", "3", "--out", str(files / "mv"), *FAST]) == 0
+    assert json.loads((files / "mv" / "metrics.json").read_text())["columns"] == ["value", "other"]
+    capsys.readouterr()
+    assert main(["forecast", "predict", str(files / "mv")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "step,forecast0,forecast1"
 
 
 def _bad_cases(d: Path):
