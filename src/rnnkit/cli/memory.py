@@ -28,7 +28,7 @@ def add_parser(sub):
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--symbols", type=int, default=4, help="symbols to remember (chance = 1/symbols)")
     p.add_argument("--threshold", type=float, default=0.9, help="held-out accuracy that counts as solved")
-    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
     p.add_argument("--optimizer", default="adam", help="adam (default), sgd, rmsprop, adamw, adagrad")
     p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm clipping; 0 turns it off")
     p.add_argument("--radius", type=float, default=None,

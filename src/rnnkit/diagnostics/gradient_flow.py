@@ -227,13 +227,16 @@ def gradient_flow(model, batch, loss_fn=None, threshold: float = 0.01, jacobian_
     loss_fn = loss_fn or _default_loss
     captured = {}
     for name, layer in layers:
+        # record the layer's input and initial state (an instance attribute shadows the method for
+        # this call only) so the trajectory can be replayed step by step for the Jacobians
         def spy(x, state=None, lengths=None, _orig=layer.forward, _name=name):
             captured[_name] = (x, state, lengths)
             return _orig(x, state, lengths)
         layer.forward = spy
         layer.record_hidden_grads = True
     was_training = getattr(model, "training", False)
-    model.eval() if hasattr(model, "eval") else None
+    if hasattr(model, "eval"):
+        model.eval()
     try:
         loss = loss_fn(model, batch)
     finally:

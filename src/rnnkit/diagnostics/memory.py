@@ -91,7 +91,7 @@ class MemoryConfig:
     n_symbols: int = 4          # symbols to remember; chance accuracy 1/n_symbols
     batch_size: int = 32
     optimizer: str = "adam"     # any of rnnkit.optim's optimisers
-    lr: float = 1e-2
+    lr: float = 3e-3
     clip: float | None = 1.0    # global-norm gradient clipping (None: off)
     radius: float | None = None  # rescale W_hh blocks to this spectral radius at init (None: default init)
     nonlinearity: str = "tanh"  # plain RNN only: tanh or relu
