@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .functional import log_softmax
+
 _NEG_INF = -np.inf
 
 REDUCTIONS = ("sum", "mean", "none")
@@ -43,13 +45,6 @@ class CTCCache(NamedTuple):
     log_alpha: np.ndarray  # (T, B, S') log alpha
     log_beta: np.ndarray  # (T, B, S') log beta
     log_p: np.ndarray  # (B,) log p(l|x)
-
-
-def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable log-softmax along `axis`."""
-    m = np.max(x, axis=axis, keepdims=True)
-    z = x - m
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
 def min_input_length(label) -> int:
