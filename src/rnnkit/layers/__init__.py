@@ -1,6 +1,7 @@
-"""Layers: the `Module` base and the composable building blocks."""
+"""Composition layer: the `Module` protocol and the layers built on the math core."""
 from .base import Module
 from .embedding import Embedding
 from .linear import Linear
+from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["Module", "Embedding", "Linear"]
+__all__ = ["Embedding", "GRU", "LSTM", "Linear", "Module", "RNN"]
