@@ -136,10 +136,11 @@ class Seq2Seq(Module):
             cand = (scores[:, None] + logp).ravel()
             top = np.argsort(-cand)[: 2 * beam]
             new_seqs, new_scores, keep = [], [], []
-            for idx in top:
+            for rank, idx in enumerate(top):
                 k, v = divmod(int(idx), logp.shape[1])
-                if v == EOS:
-                    finished.append((cand[idx] / (t + 1) ** length_penalty, seqs[k]))
+                if v == EOS:  # an ending counts only if it ranks within the beam (width 1 = greedy)
+                    if rank < beam:
+                        finished.append((cand[idx] / (t + 1) ** length_penalty, seqs[k]))
                 elif len(new_seqs) < beam:
                     new_seqs.append(seqs[k] + [v])
                     new_scores.append(cand[idx])
