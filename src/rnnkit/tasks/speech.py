@@ -26,6 +26,7 @@ from ..layers.base import Module
 from ..layers.linear import Linear
 from ..losses.ctc import ctc_loss, min_input_length
 from ..losses.functional import log_softmax
+from .batching import length_buckets
 from .ctc_decode import cer, greedy_decode, prefix_beam_decode
 from .rnn_factory import make_rnn
 
@@ -238,3 +239,91 @@ def build_fsdd_utterances(recordings, out_dir, n_train=2000, n_test=300, n_speak
 
 def config_dict(cfg: SpeechConfig) -> dict:
     return asdict(cfg)
+
+
+# -- training and inference --------------------------------------------------------------------------------
+def build_model(cfg: SpeechConfig, seed=None) -> CTCModel:
+    return CTCModel(cfg.stack * cfg.n_features, 1 + len(cfg.alphabet), cfg.cell, cfg.hidden, cfg.layers,
+                    cfg.bidirectional, seed=seed)
+
+
+def train_speech(manifest, out_dir, train_config, cfg: SpeechConfig, evals: dict | None = None,
+                 batch_size: int = 32, beam: int = 1, resume=None) -> dict:
+    """Train a CTC model on a manifest; returns (and writes to out_dir/metrics.json) CER and sequence
+    accuracy on each manifest in `evals` ({name: path}); the first one also gives the validation loss."""
+    import json
+    import time
+
+    from ..train import Trainer, load_checkpoint
+
+    out_dir = Path(out_dir)
+    if resume is not None:
+        _, jsons = load_checkpoint(Path(resume) / "checkpoint" if (Path(resume) / "checkpoint").is_dir() else resume)
+        if "speech_config" not in jsons:
+            raise UserError(f"{resume}: not a 'rnnkit transcribe' checkpoint")
+        cfg = SpeechConfig(**jsons["speech_config"])
+    rows = read_manifest(manifest)
+    if not cfg.alphabet:
+        cfg.alphabet = "".join(sorted({ch for _, text in rows for ch in text}))
+    t0 = time.perf_counter()
+    feats, labels = load_dataset(rows, cfg, f"{manifest}: ")
+    eval_sets = {name: load_dataset(read_manifest(p), cfg, f"{p}: ") for name, p in (evals or {}).items()}
+    t_features = time.perf_counter() - t0
+    model = build_model(cfg, seed=train_config.seed)
+    trainer = Trainer(model, train_config, out_dir, meta={"speech_config": asdict(cfg)})
+    if resume is not None:
+        trainer.resume(resume)
+
+    def train_step(idx):
+        return ctc_step(model, [feats[i] for i in idx], [labels[i] for i in idx])
+
+    eval_fn = None
+    if eval_sets:
+        vf, vl = next(iter(eval_sets.values()))
+        vf, vl = vf[:256], vl[:256]
+
+        def eval_fn():
+            model.eval()
+            x, lengths = pad_batch(vf, model.out.dtype)
+            logits = model.forward(x, lengths)
+            targets = np.zeros((len(vl), max(len(y) for y in vl)), np.int64)
+            for b, y in enumerate(vl):
+                targets[b, :len(y)] = y
+            model.train()
+            return ctc_loss(logits, targets, lengths, [len(y) for y in vl], blank=BLANK)[0]
+
+    trainer.fit(length_buckets([len(f) for f in feats], batch_size), train_step, eval_fn)
+    metrics = {"task": "transcribe", "train_utterances": len(feats), "steps": trainer.step,
+               "epochs": trainer.epoch, "train_seconds": round(trainer.elapsed, 2),
+               "feature_seconds": round(t_features, 2),
+               "final_train_loss": float(np.mean(trainer.history["loss"][-20:])) if trainer.history["loss"] else None,
+               "val_loss": trainer.history["val_loss"][-1] if trainer.history["val_loss"] else None,
+               "beam": beam, "config": asdict(cfg), "eval": {}}
+    for name, (f, y) in eval_sets.items():
+        metrics["eval"][name] = evaluate(model, f, y, cfg.alphabet, beam)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def load_speech_model(model_dir) -> tuple[CTCModel, SpeechConfig]:
+    """The model and config saved by `train_speech` in model_dir."""
+    from ..train import load_checkpoint
+
+    path = Path(model_dir) / "checkpoint"
+    arrays, jsons = load_checkpoint(path)
+    if "speech_config" not in jsons:
+        raise UserError(f"{model_dir}: not a 'rnnkit transcribe' model folder")
+    cfg = SpeechConfig(**jsons["speech_config"])
+    model = build_model(cfg)
+    model.load_state_dict(arrays["model"])
+    return model.eval(), cfg
+
+
+def transcribe(model: CTCModel, cfg: SpeechConfig, wav, beam: int = 1) -> str:
+    """Transcript of one WAV file."""
+    notes: list[str] = []
+    f = wav_features(wav, cfg, notes)
+    for n in notes:
+        print(n)
+    return labels_to_text(decode_batch(model, [f], beam)[0], cfg.alphabet)
