@@ -50,13 +50,14 @@ def attention_forward(params: dict, h: np.ndarray, e: np.ndarray, mask: np.ndarr
     mask: (S, B) bool, True at valid source steps (None: all valid).
     """
     k = e if "weight_score" not in params else e @ params["weight_score"].T  # (S, B, H)
-    score = np.einsum("tbh,sbh->bts", h, k)  # (B, T, S)
+    hb, eb = h.transpose(1, 0, 2), e.transpose(1, 0, 2)  # (B, T, H), (B, S, E): batched matmuls below
+    score = hb @ k.transpose(1, 2, 0)  # (B, T, S)
     if mask is not None:
         score = np.where(mask.T[:, None, :], score, -np.inf)
     score = score - score.max(axis=-1, keepdims=True)
     a = np.exp(score)
     a /= a.sum(axis=-1, keepdims=True)  # (B, T, S)
-    c = np.einsum("bts,sbe->tbe", a, e)  # (T, B, E)
+    c = (a @ eb).transpose(1, 0, 2)  # (T, B, E)
     z = np.concatenate([c, h], axis=-1)  # (T, B, E + H)
     o = np.tanh(z @ params["weight_combine"].T)  # (T, B, H)
     return o, AttentionCache(h, e, k, a, z, o)
@@ -67,16 +68,17 @@ def attention_backward(params: dict, cache: AttentionCache, do: np.ndarray):
     h, e, k, a, z, o = cache
     E = e.shape[-1]
     dpre = do * (1.0 - o ** 2)  # (T, B, H)
-    grads = {"weight_combine": np.einsum("tbh,tbz->hz", dpre, z)}
+    grads = {"weight_combine": dpre.reshape(-1, dpre.shape[-1]).T @ z.reshape(-1, z.shape[-1])}
     dz = dpre @ params["weight_combine"]  # (T, B, E + H)
     dc, dh = dz[..., :E], dz[..., E:].copy()
-    da = np.einsum("tbe,sbe->bts", dc, e)  # (B, T, S)
-    de = np.einsum("bts,tbe->sbe", a, dc)
+    dcb, eb, hb = dc.transpose(1, 0, 2), e.transpose(1, 0, 2), h.transpose(1, 0, 2)  # batch-major
+    da = dcb @ eb.transpose(0, 2, 1)  # (B, T, S)
+    de = (a.transpose(0, 2, 1) @ dcb).transpose(1, 0, 2)  # (S, B, E)
     dscore = a * (da - np.sum(a * da, axis=-1, keepdims=True))  # masked positions have a = 0
-    dh += np.einsum("bts,sbh->tbh", dscore, k)
-    dk = np.einsum("bts,tbh->sbh", dscore, h)  # (S, B, H)
+    dh += (dscore @ k.transpose(1, 0, 2)).transpose(1, 0, 2)
+    dk = (dscore.transpose(0, 2, 1) @ hb).transpose(1, 0, 2)  # (S, B, H)
     if "weight_score" in params:
-        grads["weight_score"] = np.einsum("sbh,sbe->he", dk, e)
+        grads["weight_score"] = dk.reshape(-1, dk.shape[-1]).T @ e.reshape(-1, e.shape[-1])
         de += dk @ params["weight_score"]
     else:
         de += dk
