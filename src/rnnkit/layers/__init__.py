@@ -4,4 +4,4 @@ from .embedding import Embedding
 from .linear import Linear
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["Embedding", "GRU", "LSTM", "Linear", "Module", "RNN"]
+__all__ = ["GRU", "LSTM", "Embedding", "Linear", "Module", "RNN"]
