@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from rnnkit.gradcheck import check_function
 from rnnkit.layers.attention import Attention, attention_backward, attention_forward, source_mask
 
 
@@ -17,35 +18,31 @@ def _setup(score, seed=0):
     return att, h, e, mask, do
 
 
-def _fd(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("score", ["dot", "general"])
 def test_attention_gradients_match_finite_differences(score):
-    att, h, e, mask, do = _setup(score)
+    att, h, e, mask, _ = _setup(score)
+
+    def forward(**_):
+        return attention_forward(att.params, h, e, mask)[0]
+
+    def backward(up):
+        dh, de, grads = attention_backward(att.params, attention_forward(att.params, h, e, mask)[1], up)
+        return {"h": dh, "e": de, **grads}
+
+    report = check_function(forward, backward, {"h": h, "e": e, **att.params}, seed=3)
+    assert report.passed and len(report.errors) == 2 + len(att.params), str(report)
+
+
+def test_attention_module_masks_and_matches_the_functions():
+    att, h, e, mask, do = _setup("general")
     o = att.forward(h, e, mask)
     dh, de = att.backward(do)
-
-    def f():
-        return float(np.sum(attention_forward(att.params, h, e, mask)[0] * do))
-
-    np.testing.assert_allclose(dh, _fd(f, h), atol=1e-8, err_msg="dh")
-    np.testing.assert_allclose(de, _fd(f, e), atol=1e-8, err_msg="de")
+    ref_dh, ref_de, ref_g = attention_backward(att.params, attention_forward(att.params, h, e, mask)[1], do)
+    np.testing.assert_array_equal(dh, ref_dh)
+    np.testing.assert_array_equal(de, ref_de)
+    for k in ref_g:
+        np.testing.assert_array_equal(att.grads[k], ref_g[k])
     assert np.all(de[3:, 1] == 0)  # masked source steps get no gradient
-    for name, p in att.params.items():
-        np.testing.assert_allclose(att.grads[name], _fd(f, p), atol=1e-8, err_msg=name)
     assert np.allclose(att.weights.sum(-1), 1) and np.all(att.weights[1, :, 3:] == 0)
     assert o.shape == h.shape
 

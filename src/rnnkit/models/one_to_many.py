@@ -18,6 +18,7 @@ from ..layers.base import Module
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..losses.functional import log_softmax
+from .decoding import decode_until_eos
 from ..tasks.rnn_factory import make_rnn
 
 PAD, BOS, EOS = 0, 1, 2
@@ -80,23 +81,14 @@ class VectorToSequence(Module):
         rng = np.random.default_rng(rng)
         B = v.shape[0]
         state = self.initial_state(v)
-        tokens = np.full(B, BOS)
-        out = [[] for _ in range(B)]
-        done = np.zeros(B, dtype=bool)
-        for _ in range(max_len):
-            x = self._inputs(v, tokens[None])[0]
-            y, state = self.rnn.step(x, state)
-            logp = log_softmax(self.out.forward(y).astype(np.float64))  # (B, V)
-            if temperature > 0:
-                p = np.exp(log_softmax(logp / temperature))
-                tokens = np.array([rng.choice(p.shape[1], p=p[b]) for b in range(B)])
-            else:
-                tokens = np.argmax(logp, axis=1)
-            for b in np.flatnonzero(~done):
-                if tokens[b] == EOS:
-                    done[b] = True
-                else:
-                    out[b].append(int(tokens[b]))
-            if done.all():
-                break
-        return out
+
+        def step(tokens):
+            nonlocal state
+            y, state = self.rnn.step(self._inputs(v, tokens[None])[0], state)
+            return log_softmax(self.out.forward(y).astype(np.float64))  # (B, V)
+
+        def sample(logp):
+            p = np.exp(log_softmax(logp / temperature))
+            return np.array([rng.choice(p.shape[1], p=p[b]) for b in range(B)])
+
+        return decode_until_eos(step, B, max_len, BOS, EOS, sample if temperature > 0 else None)

@@ -19,6 +19,7 @@ from ..layers.base import Module
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..losses.functional import log_softmax
+from .decoding import decode_until_eos
 from ..tasks.rnn_factory import make_rnn
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -100,21 +101,13 @@ class Seq2Seq(Module):
     def greedy(self, src, src_len, max_len: int = 30) -> list[list[int]]:
         """Greedy decoding of a batch; returns token ids without <bos>/<eos>."""
         enc_out, state, mask = self.encode(src, src_len)
-        B = src.shape[1]
-        tokens = np.full(B, BOS)
-        out = [[] for _ in range(B)]
-        done = np.zeros(B, dtype=bool)
-        for _ in range(max_len):
+
+        def step(tokens):
+            nonlocal state
             logp, state = self._step(tokens, state, enc_out, mask)
-            tokens = np.argmax(logp, axis=1)
-            for b in np.flatnonzero(~done):
-                if tokens[b] == EOS:
-                    done[b] = True
-                else:
-                    out[b].append(int(tokens[b]))
-            if done.all():
-                break
-        return out
+            return logp
+
+        return decode_until_eos(step, src.shape[1], max_len, BOS, EOS)
 
     def beam_search(self, src_ids, beam: int = 5, max_len: int = 30, length_penalty: float = 1.0) -> list[int]:
         """Beam search for one source sentence (list of ids). Finished hypotheses are ranked by

@@ -45,17 +45,21 @@ def decode(ids, alphabet: str) -> str:
     return "".join(alphabet[i - len(SPECIALS)] for i in ids if i >= len(SPECIALS))
 
 
-def batch_step(model: VectorToSequence, v, texts_ids) -> tuple[float, int]:
-    """Teacher-forced forward, cross-entropy per token (mean) and backward on one batch."""
+def teacher_forcing(texts_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs <bos> y (T, B), targets y <eos> (T, B), lengths (B,) and mask (T, B) of token-id lists."""
     L = np.array([len(t) + 1 for t in texts_ids])
     tin = np.full((L.max(), len(texts_ids)), PAD, np.int64)
     tout = np.full((L.max(), len(texts_ids)), PAD, np.int64)
     for b, t in enumerate(texts_ids):
         tin[: len(t) + 1, b] = [BOS] + t
         tout[: len(t) + 1, b] = t + [EOS]
-    mask = np.arange(L.max())[:, None] < L[None]
-    logits = model.forward(v, tin, L)
-    loss, d = softmax_cross_entropy(logits, tout, mask)
+    return tin, tout, L, np.arange(L.max())[:, None] < L[None]
+
+
+def batch_step(model: VectorToSequence, v, texts_ids) -> tuple[float, int]:
+    """Teacher-forced forward, cross-entropy per token (mean) and backward on one batch."""
+    tin, tout, L, mask = teacher_forcing(texts_ids)
+    loss, d = softmax_cross_entropy(model.forward(v, tin, L), tout, mask)
     model.backward(d)
     return loss, int(mask.sum())
 
@@ -97,13 +101,8 @@ def fit(vectors: np.ndarray, texts: list[str], cfg: OneToManyConfig, train_confi
 
 
 def _teacher_forced_loss(model, v, ids) -> float:
-    L = np.array([len(t) + 1 for t in ids])
-    tin = np.full((L.max(), len(ids)), PAD, np.int64)
-    tout = np.full((L.max(), len(ids)), PAD, np.int64)
-    for b, t in enumerate(ids):
-        tin[: len(t) + 1, b] = [BOS] + t
-        tout[: len(t) + 1, b] = t + [EOS]
-    return softmax_cross_entropy(model.forward(v, tin, L), tout, np.arange(L.max())[:, None] < L[None])[0]
+    tin, tout, L, mask = teacher_forcing(ids)
+    return softmax_cross_entropy(model.forward(v, tin, L), tout, mask)[0]
 
 
 # -- digits -> spelled names ----------------------------------------------------------------------------
