@@ -111,7 +111,8 @@ class Vocab:
         return [self.stoi.get(t, UNK) for t in tokenize(text)]
 
     def decode(self, ids) -> str:
-        return detokenize([self.itos[i] for i in ids if i >= len(SPECIALS) or i == UNK])
+        return detokenize([self.itos[i] if i != UNK else MARK + self.itos[i]
+                           for i in ids if i >= len(SPECIALS) or i == UNK])
 
     def __len__(self):
         return len(self.itos)
