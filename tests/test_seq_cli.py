@@ -107,8 +107,25 @@ def test_translate_train_predict(tmp_path, capsys):
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert metrics["steps"] == 3 and metrics["test"]["n"] == 2 and 0 <= metrics["test"]["bleu"] <= 100
     capsys.readouterr()
-    assert main(["translate", "predict", str(tmp_path / "t"), "I see.", "--beam", "2"]) == 0
-    assert capsys.readouterr().out.strip() != "Traceback"
+    assert main(["translate", "predict", str(tmp_path / "t"), "I see.", "Go.", "--beam", "2"]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 2 and out.err == ""
+    assert main(["translate", "train", str(tmp_path / "p.tsv"), "--out", str(tmp_path / "t"), "--resume",
+                 str(tmp_path / "t"), "--steps", "4", "--batch-size", "4", "--test-fraction", "0.34", *FAST]) == 0
+    assert json.loads((tmp_path / "t" / "metrics.json").read_text())["steps"] == 4
+
+
+def test_tokens_split_and_vocab():
+    from rnnkit.tasks.translate import Vocab, detokenize, split_by_source, tokenize
+    s = "J'ai gagné ! C'est 3,5 km."
+    assert detokenize(tokenize(s)) == s
+    assert tokenize("Va !") == ["Va", "\u2581!"]
+    v = Vocab.build(["Je vois."])
+    assert v.decode(v.encode("Je vois bien.")) == "Je vois <unk>."
+    pairs = [("a", "x"), ("a", "y"), ("b", "z"), ("c", "w")]
+    train, test = split_by_source(pairs, 0.34, seed=0)
+    assert len(test) == 1 and all(s not in test for s, _ in train)
+    assert sum(len(r) for r in test.values()) + len(train) == 4
 
 
 def test_translate_bad_input(tmp_path, capsys):
