@@ -1,6 +1,5 @@
 """The language model (FD in float64, torch parity), text-generation data, training, sampling and CLI."""
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +148,8 @@ def test_cli_train_sample_resume(tmp_path, corpus, capsys):
     m2 = json.loads((half / "metrics.json").read_text())
     assert rc == 0 and m2["steps"] == 12
     hist = lambda d: json.loads((d / "checkpoint" / "trainer.json").read_text())["history"]
+    tcfg = json.loads((full / "checkpoint" / "trainer.json").read_text())["train_config"]
+    assert tcfg["steps"] == 12 and tcfg["time_budget"] is None   # the 120 s default only without --steps
     assert hist(half)["loss"] == hist(full)["loss"]               # the training loss curve, step by step
     v1, v2 = metrics["val_history"], m2["val_history"]            # the interrupted run also evaluated at 5
     assert [l for s, l in zip(v2["step"], v2["loss_nats"]) if s != 5] == v1["loss_nats"]
@@ -198,10 +199,13 @@ def bad_cases(tmp_path, corpus):
         (train + [str(short), "--out", out], "one batch needs"),
         (train + [str(corpus), "--out", out, "--hidden", "-3"], "positive integer"),
         (train + [str(corpus), "--out", out, "--lr", "fast"], "positive"),
+        (train + [str(corpus), "--out", out, "--seed", "-1"], "integer >= 0"),
         (train + [str(corpus), "--out", out, "--val-frac", "1.5"], "[0, 1)"),
         (train + [str(corpus), "--out", out, "--cell", "transformer"], "invalid choice"),
         (train + [str(corpus), "--out", out, "--schedule", "cosine"], "needs --steps"),
         (train + [str(corpus)], "--out DIR is required"),
+        (train + [str(corpus), "--out", str(corpus / "sub")], "not a writable folder"),
+        (train + [str(corpus), "--out", str(corpus)], "is not a folder"),
         (train + [str(corpus), "--out", out, "--resume", str(tmp_path / "nope")], "does not exist"),
         (["textgen", "sample", str(tmp_path / "nope")], "does not exist"),
         (["textgen", "sample", str(tmp_path)], "not an rnnkit checkpoint"),
@@ -262,3 +266,17 @@ def test_library_errors():
         tg.TextGenConfig.from_json({"task": "classify"})
     with pytest.raises(ValueError):
         list(tg.generate(RNNLanguageModel(3, 2, 2), tg.Vocab.build("abc", "char"), length=-1))
+
+
+def test_benchmark_script_runs(tmp_path):
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    data = tmp_path / "t.txt"
+    data.write_text(TEXT * 3)
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "textgen_vs_torch.py"
+    r = subprocess.run([sys.executable, str(script), "--budget", "0.5", "--threads", "1", "--data", str(data),
+                        "--no-write"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "| rnnkit |" in r.stdout and "| PyTorch |" in r.stdout

@@ -1,7 +1,6 @@
 """Trainer: budgets, exact resume, non-finite recovery, early stopping, checkpoints, CLI options."""
 import argparse
 import json
-import math
 
 import numpy as np
 import pytest

@@ -15,8 +15,8 @@ from ..errors import UserError
 
 # task name -> module under rnnkit.cli that defines add_parser(subparsers). Imported lazily so that
 # `rnnkit --help` does not import every task's dependencies.
-COMMANDS: dict[str, str] = {"textgen": "textgen", "transcribe": "transcribe", "translate": "translate",
-                            "names": "names"}
+COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forecast": "forecast",
+                            "transcribe": "transcribe", "translate": "translate", "names": "names"}
 
 
 class _Parser(argparse.ArgumentParser):

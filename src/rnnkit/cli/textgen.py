@@ -7,13 +7,16 @@ training state are in DIR/checkpoint, the final losses in DIR/metrics.json, and 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from ..errors import UserError
 from .common import add_train_args, fraction, nonneg_int, positive_int, train_config_from_args
 
-TRAIN_DEFAULTS = dict(time_budget=120.0, hidden=256, out=None, eval_every=250)
+# the time budget applies when neither --steps nor --epochs nor --time-budget is given
+DEFAULT_TIME_BUDGET = 120.0
+TRAIN_DEFAULTS = dict(hidden=256, out=None, eval_every=250)
 
 
 def nonneg_float(s: str) -> float:
@@ -34,7 +37,8 @@ def add_parser(sub) -> None:
 
     t = tsub.add_parser("train", help="train on FILE (default: Python's documentation text)",
                         description="Train a character-level model. Without FILE, the English prose of "
-                                    "pydoc_data.topics (shipped with Python) is the corpus.")
+                                    "pydoc_data.topics (shipped with Python) is the corpus. Without --steps, "
+                                    f"--epochs or --time-budget, it trains for {DEFAULT_TIME_BUDGET:.0f} s.")
     t.add_argument("file", nargs="?", metavar="FILE", help="UTF-8 text file (any file with --level byte)")
     add_train_args(t, **TRAIN_DEFAULTS)
     d = t.add_argument_group("text")
@@ -64,12 +68,23 @@ def add_parser(sub) -> None:
     s.add_argument("--prime", default="", metavar="TEXT", help="text to start from (printed first)")
     s.add_argument("--unknown", choices=["error", "skip"], default="error",
                    help="prime symbols not in the vocabulary: stop with an error, or drop them (default: %(default)s)")
-    s.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable sample")
+    s.add_argument("--seed", type=nonneg_int, default=None, help="random seed, for a repeatable sample")
     s.set_defaults(func=run_sample)
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after it, when the output folder cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {str(out)!r} exists and is not a folder")
+    p = out.absolute()
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"--out {str(out)!r} cannot be created or written ({str(p)!r} is not a writable folder)")
 
 
 def run_train(args) -> int:
@@ -78,8 +93,9 @@ def run_train(args) -> int:
     if args.out is None and args.resume is None:
         raise UserError("--out DIR is required (the folder for the model and metrics.json)")
     out = Path(args.out if args.out is not None else args.resume)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {str(out)!r} exists and is not a folder")
+    _check_writable(out)
+    if args.steps is None and args.epochs is None and args.time_budget is None:
+        args.time_budget = DEFAULT_TIME_BUDGET
     train_cfg = train_config_from_args(args)
     vocab = None
     if args.resume is not None:

@@ -96,12 +96,19 @@ class Vocab:
 
 # -- corpora ------------------------------------------------------------------------------------------
 def default_corpus() -> str:
-    """The English prose of Python's own documentation (`pydoc_data.topics`), present wherever Python is."""
+    """The English prose of Python's own documentation (`pydoc_data.topics`), present wherever Python is.
+
+    Topics are joined in sorted order. Lines of ASCII tables and grammar alternatives (stripped lines that
+    start with "|", "+-" or "+=", about 8% of the characters, mostly padding) are dropped: they are not
+    prose, and their long runs of spaces and bars dominate samples of a briefly trained model.
+    """
     try:
         from pydoc_data.topics import topics
     except ImportError:
         raise UserError("this Python has no pydoc_data.topics; give a text FILE to train on") from None
-    return "\n\n".join(topics[k].strip("\n") for k in sorted(topics)) + "\n"
+    keep = lambda line: not line.lstrip().startswith(("|", "+-", "+="))  # noqa: E731
+    docs = ("\n".join(filter(keep, topics[k].strip("\n").split("\n"))) for k in sorted(topics))
+    return "\n\n".join(docs) + "\n"
 
 
 def read_corpus(path, level: str):
@@ -197,6 +204,19 @@ class CarriedState:
         self.state = parts if len(parts) > 1 else parts[0]
 
 
+def make_train_step(model: RNNLanguageModel, carry: CarriedState):
+    """The Trainer's train_step for a stream batch (x, y, reset): forward from the carried state, loss, backward."""
+    def train_step(batch):
+        x, y, reset = batch
+        if reset:                      # a new epoch: streams start at a new offset, so forget the state
+            carry.state = None
+        logits, carry.state = model.forward(x, carry.state)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        model.backward(dlogits)
+        return loss, y.size
+    return train_step
+
+
 # -- configuration ------------------------------------------------------------------------------------
 @dataclass
 class TextGenConfig:
@@ -273,15 +293,7 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
         offset = int(rng.integers(0, cfg.seq_len)) if len(train_ids) - cfg.seq_len >= cfg.batch * (cfg.seq_len + 1) else 0
         return stream_batches(train_ids, cfg.batch, cfg.seq_len, offset)
 
-    def train_step(batch):
-        x, y, reset = batch
-        if reset:
-            carry.state = None
-        logits, carry.state = model.forward(x, carry.state)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits)
-        return loss, y.size
-
+    train_step = make_train_step(model, carry)
     eval_fn = (lambda: evaluate(model, val_ids, cfg.batch, cfg.seq_len)) if len(val_ids) >= 2 else None
     log(f"rnnkit textgen: {len(ids):,} {cfg.level}s ({len(train_ids):,} train, {len(val_ids):,} validation), "
         f"vocabulary {len(vocab)}, {cfg.cell.upper()} {cfg.num_layers}x{cfg.hidden_size}, "

@@ -146,7 +146,7 @@ class Trainer:
         h["lr"].append(lr)
         return True
 
-    def _evaluate(self, eval_fn):
+    def _evaluate(self, eval_fn, final: bool = False):
         val = float(eval_fn())
         self.history["val_step"].append(self.step)
         self.history["val_loss"].append(val)
@@ -156,7 +156,7 @@ class Trainer:
                 self._best_params = self.model.state_dict()
         else:
             self.bad_evals += 1
-            if self.config.patience is not None and self.bad_evals >= self.config.patience:
+            if self.config.patience is not None and self.bad_evals >= self.config.patience and not final:
                 self.stopped_early = True
         return val
 
@@ -202,7 +202,7 @@ class Trainer:
                     self.epoch += 1
                     self.batch_in_epoch = 0
             if eval_fn is not None and self.step != last_eval_step and not self.stopped_early:
-                self._evaluate(eval_fn)
+                self._evaluate(eval_fn, final=True)  # the run has ended anyway: no early stop
             if self.stopped_early and self._best_params is not None:
                 self.model.load_state_dict(self._best_params)
         except KeyboardInterrupt:
@@ -215,6 +215,7 @@ class Trainer:
         finally:
             if bar is not None:
                 self._update_bar(bar)
+                bar.refresh()
                 bar.close()
         self.elapsed, self._t0 = self._time(), None
         if self.out_dir is not None:
@@ -229,23 +230,23 @@ class Trainer:
 
         c = self.config
         if c.steps is not None:
-            return tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True)
+            return tqdm(total=c.steps, initial=self.step, unit="step")
         if c.time_budget is not None:
             return tqdm(total=round(c.time_budget), initial=min(round(self.elapsed), round(c.time_budget)),
-                        unit="s", dynamic_ncols=True,
+                        unit="s",
                         bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s [{elapsed}<{remaining}{postfix}]")
-        return tqdm(total=c.epochs, initial=self.epoch, unit="epoch", dynamic_ncols=True)
+        return tqdm(total=c.epochs, initial=self.epoch, unit="epoch")
 
     def _update_bar(self, bar):
         if bar is None:
             return
         c = self.config
         if c.steps is not None:
-            bar.n = self.step
+            n = self.step
         elif c.time_budget is not None:
-            bar.n = min(self._time(), c.time_budget)
+            n = min(self._time(), c.time_budget)
         else:
-            bar.n = self.epoch
+            n = self.epoch
         h = self.history
         post = {}
         if h["loss"]:
@@ -259,7 +260,7 @@ class Trainer:
             post["items/s"] = f"{self.items / t:,.0f}"
         post["step"] = self.step
         bar.set_postfix(post, refresh=False)
-        bar.refresh()
+        bar.update(n - bar.n)  # tqdm redraws at most every `mininterval` seconds
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _state_json(self) -> dict:
@@ -317,5 +318,7 @@ class Trainer:
         self.best_val = math.inf if s["best_val"] is None else s["best_val"]
         self.rng.bit_generator.state = s["rng_state"]
         self._pending_extra = arrays.get("state")
-        self.meta.update({k: v for k, v in jsons.items() if k != "trainer"})
+        for k, v in jsons.items():  # what the caller passed (e.g. an updated config) wins
+            if k != "trainer":
+                self.meta.setdefault(k, v)
         return self
