@@ -16,7 +16,8 @@ from ..errors import UserError
 # task name -> module under rnnkit.cli that defines add_parser(subparsers). Imported lazily so that
 # `rnnkit --help` does not import every task's dependencies.
 COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forecast": "forecast",
-                            "diagnose": "diagnose", "memory": "memory"}
+                            "diagnose": "diagnose", "memory": "memory",
+                            "transcribe": "transcribe", "translate": "translate", "names": "names"}
 
 
 class _Parser(argparse.ArgumentParser):
