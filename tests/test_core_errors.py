@@ -81,3 +81,13 @@ def test_step_errors():
         rnnkit.GRU(3, 4, bidirectional=True).step(np.ones((1, 3)))
     with pytest.raises(ValueError, match="x_t has 2 features"):
         rnnkit.GRU(3, 4).step(np.ones((1, 2)))
+
+
+def test_non_finite_gradients_propagate_instead_of_raising():
+    """A NaN gradient is not bad user input: it must reach grads so the trainer can detect and recover."""
+    layer = rnnkit.GRU(3, 4)
+    out, h = layer.forward(np.ones((2, 1, 3)))
+    dout = np.ones_like(out)
+    dout[0, 0, 0] = np.nan
+    dx, _ = layer.backward(dout, np.full_like(h, np.inf))
+    assert np.isnan(dx).any() and not np.isfinite(layer.grads["weight_hh_l0"]).all()

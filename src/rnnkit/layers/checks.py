@@ -9,8 +9,13 @@ import numbers
 import numpy as np
 
 
-def as_float_array(name: str, x, dtype, ndim: int | None = None, shape_hint: str = "") -> np.ndarray:
-    """`x` as an array of `dtype` (ints and other floats are converted; no silent reshaping)."""
+def as_float_array(name: str, x, dtype, ndim: int | None = None, shape_hint: str = "",
+                   finite: bool = True) -> np.ndarray:
+    """`x` as an array of `dtype` (ints and other floats are converted; no silent reshaping).
+
+    `finite=False` lets NaN/Inf through: for gradients, whose non-finite values the trainer must see
+    and recover from, unlike user data, which is refused.
+    """
     try:
         arr = np.asarray(x)
     except Exception as e:  # ragged lists and the like
@@ -22,7 +27,8 @@ def as_float_array(name: str, x, dtype, ndim: int | None = None, shape_hint: str
         hint = f" {shape_hint}" if shape_hint else ""
         raise ValueError(f"{name} must have {ndim} dimensions{hint}, got shape {arr.shape}")
     arr = arr.astype(dtype, copy=False)
-    check_finite(name, arr)
+    if finite:
+        check_finite(name, arr)
     return arr
 
 

@@ -106,7 +106,7 @@ class _Recurrent(Module):
         return {n: self._params[n + s] for n in names}
 
     # -- state conversion between torch layout and per-(layer, direction) tuples ----------------------
-    def _state_arrays(self, state, B: int, name: str) -> list[np.ndarray]:
+    def _state_arrays(self, state, B: int, name: str, finite: bool = True) -> list[np.ndarray]:
         """The user's state (h_0, or (h_0, c_0) for LSTM) as a list of (L*nd, B, H) arrays."""
         n_states = self.cell.N_STATES
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
@@ -124,7 +124,7 @@ class _Recurrent(Module):
             parts = [("h", state)]
         arrays = []
         for part, a in parts:
-            a = as_float_array(f"{name} ({part})" if n_states == 2 else name, a, self.dtype)
+            a = as_float_array(f"{name} ({part})" if n_states == 2 else name, a, self.dtype, finite=finite)
             check_shape(f"{name} ({part})" if n_states == 2 else name, a, shape,
                         "num_layers * num_directions, batch, hidden_size")
             arrays.append(a)
@@ -192,11 +192,11 @@ class _Recurrent(Module):
         caches, drop_masks, rev, (T, B) = self._cache
         nd, H, L = self.num_directions, self.hidden_size, self.num_layers
         out_shape = (B, T, nd * H) if self.batch_first else (T, B, nd * H)
-        dout = as_float_array("dout", dout, self.dtype)
+        dout = as_float_array("dout", dout, self.dtype, finite=False)
         check_shape("dout", dout, out_shape, "the shape of forward's output")
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
-        dfinal = self._state_arrays(dstate, B, "dstate")
+        dfinal = self._state_arrays(dstate, B, "dstate", finite=False)
         dinit = [np.empty_like(a) for a in dfinal]
         self.hidden_grads = {}
         dinp = dout
