@@ -1,0 +1,55 @@
+"""Argument checks shared by the layers: one place for the wording of shape, dtype and value errors.
+
+Every message names the argument, what was expected and what came, so the fix is obvious.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_float_array(name: str, x, dtype, ndim: int | None = None, shape_hint: str = "") -> np.ndarray:
+    """`x` as an array of `dtype` (ints and other floats are converted; no silent reshaping)."""
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of numbers, could not convert it: {e}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
+                                   or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        hint = f" {shape_hint}" if shape_hint else ""
+        raise ValueError(f"{name} must have {ndim} dimensions{hint}, got shape {arr.shape}")
+    arr = arr.astype(dtype, copy=False)
+    check_finite(name, arr)
+    return arr
+
+
+def check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all():
+        bad = int(arr.size - np.isfinite(arr).sum())
+        raise ValueError(f"{name} contains {bad} NaN or Inf value(s); clean or impute the data first")
+
+
+def check_shape(name: str, arr: np.ndarray, expected: tuple, what: str = "") -> None:
+    if tuple(arr.shape) != tuple(expected):
+        extra = f" ({what})" if what else ""
+        raise ValueError(f"{name} must have shape {tuple(expected)}{extra}, got {tuple(arr.shape)}")
+
+
+def check_lengths(lengths, batch: int, max_len: int) -> np.ndarray:
+    """B integers in [1, T], any order, as an int64 array."""
+    if isinstance(lengths, (list, tuple)) and not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in lengths):
+        raise TypeError(f"lengths must be integers, got {[type(v).__name__ for v in lengths][:5]}")
+    arr = np.asarray(lengths)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths must have shape ({batch},) (one per sequence in the batch), "
+                         f"got {arr.shape}")
+    if arr.min() < 1 or arr.max() > max_len:
+        raise ValueError(f"lengths must be between 1 and the sequence length T={max_len}, "
+                         f"got min {arr.min()} and max {arr.max()}")
+    return arr.astype(np.int64)

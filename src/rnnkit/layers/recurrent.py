@@ -1,0 +1,309 @@
+"""`RNN`, `LSTM` and `GRU` layers: multi-layer, bidirectional, dropout between layers, padded batches.
+
+Same equations, options, parameter names/shapes and state layout as `torch.nn.RNN/LSTM/GRU`, so weights
+move between the two unchanged (`layer.load_state_dict(torch_module.state_dict())` after `.numpy()`).
+The math lives in `rnnkit.cells`; this file only stacks layers and directions:
+
+    layer l, direction d:  out_{l,d}, state_{l,d} = cell.forward(params_{l,d}, input_l (reversed if d=1))
+    input_{l+1} = dropout([out_{l,0}, out_{l,1}])      (dropout only between layers, in training mode)
+
+Shapes: x (T, B, D) or (B, T, D) with batch_first; out (T, B, nd*H); h_n (L*nd, B, H), index l*nd + d.
+`lengths` (B,) gives each sequence's true length (PyTorch packed-sequence semantics): the reverse
+direction reads each sequence from its own last real step, padded steps leave the state alone, get zero
+output and pass no gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import cells
+from .base import Module
+from .checks import as_float_array, check_lengths, check_shape
+
+INITS = ("uniform", "orthogonal")
+
+
+def _reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
+    """(T, B) gather index that reverses each sequence within its own length; an involution."""
+    t = np.arange(T)[:, None]                                        # (T, 1)
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+
+def _orthogonal(rng, n: int, dtype) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.sign(np.diag(r))).astype(dtype)                   # sign fix: uniform over O(n)
+
+
+class _Recurrent(Module):
+    """Shared machinery; subclasses set `cell_name` (a key of `rnnkit.cells.CELLS`)."""
+
+    cell_name = ""
+
+    @property
+    def cell(self):
+        """The math-core module (`rnnkit.cells.rnn|lstm|gru`); a property so layers deep-copy cleanly."""
+        return cells.CELLS[self.cell_name]
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32, seed: int | None = None, init: str = "uniform",
+                 forget_bias: float | None = None, **cell_kwargs):
+        super().__init__()
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"dtype must be a floating type such as np.float32, got {dtype}")
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype, self.seed, self.init, self.forget_bias = dtype, seed, init, forget_bias
+        self.cell_kwargs = cell_kwargs
+        self.record_hidden_grads = False
+        self.hidden_grads: dict[tuple[int, int], np.ndarray] = {}
+        init_seq, drop_seq = np.random.SeedSequence(seed).spawn(2)
+        self._dropout_rng = np.random.default_rng(drop_seq)
+        self._cache = None
+        self.reset_parameters(np.random.default_rng(init_seq))
+
+    # -- parameters --------------------------------------------------------------------------------
+    def _suffix(self, layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def reset_parameters(self, rng=None) -> None:
+        """torch's default U(-1/sqrt(H), 1/sqrt(H)); optionally orthogonal W_hh blocks, forget bias."""
+        rng = np.random.default_rng(rng)
+        H, G = self.hidden_size, self.cell.GATES
+        k = 1.0 / np.sqrt(H)
+        self._params = {}
+        for l in range(self.num_layers):
+            d_in = self.input_size if l == 0 else H * self.num_directions
+            for d in range(self.num_directions):
+                s = self._suffix(l, d)
+                shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, H)}
+                if self.bias:
+                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+                for name, shape in shapes.items():
+                    self._params[name + s] = rng.uniform(-k, k, shape).astype(self.dtype)
+                if self.init == "orthogonal":
+                    self._params["weight_hh" + s][...] = np.concatenate(
+                        [_orthogonal(rng, H, self.dtype) for _ in range(G)], axis=0)
+                if self.forget_bias is not None and self.bias and self.cell_name == "lstm":
+                    self._params["bias_ih" + s][H:2 * H] = self.forget_bias
+                    self._params["bias_hh" + s][H:2 * H] = 0.0
+        self._grads = {k_: np.zeros_like(v) for k_, v in self._params.items()}
+
+    def _cell_params(self, layer: int, direction: int) -> dict:
+        s = self._suffix(layer, direction)
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        return {n: self._params[n + s] for n in names}
+
+    # -- state conversion between torch layout and per-(layer, direction) tuples ----------------------
+    def _state_arrays(self, state, B: int, name: str) -> list[np.ndarray]:
+        """The user's state (h_0, or (h_0, c_0) for LSTM) as a list of (L*nd, B, H) arrays."""
+        n_states = self.cell.N_STATES
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if state is None:
+            return [np.zeros(shape, self.dtype) for _ in range(n_states)]
+        if n_states == 2:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(f"{name} for LSTM must be a tuple (h, c) of arrays with shape {shape}, "
+                                f"got {type(state).__name__}")
+            parts = list(zip(("h", "c"), state))
+        else:
+            if isinstance(state, (tuple, list)):
+                raise TypeError(f"{name} for {type(self).__name__} must be one array of shape {shape}, "
+                                f"got a {type(state).__name__}")
+            parts = [("h", state)]
+        arrays = []
+        for part, a in parts:
+            a = as_float_array(f"{name} ({part})" if n_states == 2 else name, a, self.dtype)
+            check_shape(f"{name} ({part})" if n_states == 2 else name, a, shape,
+                        "num_layers * num_directions, batch, hidden_size")
+            arrays.append(a)
+        return arrays
+
+    def _pack_state(self, arrays: list[np.ndarray]):
+        return tuple(arrays) if self.cell.N_STATES == 2 else arrays[0]
+
+    # -- forward / backward ------------------------------------------------------------------------
+    def forward(self, x, state=None, lengths=None):
+        """out, state = layer.forward(x, state=None, lengths=None); see the module docstring."""
+        layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        x = as_float_array("x", x, self.dtype, ndim=3, shape_hint=layout)
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)                                 # (T, B, D)
+        T, B, D = x.shape
+        if T == 0 or B == 0:
+            raise ValueError(f"x must have at least one time step and one sequence, got shape {x.shape}")
+        if D != self.input_size:
+            raise ValueError(f"x has {D} features per step but the layer's input_size is {self.input_size}")
+        mask = rev = None
+        if lengths is not None:
+            lengths = check_lengths(lengths, B, T)
+            mask = (np.arange(T)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]  # (T, B, 1)
+            rev = _reverse_index(lengths, T)
+        init = self._state_arrays(state, B, "state")
+        nd, H = self.num_directions, self.hidden_size
+        final = [np.empty_like(a) for a in init]
+        caches, drop_masks = [], []
+        inp = x
+        for l in range(self.num_layers):
+            outs = []
+            for d in range(nd):
+                xin = inp if d == 0 else self._reverse(inp, rev)
+                st0 = tuple(a[l * nd + d] for a in init)
+                out, stT, cache = self.cell.forward(self._cell_params(l, d), xin, st0, mask,
+                                                    **self.cell_kwargs)
+                for a, s in zip(final, stT):
+                    a[l * nd + d] = s
+                outs.append(out if d == 0 else self._reverse(out, rev))
+                caches.append(cache)
+            inp = outs[0] if nd == 1 else np.concatenate(outs, axis=2)      # (T, B, nd*H)
+            if self.training and self.dropout > 0 and l < self.num_layers - 1:
+                keep = self._dropout_rng.random(inp.shape) >= self.dropout
+                dm = keep.astype(self.dtype) / (1.0 - self.dropout)
+                inp = inp * dm
+                drop_masks.append(dm)
+            else:
+                drop_masks.append(None)
+        self._cache = (caches, drop_masks, rev, (T, B))
+        out = inp.transpose(1, 0, 2) if self.batch_first else inp
+        return out, self._pack_state(final)
+
+    @staticmethod
+    def _reverse(a: np.ndarray, rev: np.ndarray | None) -> np.ndarray:
+        if rev is None:
+            return a[::-1]
+        return np.take_along_axis(a, rev[:, :, None], axis=0)
+
+    def backward(self, dout, dstate=None):
+        """dx, dstate0 = layer.backward(dout, dstate=None): exact BPTT for the last `forward`."""
+        if self._cache is None:
+            raise ValueError("backward called before forward: run layer.forward(x) first, then "
+                             "backward with the gradient of its output")
+        caches, drop_masks, rev, (T, B) = self._cache
+        nd, H, L = self.num_directions, self.hidden_size, self.num_layers
+        out_shape = (B, T, nd * H) if self.batch_first else (T, B, nd * H)
+        dout = as_float_array("dout", dout, self.dtype)
+        check_shape("dout", dout, out_shape, "the shape of forward's output")
+        if self.batch_first:
+            dout = dout.transpose(1, 0, 2)
+        dfinal = self._state_arrays(dstate, B, "dstate")
+        dinit = [np.empty_like(a) for a in dfinal]
+        self.hidden_grads = {}
+        dinp = dout
+        for l in reversed(range(L)):
+            if drop_masks[l] is not None:
+                dinp = dinp * drop_masks[l]
+            dx_total = None
+            for d in range(nd):
+                dout_d = dinp[:, :, d * H:(d + 1) * H]
+                if d == 1:
+                    dout_d = self._reverse(dout_d, rev)
+                dh_seq = np.empty((T, B, H), self.dtype) if self.record_hidden_grads else None
+                dst = tuple(a[l * nd + d] for a in dfinal)
+                dx, dst0, grads = self.cell.backward(self._cell_params(l, d), caches[l * nd + d],
+                                                     dout_d, dst, dh_seq=dh_seq)
+                for a, s in zip(dinit, dst0):
+                    a[l * nd + d] = s
+                suffix = self._suffix(l, d)
+                for name, g in grads.items():
+                    self._grads[name + suffix] = g
+                if d == 1:
+                    dx = self._reverse(dx, rev)
+                    if dh_seq is not None:
+                        dh_seq = self._reverse(dh_seq, rev)
+                if dh_seq is not None:
+                    self.hidden_grads[(l, d)] = dh_seq
+                dx_total = dx if dx_total is None else dx_total + dx
+            dinp = dx_total
+        dx = dinp.transpose(1, 0, 2) if self.batch_first else dinp
+        return dx, self._pack_state(dinit)
+
+    def step(self, x_t, state=None):
+        """y_t, state = layer.step(x_t, state): one time step (B, D) -> (B, H), as `forward` would do.
+
+        For streaming and generation; unidirectional layers only (a reverse direction needs the future).
+        Dropout between layers is applied in training mode, as in `forward`.
+        """
+        if self.bidirectional:
+            raise ValueError("step() needs a unidirectional layer: the reverse direction of a "
+                             "bidirectional layer depends on future inputs; use forward() instead")
+        x_t = as_float_array("x_t", x_t, self.dtype, ndim=2, shape_hint="(batch, input_size)")
+        B, D = x_t.shape
+        if D != self.input_size:
+            raise ValueError(f"x_t has {D} features but the layer's input_size is {self.input_size}")
+        arrays = self._state_arrays(state, B, "state")
+        new = [np.empty_like(a) for a in arrays]
+        inp = x_t
+        for l in range(self.num_layers):
+            st = self.cell.step(self._cell_params(l, 0), inp, tuple(a[l] for a in arrays),
+                                **self.cell_kwargs)
+            for a, s in zip(new, st):
+                a[l] = s
+            inp = st[0]
+            if self.training and self.dropout > 0 and l < self.num_layers - 1:
+                keep = self._dropout_rng.random(inp.shape) >= self.dropout
+                inp = inp * (keep.astype(self.dtype) / (1.0 - self.dropout))
+        return inp, self._pack_state(new)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class RNN(_Recurrent):
+    """Elman RNN: h_t = f(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), f = tanh or relu."""
+
+    cell_name = "rnn"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32,
+                 seed: int | None = None, init: str = "uniform"):
+        from ..cells.activations import NONLINEARITIES
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init, None, nonlinearity=nonlinearity)
+
+
+class LSTM(_Recurrent):
+    """LSTM with torch's gate order [i, f, g, o]; state is the pair (h, c).
+
+    `forget_bias=1.0` sets the forget-gate bias (in `bias_ih`; `bias_hh`'s slice is zeroed) so the
+    cell starts by remembering, as Jozefowicz et al. (2015) recommend.
+    """
+
+    cell_name = "lstm"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32, seed: int | None = None, init: str = "uniform",
+                 forget_bias: float | None = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init, forget_bias)
+
+
+class GRU(_Recurrent):
+    """GRU with torch's gate order [r, z, n] and b_hn inside the reset product."""
+
+    cell_name = "gru"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32, seed: int | None = None, init: str = "uniform"):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init, None)
