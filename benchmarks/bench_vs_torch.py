@@ -126,7 +126,7 @@ def make_pair(cell, s, seed=0):
     return ours, theirs
 
 
-def bench_case(cell, s, parts, repeats, step_batch):
+def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
     import torch
 
     b, t, d, h, layers, bidi = s
@@ -160,7 +160,7 @@ def bench_case(cell, s, parts, repeats, step_batch):
 
     pairs = {"train": (ours_train, torch_train), "fwd": (ours_fwd, torch_fwd)}
     if "step" in parts and not bidi and layers == 1:
-        xs = rng.standard_normal((STEP_COUNT, step_batch, d), dtype=np.float32)
+        xs = rng.standard_normal((step_count, step_batch, d), dtype=np.float32)
         xs_t = torch.from_numpy(xs)
         tcell_cls = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[cell]
         tcell = tcell_cls(d, h)
@@ -170,19 +170,19 @@ def bench_case(cell, s, parts, repeats, step_batch):
 
         def ours_step():
             state = None
-            for i in range(STEP_COUNT):
+            for i in range(step_count):
                 _, state = ours.step(xs[i], state)
 
         def torch_step_module():
             with torch.no_grad():
                 state = None
-                for i in range(STEP_COUNT):
+                for i in range(step_count):
                     _, state = theirs(xs_t[i : i + 1], state)
 
         def torch_step_cell():
             with torch.no_grad():
                 state = None
-                for i in range(STEP_COUNT):
+                for i in range(step_count):
                     state = tcell(xs_t[i], state)
 
         pairs["step"] = (ours_step, (torch_step_module, torch_step_cell))

@@ -1,0 +1,161 @@
+"""Fused GRU sequence forward/backward/step: the equations of `rnnkit.cells.gru`, one pass per step.
+
+Forward, per step: r_h = h_{t-1} W_hh^T into a reused (B, 3H) buffer; one kernel adds b_hh, writes the
+gates [r, z, n] over the projected input xi_t in place, hh_n and h_t (masked). Backward, per step: one
+kernel writes dxi = [dar, daz, dan] over the gates, dan * r over hh_n (so dhh = [dar, daz, dan * r] is
+kept without a second (T, B, 3H) array) and the same dhh contiguously for the recurrent product
+dh_rec = dhh_t W_hh. The weight gradients are big products over all steps, as in the NumPy cell.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from . import check_unused, register_cache
+from ._math import JIT, sigmoid, tanh
+
+
+class Cache(NamedTuple):
+    x: np.ndarray          # (T, B, D)
+    hs: np.ndarray         # (T+1, B, H); hs[0] = h_0
+    gates: np.ndarray      # (T, B, 3H) activated [r, z, n]; overwritten by dxi in backward
+    hhn: np.ndarray        # (T, B, H) h_{t-1} W_hn^T + b_hn; overwritten by dan * r in backward
+    mask: np.ndarray | None
+    used: list             # [False] until backward has consumed the gates
+
+
+register_cache(Cache, "gru")
+
+
+@njit(**JIT)
+def forward_step(xi, rh, b_hh, h_prev, m, hhn_out, h_out):
+    """xi (B, 3H): x_t W_ih^T + b_ih, overwritten with [r, z, n]; rh (B, 3H): h_prev W_hh^T."""
+    B, H = h_prev.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            r = sigmoid(xi[b, j] + rh[b, j] + b_hh[j])
+            z = sigmoid(xi[b, H + j] + rh[b, H + j] + b_hh[H + j])
+            hn = rh[b, 2 * H + j] + b_hh[2 * H + j]
+            n = tanh(xi[b, 2 * H + j] + r * hn)
+            xi[b, j] = r
+            xi[b, H + j] = z
+            xi[b, 2 * H + j] = n
+            hhn_out[b, j] = hn
+            hp = h_prev[b, j]
+            h = n + z * (hp - n)
+            h_out[b, j] = hp + mb * (h - hp)                         # padding carries the state
+
+
+@njit(**JIT)
+def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dhh, dh_seq, record):
+    """gates (B, 3H) -> dxi in place, hhn -> dan * r in place, dhh (B, 3H) = [dar, daz, dan * r].
+
+    dh = dout*m + dh_rec + dpass; dpass becomes the part of dL/dh_{t-1} that skips W_hh (dh * z and
+    what padding passes on).
+    """
+    B, H = h_prev.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            g_t = dout[b, j] * mb + dh_rec[b, j] + dpass[b, j]     # dL/dh_t, both paths
+            if record:
+                dh_seq[b, j] = g_t
+            dh = g_t * mb
+            r = gates[b, j]
+            z = gates[b, H + j]
+            n = gates[b, 2 * H + j]
+            dan = dh * (1 - z) * (1 - n * n)
+            dar = dan * hhn[b, j] * r * (1 - r)
+            daz = dh * (h_prev[b, j] - n) * z * (1 - z)
+            gates[b, j] = dar
+            gates[b, H + j] = daz
+            gates[b, 2 * H + j] = dan
+            dhh[b, j] = dar
+            dhh[b, H + j] = daz
+            dhh[b, 2 * H + j] = dan * r
+            hhn[b, j] = dan * r
+            dpass[b, j] = dh * z + g_t * (1 - mb)
+
+
+def _mask_rows(mask, T, B, dtype):
+    return np.ones((T, B), dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0], dtype=dtype)
+
+
+def forward(params, x, state, mask=None):
+    """Same contract as `rnnkit.cells.gru.forward`."""
+    T, B, D = x.shape
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    H = W_hh.shape[1]
+    dtype = W_hh.dtype
+    gates = np.empty((T, B, 3 * H), dtype)
+    np.matmul(x.reshape(T * B, D), W_ih.T, out=gates.reshape(T * B, 3 * H))
+    if "bias_ih" in params:
+        gates += params["bias_ih"]
+        b_hh = params["bias_hh"]
+    else:
+        b_hh = np.zeros(3 * H, dtype)
+    hs = np.empty((T + 1, B, H), dtype)
+    hhn = np.empty((T, B, H), dtype)
+    hs[0] = state[0]
+    W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
+    rh = np.empty((B, 3 * H), dtype)
+    m = _mask_rows(mask, T, B, dtype)
+    for t in range(T):
+        np.matmul(hs[t], W_hhT, out=rh)
+        forward_step(gates[t], rh, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+    out = hs[1:] if mask is None else hs[1:] * mask
+    return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask, [False])
+
+
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+    """Same contract as `rnnkit.cells.gru.backward`; consumes the cache (gates become dxi)."""
+    x, hs, gates, hhn, mask, used = cache
+    check_unused(used)
+    T, B, H = hhn.shape
+    D = x.shape[2]
+    W_hh = params["weight_hh"]
+    dtype = W_hh.dtype
+    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
+    dpass = np.zeros((B, H), dtype)
+    dhh = np.empty((B, 3 * H), dtype)
+    m = _mask_rows(mask, T, B, dtype)
+    record = dh_seq is not None
+    seq = dh_seq if record else dpass[None]
+    for t in range(T - 1, -1, -1):
+        backward_step(gates[t], hhn[t], hs[t], dout[t], dh_rec, dpass, m[t], dhh,
+                      seq[t if record else 0], record)
+        np.matmul(dhh, W_hh, out=dh_rec)
+    dh_rec += dpass
+    # dhh over all steps is [dxi[..., :2H], dan * r]: its two parts give the rows of dW_hh and db_hh
+    dxi = gates.reshape(T * B, 3 * H)                                # (T*B, 3H)
+    dhn = hhn.reshape(T * B, H)                                      # (T*B, H)
+    h_prev = hs[:-1].reshape(T * B, H)
+    W_grad = np.empty_like(W_hh)
+    np.matmul(dxi[:, :2 * H].T, h_prev, out=W_grad[:2 * H])
+    np.matmul(dhn.T, h_prev, out=W_grad[2 * H:])
+    grads = {"weight_ih": dxi.T @ x.reshape(T * B, D), "weight_hh": W_grad}
+    if "bias_ih" in params:
+        grads["bias_ih"] = dxi.sum(axis=0)
+        grads["bias_hh"] = np.concatenate([grads["bias_ih"][:2 * H], dhn.sum(axis=0)])
+    dx = (dxi @ params["weight_ih"]).reshape(T, B, D)
+    return dx, (dh_rec,), grads
+
+
+def step(params, x_t, state):
+    """Same contract as `rnnkit.cells.gru.step`: x_t (B, D), (h,) -> (h_t,)."""
+    h_prev = state[0]
+    B, H = h_prev.shape
+    xi = x_t @ params["weight_ih"].T                                 # (B, 3H)
+    if "bias_ih" in params:
+        xi += params["bias_ih"]
+        b_hh = params["bias_hh"]
+    else:
+        b_hh = np.zeros(3 * H, xi.dtype)
+    rh = h_prev @ params["weight_hh"].T
+    h, hhn = np.empty_like(h_prev), np.empty_like(h_prev)
+    forward_step(xi, rh, b_hh, h_prev, np.ones(B, xi.dtype), hhn, h)
+    return (h,)

@@ -1,0 +1,151 @@
+"""Fused LSTM sequence forward/backward/step: the equations of `rnnkit.cells.lstm`, one pass per step.
+
+Forward, per step: r = h_{t-1} W_hh^T (one BLAS call into a reused (B, 4H) buffer), then one kernel
+reads z = xw_t + r, writes the activated gates [i, f, g, o] over xw_t in place and h_t, c_t (masked).
+tanh(c_t) is not stored: the backward recomputes it (one tanh per element is cheaper than H more floats
+per step of memory). Backward, per step: one kernel turns the gates into dz in place (the gates of step
+t are dead after step t's backward), then dh_rec = dz_t W_hh. The weight gradients are the same big
+products as in the NumPy cell (`_common.weight_grads`).
+
+Memory kept between forward and backward: hs, cs (T+1, B, H) and gates (T, B, 4H): 6H per step and
+row, against 7H + a (T, B, 4H) projection in the NumPy cell, and the backward allocates no (T, B, 4H).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..cells._common import weight_grads
+from . import check_unused, register_cache
+from ._math import JIT, sigmoid, tanh
+
+
+class Cache(NamedTuple):
+    x: np.ndarray          # (T, B, D)
+    hs: np.ndarray         # (T+1, B, H); hs[0] = h_0
+    cs: np.ndarray         # (T+1, B, H); cs[0] = c_0
+    gates: np.ndarray      # (T, B, 4H) activated [i, f, g, o]; overwritten by dz in backward
+    mask: np.ndarray | None
+    used: list             # [False] until backward has consumed the gates
+
+
+register_cache(Cache, "lstm")
+
+
+@njit(**JIT)
+def forward_step(z, r, h_prev, c_prev, m, h_out, c_out):
+    """z (B, 4H): projected input, overwritten with the gates; r (B, 4H): h_prev W_hh^T; m (B,) 0/1."""
+    B, H = h_prev.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            i = sigmoid(z[b, j] + r[b, j])
+            f = sigmoid(z[b, H + j] + r[b, H + j])
+            g = tanh(z[b, 2 * H + j] + r[b, 2 * H + j])
+            o = sigmoid(z[b, 3 * H + j] + r[b, 3 * H + j])
+            z[b, j] = i
+            z[b, H + j] = f
+            z[b, 2 * H + j] = g
+            z[b, 3 * H + j] = o
+            cp = c_prev[b, j]
+            hp = h_prev[b, j]
+            c = f * cp + i * g
+            h = o * tanh(c)
+            c_out[b, j] = cp + mb * (c - cp)                         # padding carries the state
+            h_out[b, j] = hp + mb * (h - hp)
+
+
+@njit(**JIT)
+def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dh_seq, record):
+    """gates (B, 4H) -> dz in place. dh = dout*m + dh_rec + dpass (dpass: what padding passed on).
+
+    Updates dc (B, H) to dL/dc_{t-1} and dpass to the part of dL/dh_{t-1} that skips W_hh.
+    """
+    B, H = c.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            g_t = dout[b, j] * mb + dh_rec[b, j] + dpass[b, j]     # dL/dh_t, both paths
+            if record:
+                dh_seq[b, j] = g_t
+            dh = g_t * mb
+            i = gates[b, j]
+            f = gates[b, H + j]
+            g = gates[b, 2 * H + j]
+            o = gates[b, 3 * H + j]
+            tc = tanh(c[b, j])
+            dcc = dc[b, j] * mb + dh * o * (1 - tc * tc)
+            gates[b, j] = dcc * g * i * (1 - i)
+            gates[b, H + j] = dcc * c_prev[b, j] * f * (1 - f)
+            gates[b, 2 * H + j] = dcc * i * (1 - g * g)
+            gates[b, 3 * H + j] = dh * tc * o * (1 - o)
+            dc[b, j] = dcc * f + dc[b, j] * (1 - mb)
+            dpass[b, j] = g_t * (1 - mb)
+
+
+def _mask_rows(mask, T, B, dtype):
+    return np.ones((T, B), dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0], dtype=dtype)
+
+
+def forward(params, x, state, mask=None):
+    """Same contract as `rnnkit.cells.lstm.forward`."""
+    T, B, D = x.shape
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    H = W_hh.shape[1]
+    dtype = W_hh.dtype
+    gates = np.empty((T, B, 4 * H), dtype)
+    np.matmul(x.reshape(T * B, D), W_ih.T, out=gates.reshape(T * B, 4 * H))
+    if "bias_ih" in params:
+        gates += params["bias_ih"] + params["bias_hh"]
+    hs = np.empty((T + 1, B, H), dtype)
+    cs = np.empty((T + 1, B, H), dtype)
+    hs[0], cs[0] = state
+    W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 4H): no-trans BLAS per step
+    r = np.empty((B, 4 * H), dtype)
+    m = _mask_rows(mask, T, B, dtype)
+    for t in range(T):
+        np.matmul(hs[t], W_hhT, out=r)
+        forward_step(gates[t], r, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
+    out = hs[1:] if mask is None else hs[1:] * mask
+    return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask, [False])
+
+
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+    """Same contract as `rnnkit.cells.lstm.backward`; consumes the cache (gates become dz)."""
+    x, hs, cs, gates, mask, used = cache
+    check_unused(used)
+    T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
+    W_hh = params["weight_hh"]
+    dtype = W_hh.dtype
+    dout = np.ascontiguousarray(dout, dtype=dtype)
+    if dstate is None:
+        dh_rec, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
+    else:
+        dh_rec, dc = (np.array(a, dtype=dtype) for a in dstate)
+    dpass = np.zeros((B, H), dtype)
+    m = _mask_rows(mask, T, B, dtype)
+    record = dh_seq is not None
+    seq = dh_seq if record else dpass[None]
+    for t in range(T - 1, -1, -1):
+        backward_step(gates[t], cs[t + 1], cs[t], dout[t], dh_rec, dpass, dc, m[t],
+                      seq[t if record else 0], record)
+        np.matmul(gates[t], W_hh, out=dh_rec)
+    dh_rec += dpass
+    dx, grads = weight_grads(params, x, hs[:-1], gates)
+    return dx, (dh_rec, dc), grads
+
+
+def step(params, x_t, state):
+    """Same contract as `rnnkit.cells.lstm.step`: x_t (B, D), (h, c) -> (h_t, c_t)."""
+    h_prev, c_prev = state
+    B, H = h_prev.shape
+    z = x_t @ params["weight_ih"].T                                  # (B, 4H)
+    if "bias_ih" in params:
+        z += params["bias_ih"]
+        z += params["bias_hh"]
+    r = h_prev @ params["weight_hh"].T
+    h, c = np.empty_like(h_prev), np.empty_like(c_prev)
+    forward_step(z, r, h_prev, c_prev, np.ones(B, z.dtype), h, c)
+    return h, c
