@@ -31,22 +31,25 @@ register_cache(Cache, "gru")
 
 @njit(**JIT)
 def forward_step(xi, rh, b_hh, h_prev, m, hhn_out, h_out):
-    """xi (B, 3H): x_t W_ih^T + b_ih, overwritten with [r, z, n]; rh (B, 3H): h_prev W_hh^T."""
+    """xi (B, 3H): x_t W_ih^T + b_ih, overwritten with [r, z, n]; rh (B, 3H): h_prev W_hh^T.
+
+    Short loops with few arrays each vectorise without runtime alias checks (see lstm.forward_step).
+    """
     B, H = h_prev.shape
     for b in range(B):
-        mb = m[b]
+        xb, rb, nb = xi[b], rh[b], hhn_out[b]
+        for j in range(2 * H):                                       # r, z
+            xb[j] = sigmoid(xb[j] + rb[j] + b_hh[j])
         for j in range(H):
-            r = sigmoid(xi[b, j] + rh[b, j] + b_hh[j])
-            z = sigmoid(xi[b, H + j] + rh[b, H + j] + b_hh[H + j])
-            hn = rh[b, 2 * H + j] + b_hh[2 * H + j]
-            n = tanh(xi[b, 2 * H + j] + r * hn)
-            xi[b, j] = r
-            xi[b, H + j] = z
-            xi[b, 2 * H + j] = n
-            hhn_out[b, j] = hn
-            hp = h_prev[b, j]
-            h = n + z * (hp - n)
-            h_out[b, j] = hp + mb * (h - hp)                         # padding carries the state
+            nb[j] = rb[2 * H + j] + b_hh[2 * H + j]                  # hh_n
+        for j in range(H):
+            xb[2 * H + j] = tanh(xb[2 * H + j] + xb[j] * nb[j])      # n = tanh(xi_n + r * hh_n)
+        mb = m[b]
+        hp, ho = h_prev[b], h_out[b]
+        for j in range(H):
+            n = xb[2 * H + j]
+            h = n + xb[H + j] * (hp[j] - n)                          # h = (1 - z) n + z h_prev
+            ho[j] = hp[j] + mb * (h - hp[j])                         # padding carries the state
 
 
 @njit(**JIT)

@@ -36,25 +36,27 @@ register_cache(Cache, "lstm")
 
 @njit(**JIT)
 def forward_step(z, r, h_prev, c_prev, m, h_out, c_out):
-    """z (B, 4H): projected input, overwritten with the gates; r (B, 4H): h_prev W_hh^T; m (B,) 0/1."""
+    """z (B, 4H): projected input, overwritten with the gates; r (B, 4H): h_prev W_hh^T; m (B,) 0/1.
+
+    Two loops per row rather than one: a loop that reads and writes few arrays is vectorised by
+    LLVM without runtime alias checks (the single fused loop was 2.5x slower at H=512).
+    """
     B, H = h_prev.shape
     for b in range(B):
+        zb, rb = z[b], r[b]
+        for j in range(2 * H):                                       # i, f
+            zb[j] = sigmoid(zb[j] + rb[j])
+        for j in range(2 * H, 3 * H):                                # g
+            zb[j] = tanh(zb[j] + rb[j])
+        for j in range(3 * H, 4 * H):                                # o
+            zb[j] = sigmoid(zb[j] + rb[j])
         mb = m[b]
+        cp, hp, co, ho = c_prev[b], h_prev[b], c_out[b], h_out[b]
         for j in range(H):
-            i = sigmoid(z[b, j] + r[b, j])
-            f = sigmoid(z[b, H + j] + r[b, H + j])
-            g = tanh(z[b, 2 * H + j] + r[b, 2 * H + j])
-            o = sigmoid(z[b, 3 * H + j] + r[b, 3 * H + j])
-            z[b, j] = i
-            z[b, H + j] = f
-            z[b, 2 * H + j] = g
-            z[b, 3 * H + j] = o
-            cp = c_prev[b, j]
-            hp = h_prev[b, j]
-            c = f * cp + i * g
-            h = o * tanh(c)
-            c_out[b, j] = cp + mb * (c - cp)                         # padding carries the state
-            h_out[b, j] = hp + mb * (h - hp)
+            c = zb[H + j] * cp[j] + zb[j] * zb[2 * H + j]            # c = f * c_prev + i * g
+            h = zb[3 * H + j] * tanh(c)                              # h = o * tanh(c)
+            co[j] = cp[j] + mb * (c - cp[j])                         # padding carries the state
+            ho[j] = hp[j] + mb * (h - hp[j])
 
 
 @njit(**JIT)
