@@ -122,16 +122,6 @@ def test_float32_activations_are_accurate():
     assert np.all(np.abs(t) <= 1) and np.all((s >= 0) & (s <= 1))
 
 
-@needs_numba
-@pytest.mark.parametrize("cls", [rnnkit.LSTM, rnnkit.GRU])
-def test_a_second_backward_on_one_forward_is_refused(cls):
-    layer = cls(3, 4, seed=0)
-    out, _ = layer.forward(np.ones((4, 2, 3), np.float32))
-    layer.backward(np.ones_like(out))
-    with pytest.raises(ValueError, match="run forward again"):
-        layer.backward(np.ones_like(out))
-
-
 def test_switches():
     with kernels.disabled():
         assert kernels.backend() == "numpy" and kernels.get("lstm") is None

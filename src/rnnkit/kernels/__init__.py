@@ -76,11 +76,3 @@ def made_by(cache):
     name = _CACHE_TYPES.get(type(cache))
     return None if name is None else importlib.import_module(f"{__name__}.{name}")
 
-
-def check_unused(used: list) -> None:
-    """Fused backwards overwrite the cached gates with their gradients: one backward per forward."""
-    if used[0]:
-        raise ValueError("backward was already run for this forward; the fused kernels reuse the "
-                         "cached gates for their gradients, so run forward again before backward "
-                         "(or switch the kernels off with rnnkit.kernels.set_enabled(False))")
-    used[0] = True

@@ -2,9 +2,8 @@
 
 Forward, per step: r_h = h_{t-1} W_hh^T into a reused (B, 3H) buffer; one kernel adds b_hh, writes the
 gates [r, z, n] over the projected input xi_t in place, hh_n and h_t (masked). Backward, per step: one
-kernel writes dxi = [dar, daz, dan] over the gates, dan * r over hh_n (so dhh = [dar, daz, dan * r] is
-kept without a second (T, B, 3H) array) and the same dhh contiguously for the recurrent product
-dh_rec = dhh_t W_hh. The weight gradients are big products over all steps, as in the NumPy cell.
+kernel writes dxi_t = [dar, daz, dan], dan * r (so dhh = [dar, daz, dan * r] is kept without a
+second (T, B, 3H) array) and the same dhh_t contiguously for the recurrent product dh_rec = dhh_t W_hh. The weight gradients are big products over all steps, as in the NumPy cell.
 """
 from __future__ import annotations
 
@@ -13,17 +12,16 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import check_unused, register_cache
+from . import register_cache
 from ._math import JIT, sigmoid, tanh
 
 
 class Cache(NamedTuple):
     x: np.ndarray          # (T, B, D)
     hs: np.ndarray         # (T+1, B, H); hs[0] = h_0
-    gates: np.ndarray      # (T, B, 3H) activated [r, z, n]; overwritten by dxi in backward
-    hhn: np.ndarray        # (T, B, H) h_{t-1} W_hn^T + b_hn; overwritten by dan * r in backward
+    gates: np.ndarray      # (T, B, 3H) activated [r, z, n]
+    hhn: np.ndarray        # (T, B, H) h_{t-1} W_hn^T + b_hn
     mask: np.ndarray | None
-    used: list             # [False] until backward has consumed the gates
 
 
 register_cache(Cache, "gru")
@@ -40,47 +38,56 @@ def forward_step(xi, rh, b_hh, h_prev, m, hhn_out, h_out):
         xb, rb, nb = xi[b], rh[b], hhn_out[b]
         for j in range(2 * H):                                       # r, z
             xb[j] = sigmoid(xb[j] + rb[j] + b_hh[j])
-        for j in range(H):
-            nb[j] = rb[2 * H + j] + b_hh[2 * H + j]                  # hh_n
-        for j in range(H):
-            xb[2 * H + j] = tanh(xb[2 * H + j] + xb[j] * nb[j])      # n = tanh(xi_n + r * hh_n)
         mb = m[b]
         hp, ho = h_prev[b], h_out[b]
         for j in range(H):
-            n = xb[2 * H + j]
+            nb[j] = rb[2 * H + j] + b_hh[2 * H + j]                  # hh_n
+        for j in range(H):                                           # n into h_out first: a loop that
+            ho[j] = tanh(xb[2 * H + j] + xb[j] * nb[j])              # writes the array it reads at
+        for j in range(H):                                           # other offsets is not vectorised
+            xb[2 * H + j] = ho[j]
+        for j in range(H):
+            n = ho[j]
             h = n + xb[H + j] * (hp[j] - n)                          # h = (1 - z) n + z h_prev
             ho[j] = hp[j] + mb * (h - hp[j])                         # padding carries the state
 
 
 @njit(**JIT)
-def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dhh, dh_seq, record):
-    """gates (B, 3H) -> dxi in place, hhn -> dan * r in place, dhh (B, 3H) = [dar, daz, dan * r].
+def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_seq, record):
+    """From the gates (B, 3H): dxi = [dar, daz, dan], dhn = dan * r, dhh (B, 3H) = [dar, daz, dan * r].
 
     dh = dout*m + dh_rec + dpass; dpass becomes the part of dL/dh_{t-1} that skips W_hh (dh * z and
     what padding passes on).
     """
     B, H = h_prev.shape
-    for b in range(B):
+    one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype (a literal
+    for b in range(B):                                               # 1 would promote to float64)
         mb = m[b]
+        gb, nb, hp, db, hb, pb, sb = gates[b], hhn[b], h_prev[b], dout[b], dh_rec[b], dpass[b], dhh[b]
+        xb, qnb = dxi[b], dhn[b]
+        for j in range(H):                                           # dL/dh_t, both paths
+            pb[j] = db[j] * mb + hb[j] + pb[j]
+        if record:
+            qb = dh_seq[b]
+            for j in range(H):
+                qb[j] = pb[j]
         for j in range(H):
-            g_t = dout[b, j] * mb + dh_rec[b, j] + dpass[b, j]     # dL/dh_t, both paths
-            if record:
-                dh_seq[b, j] = g_t
+            g_t = pb[j]
             dh = g_t * mb
-            r = gates[b, j]
-            z = gates[b, H + j]
-            n = gates[b, 2 * H + j]
-            dan = dh * (1 - z) * (1 - n * n)
-            dar = dan * hhn[b, j] * r * (1 - r)
-            daz = dh * (h_prev[b, j] - n) * z * (1 - z)
-            gates[b, j] = dar
-            gates[b, H + j] = daz
-            gates[b, 2 * H + j] = dan
-            dhh[b, j] = dar
-            dhh[b, H + j] = daz
-            dhh[b, 2 * H + j] = dan * r
-            hhn[b, j] = dan * r
-            dpass[b, j] = dh * z + g_t * (1 - mb)
+            r = gb[j]
+            z = gb[H + j]
+            n = gb[2 * H + j]
+            dan = dh * (one - z) * (one - n * n)
+            dar = dan * nb[j] * r * (one - r)
+            daz = dh * (hp[j] - n) * z * (one - z)
+            xb[j] = dar
+            xb[H + j] = daz
+            xb[2 * H + j] = dan
+            sb[j] = dar
+            sb[H + j] = daz
+            sb[2 * H + j] = dan * r
+            qnb[j] = dan * r
+            pb[j] = dh * z + g_t * (one - mb)
 
 
 def _mask_rows(mask, T, B, dtype):
@@ -110,13 +117,12 @@ def forward(params, x, state, mask=None):
         np.matmul(hs[t], W_hhT, out=rh)
         forward_step(gates[t], rh, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
     out = hs[1:] if mask is None else hs[1:] * mask
-    return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask, [False])
+    return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
 def backward(params, cache: Cache, dout, dstate, dh_seq=None):
-    """Same contract as `rnnkit.cells.gru.backward`; consumes the cache (gates become dxi)."""
-    x, hs, gates, hhn, mask, used = cache
-    check_unused(used)
+    """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
+    x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
     D = x.shape[2]
     W_hh = params["weight_hh"]
@@ -125,17 +131,19 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     dhh = np.empty((B, 3 * H), dtype)
+    dxi_all = np.empty_like(gates)                                   # (T, B, 3H)
+    dhn_all = np.empty_like(hhn)                                     # (T, B, H)
     m = _mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
     for t in range(T - 1, -1, -1):
-        backward_step(gates[t], hhn[t], hs[t], dout[t], dh_rec, dpass, m[t], dhh,
+        backward_step(gates[t], hhn[t], hs[t], dout[t], dh_rec, dpass, m[t], dxi_all[t], dhn_all[t], dhh,
                       seq[t if record else 0], record)
         np.matmul(dhh, W_hh, out=dh_rec)
     dh_rec += dpass
     # dhh over all steps is [dxi[..., :2H], dan * r]: its two parts give the rows of dW_hh and db_hh
-    dxi = gates.reshape(T * B, 3 * H)                                # (T*B, 3H)
-    dhn = hhn.reshape(T * B, H)                                      # (T*B, H)
+    dxi = dxi_all.reshape(T * B, 3 * H)                              # (T*B, 3H)
+    dhn = dhn_all.reshape(T * B, H)                                  # (T*B, H)
     h_prev = hs[:-1].reshape(T * B, H)
     W_grad = np.empty_like(W_hh)
     np.matmul(dxi[:, :2 * H].T, h_prev, out=W_grad[:2 * H])

@@ -3,12 +3,13 @@
 Forward, per step: r = h_{t-1} W_hh^T (one BLAS call into a reused (B, 4H) buffer), then one kernel
 reads z = xw_t + r, writes the activated gates [i, f, g, o] over xw_t in place and h_t, c_t (masked).
 tanh(c_t) is not stored: the backward recomputes it (one tanh per element is cheaper than H more floats
-per step of memory). Backward, per step: one kernel turns the gates into dz in place (the gates of step
-t are dead after step t's backward), then dh_rec = dz_t W_hh. The weight gradients are the same big
-products as in the NumPy cell (`_common.weight_grads`).
+per step of memory). Backward, per step: one kernel turns the gates into dz_t, then dh_rec = dz_t W_hh.
+The weight gradients are the same big products as in the NumPy cell (`_common.weight_grads`).
 
 Memory kept between forward and backward: hs, cs (T+1, B, H) and gates (T, B, 4H): 6H per step and
-row, against 7H + a (T, B, 4H) projection in the NumPy cell, and the backward allocates no (T, B, 4H).
+row, against 7H + a (T, B, 4H) projection in the NumPy cell. The backward needs dz (T, B, 4H) beside
+them: writing dz over the gates would save it, but the Module protocol allows a second backward for
+the same forward (truncated BPTT passes a carried gradient back later), so the cache is left intact.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from ..cells._common import weight_grads
-from . import check_unused, register_cache
+from . import register_cache
 from ._math import JIT, sigmoid, tanh
 
 
@@ -26,9 +27,8 @@ class Cache(NamedTuple):
     x: np.ndarray          # (T, B, D)
     hs: np.ndarray         # (T+1, B, H); hs[0] = h_0
     cs: np.ndarray         # (T+1, B, H); cs[0] = c_0
-    gates: np.ndarray      # (T, B, 4H) activated [i, f, g, o]; overwritten by dz in backward
+    gates: np.ndarray      # (T, B, 4H) activated [i, f, g, o]
     mask: np.ndarray | None
-    used: list             # [False] until backward has consumed the gates
 
 
 register_cache(Cache, "lstm")
@@ -46,10 +46,10 @@ def forward_step(z, r, h_prev, c_prev, m, h_out, c_out):
         zb, rb = z[b], r[b]
         for j in range(2 * H):                                       # i, f
             zb[j] = sigmoid(zb[j] + rb[j])
-        for j in range(2 * H, 3 * H):                                # g
-            zb[j] = tanh(zb[j] + rb[j])
-        for j in range(3 * H, 4 * H):                                # o
-            zb[j] = sigmoid(zb[j] + rb[j])
+        for j in range(H):                                           # g (a loop from 0: a range
+            zb[2 * H + j] = tanh(zb[2 * H + j] + rb[2 * H + j])      # starting at 2H does not vectorise)
+        for j in range(H):                                           # o
+            zb[3 * H + j] = sigmoid(zb[3 * H + j] + rb[3 * H + j])
         mb = m[b]
         cp, hp, co, ho = c_prev[b], h_prev[b], c_out[b], h_out[b]
         for j in range(H):
@@ -60,31 +60,41 @@ def forward_step(z, r, h_prev, c_prev, m, h_out, c_out):
 
 
 @njit(**JIT)
-def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dh_seq, record):
-    """gates (B, 4H) -> dz in place. dh = dout*m + dh_rec + dpass (dpass: what padding passed on).
+def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dz, tc_row, dh_seq, record):
+    """gates (B, 4H) -> dz (B, 4H). dh = dout*m + dh_rec + dpass (dpass: what padding passed on).
 
     Updates dc (B, H) to dL/dc_{t-1} and dpass to the part of dL/dh_{t-1} that skips W_hh.
     """
     B, H = c.shape
+    one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype: a
+    # literal 1 would promote float32 arithmetic to float64 and halve the vector width
     for b in range(B):
         mb = m[b]
-        for j in range(H):
-            g_t = dout[b, j] * mb + dh_rec[b, j] + dpass[b, j]     # dL/dh_t, both paths
-            if record:
-                dh_seq[b, j] = g_t
-            dh = g_t * mb
-            i = gates[b, j]
-            f = gates[b, H + j]
-            g = gates[b, 2 * H + j]
-            o = gates[b, 3 * H + j]
-            tc = tanh(c[b, j])
-            dcc = dc[b, j] * mb + dh * o * (1 - tc * tc)
-            gates[b, j] = dcc * g * i * (1 - i)
-            gates[b, H + j] = dcc * c_prev[b, j] * f * (1 - f)
-            gates[b, 2 * H + j] = dcc * i * (1 - g * g)
-            gates[b, 3 * H + j] = dh * tc * o * (1 - o)
-            dc[b, j] = dcc * f + dc[b, j] * (1 - mb)
-            dpass[b, j] = g_t * (1 - mb)
+        gb, cb, cpb, db, hb, pb, dcb = gates[b], c[b], c_prev[b], dout[b], dh_rec[b], dpass[b], dc[b]
+        zb = dz[b]
+        for j in range(H):                                           # dL/dh_t, both paths, kept
+            pb[j] = db[j] * mb + hb[j] + pb[j]                       # in dpass for this step
+        if record:
+            sb = dh_seq[b]
+            for j in range(H):
+                sb[j] = pb[j]
+        for j in range(H):                                           # tanh(c_t) in its own loop:
+            tc_row[j] = tanh(cb[j])                                  # inside the big one it is not
+        for j in range(H):                                           # vectorised (3x slower)
+            dh = pb[j] * mb
+            i = gb[j]
+            f = gb[H + j]
+            g = gb[2 * H + j]
+            o = gb[3 * H + j]
+            tc = tc_row[j]
+            dcc = dcb[j] * mb + dh * o * (one - tc * tc)
+            zb[j] = dcc * g * i * (one - i)
+            zb[H + j] = dcc * cpb[j] * f * (one - f)
+            zb[2 * H + j] = dcc * i * (one - g * g)
+            zb[3 * H + j] = dh * tc * o * (one - o)
+            dcb[j] = dcc * f + dcb[j] * (one - mb)
+        for j in range(H):                                           # what padding passes on
+            pb[j] = pb[j] * (one - mb)
 
 
 def _mask_rows(mask, T, B, dtype):
@@ -111,13 +121,12 @@ def forward(params, x, state, mask=None):
         np.matmul(hs[t], W_hhT, out=r)
         forward_step(gates[t], r, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
     out = hs[1:] if mask is None else hs[1:] * mask
-    return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask, [False])
+    return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
 
 def backward(params, cache: Cache, dout, dstate, dh_seq=None):
-    """Same contract as `rnnkit.cells.lstm.backward`; consumes the cache (gates become dz)."""
-    x, hs, cs, gates, mask, used = cache
-    check_unused(used)
+    """Same contract as `rnnkit.cells.lstm.backward` (the cache stays valid for another backward)."""
+    x, hs, cs, gates, mask = cache
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
@@ -130,12 +139,14 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     m = _mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
+    dz = np.empty_like(gates)                                        # (T, B, 4H)
+    tc_row = np.empty(H, dtype)
     for t in range(T - 1, -1, -1):
-        backward_step(gates[t], cs[t + 1], cs[t], dout[t], dh_rec, dpass, dc, m[t],
+        backward_step(gates[t], cs[t + 1], cs[t], dout[t], dh_rec, dpass, dc, m[t], dz[t], tc_row,
                       seq[t if record else 0], record)
-        np.matmul(gates[t], W_hh, out=dh_rec)
+        np.matmul(dz[t], W_hh, out=dh_rec)
     dh_rec += dpass
-    dx, grads = weight_grads(params, x, hs[:-1], gates)
+    dx, grads = weight_grads(params, x, hs[:-1], dz)
     return dx, (dh_rec, dc), grads
 
 

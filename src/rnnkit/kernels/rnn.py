@@ -43,8 +43,10 @@ def forward_step(a, rh, h_prev, m, relu):
 
 @njit(**JIT)
 def backward_step(h, dout, dh_rec, dpass, m, da, dh_seq, record, relu):
-    """da (B, H) = g_t * m * f'(h_t) with g_t = dout*m + dh_rec + dpass; dpass = g_t * (1 - m)."""
+    """da (B, H) = g_t * m * f'(h_t) with g_t = dout*m + dh_rec + dpass; dpass = g_t * (one - m)."""
     B, H = h.shape
+    one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype: a
+    # literal 1 would promote float32 arithmetic to float64 and halve the vector width
     for b in range(B):
         mb = m[b]
         for j in range(H):
@@ -52,9 +54,9 @@ def backward_step(h, dout, dh_rec, dpass, m, da, dh_seq, record, relu):
             if record:
                 dh_seq[b, j] = g_t
             y = h[b, j]
-            d = (1.0 if y > 0 else 0.0) if relu else 1 - y * y
+            d = (one if y > 0 else one - one) if relu else one - y * y
             da[b, j] = g_t * mb * d
-            dpass[b, j] = g_t * (1 - mb)
+            dpass[b, j] = g_t * (one - mb)
 
 
 def _mask_rows(mask, T, B, dtype):
