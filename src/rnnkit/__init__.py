@@ -1,9 +1,21 @@
 """rnnkit: recurrent neural networks (RNN, LSTM, GRU) on NumPy with exact backpropagation through time."""
 from .errors import UserError
 from .gradcheck import GradcheckReport, check_function, gradcheck
-from .layers import GRU, LSTM, RNN, Module
+from .layers import GRU, LSTM, RNN, Embedding, Linear, Module
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "GradcheckReport", "LSTM", "Module", "RNN", "UserError", "__version__",
-           "check_function", "gradcheck"]
+__all__ = ["GRU", "Embedding", "GradcheckReport", "LSTM", "Linear", "Module", "RNN", "UserError",
+           "__version__", "check_function", "gradcheck", "SequenceClassifier", "Forecaster"]
+
+# Task estimators load lazily (PEP 562): SequenceClassifier picks up scikit-learn's base classes when
+# that is installed, and `import rnnkit` should not pay for importing it.
+_LAZY = {"SequenceClassifier": ".tasks.classify", "Forecaster": ".tasks.forecast"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from ..errors import UserError
 
 # task name -> module under rnnkit.cli that defines add_parser(subparsers). Imported lazily so that
 # `rnnkit --help` does not import every task's dependencies.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forecast": "forecast"}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,5 +1,7 @@
 """Composition layer: the `Module` protocol and the layers built on the math core."""
 from .base import Module
+from .embedding import Embedding
+from .linear import Linear
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["GRU", "LSTM", "Module", "RNN"]
+__all__ = ["GRU", "LSTM", "Embedding", "Linear", "Module", "RNN"]

@@ -1,0 +1,182 @@
+"""Measure rnnkit's many-to-one classifiers and forecasters on real data against simple baselines.
+
+    python3 benchmarks/apps_results.py [--budget SECONDS] [--only NAME ...] [--json FILE]
+
+Rows (each model trains within --budget seconds, default 30):
+  * sentiment yelp / amazon / imdb (UCI Sentiment Labelled Sentences in ../shared/data or
+    $RNNKIT_SHARED_DATA): held-out accuracy on a seeded 80/20 split, against scikit-learn's bag-of-words
+    logistic regression (CountVectorizer + LogisticRegression) on the same split;
+  * BasicMotions (aeon's shipped .ts files, standard TRAIN/TEST split): accuracy against 1-nearest-neighbour
+    with Euclidean distance on the flattened series, the usual time-series-classification baseline;
+  * digits (scikit-learn's 8x8 images read as 8 steps of 8 pixels, seeded 75/25 split): accuracy against
+    logistic regression on the 64 pixels;
+  * sunspots, nile, elnino (statsmodels' shipped CSVs) and Airline (aeon's): rolling-origin backtest MASE
+    against naive and seasonal-naive on the same origins (the better baseline is shown).
+Needs scikit-learn; the data rows skip (and say so) when aeon, statsmodels or the shared data are absent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rnnkit.data import bundled  # noqa: E402
+from rnnkit.data.tables import read_text_labels  # noqa: E402
+from rnnkit.tasks.classify import SequenceClassifier  # noqa: E402
+from rnnkit.tasks.forecast import Forecaster, backtest  # noqa: E402
+from rnnkit.train import TrainConfig  # noqa: E402
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("RNNKIT_SHARED_DATA", ROOT / ".." / "shared" / "data"))
+
+
+def cfg(budget, epochs, lr, patience=None):
+    return TrainConfig(epochs=epochs, time_budget=budget, lr=lr, patience=patience, progress=False,
+                       eval_every=10, seed=0)
+
+
+def timed_fit(est, *fit_args):
+    t0 = time.perf_counter()
+    est.fit(*fit_args)
+    return time.perf_counter() - t0
+
+
+def sentiment(name, budget):
+    path = shared_data() / "sentiment" / f"{name}_labelled.txt"
+    if not path.is_file():
+        return None, f"{path} not found"
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts, y = read_text_labels(path, 0, 1, header=False)
+    order = np.random.default_rng(0).permutation(len(texts))
+    te, tr = order[:len(texts) // 5], order[len(texts) // 5:]
+    Xtr, Xte = [texts[i] for i in tr], [texts[i] for i in te]
+    clf = SequenceClassifier(cell="gru", hidden_size=32, embedding_dim=32, bidirectional=True,
+                             pooling="max", batch_size=16, validation_split=0.1, seed=0,
+                             train_config=cfg(budget, 30, 3e-3, patience=6))
+    secs = timed_fit(clf, Xtr, y[tr])
+    acc = clf.score(Xte, y[te])
+    vec = CountVectorizer()
+    lr = LogisticRegression(max_iter=2000).fit(vec.fit_transform(Xtr), y[tr])
+    base = float(np.mean(lr.predict(vec.transform(Xte)) == y[te]))
+    return {"dataset": f"sentiment {name} (800/200)", "metric": "accuracy", "rnnkit": acc,
+            "baseline": base, "baseline_name": "bag-of-words logistic regression", "seconds": secs,
+            "model": "BiGRU 32, max pooling", "higher_is_better": True}, None
+
+
+def basicmotions(budget):
+    if bundled.package_dir("aeon") is None:
+        return None, "aeon not installed"
+    from sklearn.neighbors import KNeighborsClassifier
+
+    tr, te = bundled.load_ts_shipped("BasicMotions", "TRAIN"), bundled.load_ts_shipped("BasicMotions", "TEST")
+    clf = SequenceClassifier(cell="lstm", hidden_size=32, pooling="mean", batch_size=8, seed=0,
+                             train_config=cfg(budget, 60, 1e-2))
+    secs = timed_fit(clf, tr.X, tr.y)
+    acc = clf.score(te.X, te.y)
+    flat = lambda d: d.to_array().reshape(len(d.X), -1)  # noqa: E731
+    base = KNeighborsClassifier(1).fit(flat(tr), tr.y).score(flat(te), te.y)
+    return {"dataset": "BasicMotions (40/40, 6 x 100)", "metric": "accuracy", "rnnkit": acc, "baseline": base,
+            "baseline_name": "1-NN Euclidean", "seconds": secs, "model": "LSTM 32, mean pooling",
+            "higher_is_better": True}, None
+
+
+def digits(budget):
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    X = d.images / 16.0                                   # (N, 8, 8): 8 steps (rows) of 8 pixels
+    Xtr, Xte, ytr, yte = train_test_split(X, d.target, test_size=0.25, random_state=0, stratify=d.target)
+    clf = SequenceClassifier(cell="gru", hidden_size=64, pooling="last", batch_size=32, seed=0,
+                             train_config=cfg(budget, 40, 1e-2))
+    secs = timed_fit(clf, Xtr, ytr)
+    acc = clf.score(Xte, yte)
+    base = LogisticRegression(max_iter=3000).fit(Xtr.reshape(len(Xtr), -1), ytr).score(Xte.reshape(len(Xte), -1), yte)
+    return {"dataset": "digits (1347/450, 8 steps x 8 px)", "metric": "accuracy", "rnnkit": acc,
+            "baseline": base, "baseline_name": "logistic regression on 64 pixels", "seconds": secs,
+            "model": "GRU 64, last state", "higher_is_better": True}, None
+
+
+FORECASTS = {  # name -> horizon, lookback, difference, origins, log transform
+    "sunspots": (11, 33, False, 5, False),
+    "nile": (5, 15, False, 5, False),
+    "elnino": (12, 36, False, 5, False),
+    "airline": (12, 36, True, 3, True),
+}
+
+
+def forecast(name, budget):
+    pkg = bundled.SERIES[name][0]
+    if bundled.package_dir(pkg) is None:
+        return None, f"{pkg} not installed"
+    y, season = bundled.load_series(name)
+    H, L, diff, n_origins, log = FORECASTS[name]
+    series = np.log(y) if log else y
+    # one setting for every series: recursive one-step model, last 20% of the training windows for early
+    # stopping (direct multi-step output overfitted these short series without it)
+    f = Forecaster(lookback=L, horizon=H, strategy="recursive", hidden_size=16, difference=diff, seed=0,
+                   validation_split=0.2, train_config=cfg(budget, 300, 5e-3, patience=5))
+    t0 = time.perf_counter()
+    if log:  # score in the original units: wrap the forecaster's predictions with exp
+        from rnnkit.tasks import metrics as M
+
+        origins = M.backtest_origins(len(y), H, n_origins)
+        f.fit(series[:origins[0]])
+        res = M.rolling_origin_backtest(y, H, origins, season=season, methods={
+            "rnnkit": lambda hist, h: np.exp(f.predict(h, history=np.log(hist)))})
+    else:
+        res = backtest(f, series, n_origins=n_origins, season=season)["metrics"]
+    secs = time.perf_counter() - t0
+    best = min(("naive", "seasonal_naive"), key=lambda k: res[k]["mase"])
+    return {"dataset": f"{name} ({len(y)} values, H={H}, {n_origins} origins)", "metric": "MASE",
+            "rnnkit": res["rnnkit"]["mase"], "baseline": res[best]["mase"],
+            "baseline_name": best.replace("_", "-") + (f" (m={season})" if best == "seasonal_naive" else ""),
+            "seconds": secs, "model": f"LSTM 16 recursive, lookback {L}" + (", log + differences" if diff else ""),
+            "higher_is_better": False, "all": res}, None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=float, default=30.0, help="training seconds per model")
+    ap.add_argument("--only", nargs="*", help="run only these rows (yelp amazon_cells imdb basicmotions "
+                                              "digits sunspots nile elnino airline)")
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    args = ap.parse_args()
+    jobs = {"yelp": lambda: sentiment("yelp", args.budget), "amazon_cells": lambda: sentiment("amazon_cells", args.budget),
+            "imdb": lambda: sentiment("imdb", args.budget), "basicmotions": lambda: basicmotions(args.budget),
+            "digits": lambda: digits(args.budget)}
+    jobs.update({n: (lambda n=n: forecast(n, args.budget)) for n in FORECASTS})
+    rows = []
+    print("| dataset | metric | rnnkit | baseline | baseline model | rnnkit model | training s | rnnkit wins |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, job in jobs.items():
+        if args.only and name not in args.only:
+            continue
+        row, skipped = job()
+        if row is None:
+            print(f"| {name} | skipped: {skipped} | | | | | | |")
+            continue
+        wins = row["rnnkit"] > row["baseline"] if row["higher_is_better"] else row["rnnkit"] < row["baseline"]
+        row["rnnkit_wins"] = bool(wins)
+        rows.append(row)
+        print(f"| {row['dataset']} | {row['metric']} | {row['rnnkit']:.3f} | {row['baseline']:.3f} | "
+              f"{row['baseline_name']} | {row['model']} | {row['seconds']:.1f} | {'yes' if wins else 'no'} |",
+              flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

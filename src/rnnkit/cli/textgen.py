@@ -1,0 +1,143 @@
+"""`rnnkit textgen train [FILE] --out DIR ...` and `rnnkit textgen sample DIR ...`.
+
+Training without FILE uses the English prose of Python's own documentation (`pydoc_data.topics`), so the
+command works on any machine with no download. After training, the model, its vocabulary and the
+training state are in DIR/checkpoint, the final losses in DIR/metrics.json, and a sample is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_train_args, fraction, nonneg_int, positive_int, train_config_from_args
+
+TRAIN_DEFAULTS = dict(time_budget=120.0, hidden=256, out=None, eval_every=250)
+
+
+def nonneg_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
+    return v
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("textgen", help="character-level text generation (char-rnn)",
+                       description="Train a character-level language model on a text and sample from it.")
+    tsub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    tsub.required = True
+
+    t = tsub.add_parser("train", help="train on FILE (default: Python's documentation text)",
+                        description="Train a character-level model. Without FILE, the English prose of "
+                                    "pydoc_data.topics (shipped with Python) is the corpus.")
+    t.add_argument("file", nargs="?", metavar="FILE", help="UTF-8 text file (any file with --level byte)")
+    add_train_args(t, **TRAIN_DEFAULTS)
+    d = t.add_argument_group("text")
+    d.add_argument("--level", choices=["char", "byte"], default="char",
+                   help="model characters (UTF-8 text) or raw bytes (any file) (default: %(default)s)")
+    d.add_argument("--embed", type=positive_int, default=64, metavar="N", help="embedding size (default: %(default)s)")
+    d.add_argument("--seq-len", type=positive_int, default=64, metavar="N",
+                   help="truncated-BPTT length (default: %(default)s)")
+    d.add_argument("--batch", type=positive_int, default=32, metavar="N",
+                   help="contiguous streams per batch (default: %(default)s)")
+    d.add_argument("--val-frac", type=fraction, default=0.1, metavar="X",
+                   help="fraction of the text, at its end, held out for validation (default: %(default)s)")
+    d.add_argument("--sample-length", type=nonneg_int, default=600, metavar="N",
+                   help="symbols to sample after training; 0 for none (default: %(default)s)")
+    d.add_argument("--temperature", type=nonneg_float, default=0.7, metavar="X",
+                   help="temperature of that sample (default: %(default)s)")
+    t.set_defaults(func=run_train)
+
+    s = tsub.add_parser("sample", help="generate text from a trained model",
+                        description="Generate text from the model saved in DIR, streamed to stdout.")
+    s.add_argument("dir", metavar="DIR", help="output folder of 'rnnkit textgen train'")
+    s.add_argument("--length", type=nonneg_int, default=1000, metavar="N", help="symbols to generate (default: %(default)s)")
+    s.add_argument("--temperature", type=nonneg_float, default=0.8, metavar="X",
+                   help="softmax temperature; lower is more conservative, 0 is greedy (default: %(default)s)")
+    s.add_argument("--top-k", type=positive_int, default=None, metavar="K", help="sample from the K most likely symbols only")
+    s.add_argument("--greedy", action="store_true", help="always take the most likely symbol")
+    s.add_argument("--prime", default="", metavar="TEXT", help="text to start from (printed first)")
+    s.add_argument("--unknown", choices=["error", "skip"], default="error",
+                   help="prime symbols not in the vocabulary: stop with an error, or drop them (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable sample")
+    s.set_defaults(func=run_sample)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after it, when the output folder cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {str(out)!r} exists and is not a folder")
+    p = out.absolute()
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"--out {str(out)!r} cannot be created or written ({str(p)!r} is not a writable folder)")
+
+
+def run_train(args) -> int:
+    from ..tasks import textgen as tg
+
+    if args.out is None and args.resume is None:
+        raise UserError("--out DIR is required (the folder for the model and metrics.json)")
+    out = Path(args.out if args.out is not None else args.resume)
+    _check_writable(out)
+    train_cfg = train_config_from_args(args)
+    vocab = None
+    if args.resume is not None:
+        model, vocab, cfg = tg.load(args.resume)     # validates the checkpoint before anything else
+        if args.file is not None:
+            cfg.corpus = str(args.file)
+    else:
+        cfg = tg.TextGenConfig(level=args.level, cell=args.cell, embed_dim=args.embed, hidden_size=args.hidden,
+                               num_layers=args.layers, seq_len=args.seq_len, batch=args.batch,
+                               val_frac=args.val_frac, seed=args.seed,
+                               corpus=str(args.file) if args.file is not None else tg.DEFAULT_CORPUS)
+    if cfg.corpus == tg.DEFAULT_CORPUS:
+        data = tg.default_corpus()
+        if cfg.level == "byte":
+            data = data.encode("utf-8")
+    else:
+        data = tg.read_corpus(cfg.corpus, cfg.level)
+    digest = tg.corpus_digest(data)
+    if args.resume is not None and cfg.corpus_sha256 and digest != cfg.corpus_sha256:
+        raise UserError(f"the text {cfg.corpus!r} differs from the one the resumed run was trained on")
+    cfg.corpus_sha256 = digest
+    model, vocab, metrics = tg.train(data, cfg, train_cfg, out_dir=out, resume=args.resume, vocab=vocab, log=_log)
+    v = metrics["val_bits_per_char"]
+    _log(f"rnnkit textgen: {metrics['steps']} steps, {metrics['tokens_seen']:,} {cfg.level}s in "
+         f"{metrics['train_seconds']:.0f} s ({metrics['tokens_per_s']:,.0f}/s); train "
+         f"{metrics['train_bits_per_char']:.3f} bits/{cfg.level}"
+         + (f", validation {v:.3f} bits/{cfg.level}" if v is not None else "")
+         + f"; saved to {out}")
+    if args.sample_length:
+        _log(f"--- sample (temperature {args.temperature}; more with: rnnkit textgen sample {out}) ---")
+        for piece in tg.generate(model, vocab, args.sample_length, args.temperature, seed=args.seed):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    return 0
+
+
+def run_sample(args) -> int:
+    from ..tasks import textgen as tg
+
+    model, vocab, cfg = tg.load(args.dir)
+    prime_ids = tg.encode_prime(vocab, args.prime, args.unknown, warn=_log)
+    temperature = 0.0 if args.greedy else args.temperature
+    shown_prime = vocab.decoder()(prime_ids) if args.prime else ""
+    sys.stdout.write(shown_prime)
+    for piece in tg.generate(model, vocab, args.length, temperature, args.top_k, prime_ids, args.seed):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,1 @@
+"""Tasks: data preparation, training and inference for one kind of problem each."""

@@ -1,0 +1,335 @@
+"""`SequenceClassifier`: many-to-one classification of token sequences or numeric sequences.
+
+A scikit-learn estimator (Pedregosa et al. 2011 conventions): `__init__` only stores its arguments,
+`fit(X, y)` validates, builds the vocabulary or the feature scaling, trains and returns `self`; learned
+attributes end in `_`. scikit-learn is not needed to import or use it; when it is installed the class
+also inherits `BaseEstimator`/`ClassifierMixin`, so `clone`, `Pipeline` and `GridSearchCV` work.
+
+Input X, one of:
+  * a list of strings: tokenised into words (`tokenizer="word"`) or characters (`"char"`); the vocabulary
+    is built in `fit` (id 0 padding, id 1 unknown);
+  * a list of arrays (T_i, D) (or (T_i,)) of different lengths;
+  * a numeric array (N, T, D), or (N, T) read as N univariate sequences of length T.
+Batches are padded internally and the recurrent layer gets their `lengths`, so padding never changes a
+prediction. Numeric features are standardised with the training set's per-feature mean and std.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+
+from ..data.tables import check_sequences
+from ..errors import UserError
+from .fitting import run_training
+from .heads import POOLINGS, weighted_cross_entropy
+from .persist import Persist
+from .seqnet import CELLS, SequenceNet
+
+
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+TOKENIZERS = {"word": lambda s: _WORD.findall(s), "char": list}
+PAD, UNK = 0, 1
+
+
+class _ParamsMixin:
+    """get_params/set_params from the `__init__` signature, for use without scikit-learn."""
+
+    @classmethod
+    def _get_param_names(cls):
+        import inspect
+
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep=True):
+        return {k: getattr(self, k) for k in self._get_param_names()}
+
+    def set_params(self, **params):
+        valid = self._get_param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {valid}")
+            setattr(self, k, v)
+        return self
+
+
+def _estimator_bases(mixin: str) -> tuple:
+    """(sklearn's `mixin`, BaseEstimator) when scikit-learn is installed, else our `_ParamsMixin`."""
+    try:  # optional: real sklearn bases make clone/Pipeline/GridSearchCV/tags work natively
+        import sklearn.base as skb
+    except ImportError:  # pragma: no cover - exercised only without scikit-learn
+        return (_ParamsMixin,)
+    return (getattr(skb, mixin), skb.BaseEstimator)
+
+
+class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
+    """RNN classifier over whole sequences.
+
+    Parameters: cell ("lstm"|"gru"|"rnn"), hidden_size, num_layers, bidirectional, pooling
+    ("last"|"mean"|"max"), embedding_dim (token input), tokenizer ("word"|"char"), lowercase,
+    max_vocab, min_count, class_weight (None | "balanced" | {label: weight}), validation_split (fraction
+    held out for early stopping, 0 for none), patience, epochs, batch_size, lr, optimizer, clip,
+    time_budget (seconds), dropout (between layers), standardize (numeric input), seed, dtype,
+    train_config (a `rnnkit.train.TrainConfig` or dict; overrides epochs, lr, ... when given).
+
+    Learned: classes_, vocab_ (token input, else None), n_features_in_, model_, history_, n_iter_.
+    `save(dir)` / `SequenceClassifier.load(dir)` store and restore a fitted classifier.
+    """
+
+    _LEARNED_ARRAYS = ("mean_", "std_")
+    _LEARNED_JSON = ("classes_", "vocab_", "input_kind_", "table_input_", "n_features_in_", "input_size_")
+
+    def __init__(self, cell="lstm", hidden_size=32, num_layers=1, bidirectional=False, pooling="last",
+                 embedding_dim=32, tokenizer="word", lowercase=True, max_vocab=20000, min_count=1,
+                 class_weight=None, validation_split=0.0, patience=5, epochs=20, batch_size=32, lr=0.01,
+                 optimizer="adam", clip=5.0, time_budget=None, dropout=0.0, standardize=True, seed=0,
+                 dtype="float32", train_config=None):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.embedding_dim = embedding_dim
+        self.tokenizer = tokenizer
+        self.lowercase = lowercase
+        self.max_vocab = max_vocab
+        self.min_count = min_count
+        self.class_weight = class_weight
+        self.validation_split = validation_split
+        self.patience = patience
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.clip = clip
+        self.time_budget = time_budget
+        self.dropout = dropout
+        self.standardize = standardize
+        self.seed = seed
+        self.dtype = dtype
+        self.train_config = train_config
+
+    # -- input handling ------------------------------------------------------------------------------
+    def _tokens(self, s: str) -> list[str]:
+        return TOKENIZERS[self.tokenizer](s.lower() if self.lowercase else s)
+
+    def _is_text(self, X) -> bool:
+        return (not isinstance(X, np.ndarray) or X.dtype.kind in "OUS") and len(X) > 0 and \
+            all(isinstance(x, str) for x in X)
+
+    @staticmethod
+    def _as_input(X):
+        """Refuse sparse, complex and 1-D numeric input; turn array-likes without len() into arrays."""
+        if X is None:
+            raise ValueError("X is None; give a list of sequences or strings")
+        if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+            raise TypeError("sparse input is not supported: pass dense sequences (a list of (T, D) arrays)")
+        if hasattr(X, "iloc") and hasattr(X, "to_numpy"):  # pandas: rows are the sequences
+            X = X.to_numpy()
+        if not hasattr(X, "__len__") and hasattr(X, "__array__"):
+            X = np.asarray(X)
+        if isinstance(X, np.ndarray):
+            if np.iscomplexobj(X):
+                raise ValueError("Complex data not supported")
+            if X.ndim == 1 and X.dtype.kind in "biuf":
+                raise ValueError("Expected a 2D array (N sequences of T steps) or a list of sequences, got "
+                                 "a 1D array: Reshape your data with X.reshape(1, -1) for one sequence")
+            if X.ndim == 2 and X.shape[1] == 0:
+                raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+        return X
+
+    def _encode(self, X) -> list[np.ndarray]:
+        """Sequences as arrays: ids (T_i,) for text, standardised floats (T_i, D) otherwise."""
+        X = self._as_input(X)
+        if self.input_kind_ == "text":
+            if not self._is_text(X):
+                raise ValueError("this classifier was fitted on strings; X must be a list of strings")
+            seqs = [np.array([self.vocab_.get(t, UNK) for t in self._tokens(s)] or [UNK]) for s in X]
+            return seqs
+        if len(X) > 0 and self._is_text(X):
+            raise ValueError("this classifier was fitted on numeric sequences; got strings")
+        seqs = check_sequences(X)
+        if self.table_input_ and seqs[0].shape[0] != self.n_features_in_:
+            raise ValueError(f"X has {seqs[0].shape[0]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input")
+        if not self.table_input_ and seqs[0].shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {seqs[0].shape[1]} features per step, but {type(self).__name__} "
+                             f"was fitted with {self.n_features_in_}")
+        return [((s - self.mean_) / self.std_) for s in seqs]
+
+    def _fit_input(self, X):
+        """Learn the vocabulary or the scaling; sets input_kind_, n_features_in_."""
+        if self._is_text(X):
+            if self.tokenizer not in TOKENIZERS:
+                raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {self.tokenizer!r}")
+            counts = Counter(t for s in X for t in self._tokens(s))
+            kept = [t for t, c in counts.most_common(self.max_vocab) if c >= self.min_count]
+            self.vocab_ = {t: i + 2 for i, t in enumerate(kept)}
+            self.input_kind_, self.table_input_ = "text", False
+            self.n_features_in_ = 1
+            self.mean_, self.std_ = np.zeros(1), np.ones(1)
+            return
+        if isinstance(X, np.ndarray) and X.dtype.kind == "O" and X.ndim == 1:
+            X = list(X)
+        self.table_input_ = isinstance(X, np.ndarray) and X.ndim == 2
+        seqs = check_sequences(X)
+        self.vocab_, self.input_kind_ = None, "sequence"
+        self.n_features_in_ = seqs[0].shape[0] if self.table_input_ else seqs[0].shape[1]
+        allv = np.concatenate(seqs)
+        self.mean_ = allv.mean(0) if self.standardize else np.zeros(allv.shape[1])
+        std = allv.std(0) if self.standardize else np.ones(allv.shape[1])
+        self.std_ = np.where(std > 0, std, 1.0)
+
+    def _batch(self, seqs, idx):
+        """Pad seqs[idx] into a time-major batch: ids (T, B) or x (T, B, D), and lengths (B,)."""
+        lengths = np.array([len(seqs[i]) for i in idx])
+        T = int(lengths.max())
+        if self.input_kind_ == "text":
+            x = np.full((T, len(idx)), PAD, dtype=np.int64)
+            for b, i in enumerate(idx):
+                x[:lengths[b], b] = seqs[i]
+        else:
+            x = np.zeros((T, len(idx), seqs[idx[0]].shape[1]), dtype=np.dtype(self.dtype))
+            for b, i in enumerate(idx):
+                x[:lengths[b], b] = seqs[i]
+        return x, lengths
+
+    # -- sklearn API ---------------------------------------------------------------------------------
+    def _check_options(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if not 0.0 <= float(self.validation_split) < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split!r}")
+
+    def fit(self, X, y, out_dir=None, resume=None):
+        """Train on sequences X and labels y (any hashable labels, at least two classes).
+        `out_dir`: the Trainer's checkpoint folder; `resume`: a folder to continue training from."""
+        self._check_options()
+        X = self._as_input(X)
+        if len(X) == 0:
+            raise UserError("X is empty: give at least one sequence")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            import warnings
+
+            try:
+                from sklearn.exceptions import DataConversionWarning as _W
+            except ImportError:  # pragma: no cover
+                _W = UserWarning
+            warnings.warn("A column-vector y was passed when a 1d array was expected", _W)
+            y = y.ravel()
+        if y.dtype.kind == "f" and np.isfinite(y).all() and np.any(y != np.round(y)):
+            raise ValueError("Unknown label type: continuous; a classifier needs class labels")
+        if y.ndim != 1 or y.shape[0] != len(X):
+            raise ValueError(f"y must be 1-D with one label per sequence ({len(X)}), got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity")
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise UserError(f"the labels have only one class ({self.classes_[0]!r}); a classifier needs "
+                            "at least two")
+        self._fit_input(X)
+        seqs = self._encode(X)
+        self.input_size_ = 1 if self.input_kind_ == "text" else int(seqs[0].shape[1])
+        self.model_ = self._build_model()
+        weights = self._class_weights(y_idx)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(seqs))
+        n_val = int(round(float(self.validation_split) * len(seqs)))
+        val, tr = order[:n_val], order[n_val:]
+        if len(tr) == 0:
+            raise UserError("validation_split leaves no training sequences")
+        bs = max(1, int(self.batch_size))
+
+        def train_batches(epoch, rng):
+            perm = rng.permutation(tr)
+            for s in range(0, len(perm), bs):
+                yield perm[s:s + bs]
+
+        def train_step(idx):
+            x, lengths = self._batch(seqs, idx)
+            logits = self.model_.forward(x, lengths)
+            loss, dlogits = weighted_cross_entropy(logits, y_idx[idx], weights)
+            self.model_.backward(dlogits)
+            return loss, len(idx)
+
+        def eval_fn():
+            losses = [weighted_cross_entropy(self._logits(seqs, val[s:s + 256]), y_idx[val[s:s + 256]],
+                                             weights)[0] * len(val[s:s + 256]) for s in range(0, len(val), 256)]
+            return float(np.sum(losses) / len(val))
+
+        self.history_ = run_training(self, self.model_, train_batches, train_step,
+                                     eval_fn if n_val > 0 else None, -(-len(tr) // bs), out_dir, resume=resume)
+        self.n_iter_ = self.history_["epochs_run"]
+        return self
+
+    def _build_model(self) -> SequenceNet:
+        return SequenceNet(
+            input_size=self.input_size_, output_size=len(self.classes_), cell=self.cell,
+            hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
+            pooling=self.pooling, vocab_size=len(self.vocab_) + 2 if self.input_kind_ == "text" else None,
+            embedding_dim=self.embedding_dim, dropout=self.dropout, dtype=np.dtype(self.dtype), seed=self.seed)
+
+    def _restore_learned(self):
+        self.classes_ = np.asarray(self.classes_)
+
+    def _class_weights(self, y_idx):
+        cw = self.class_weight
+        if cw is None:
+            return None
+        if isinstance(cw, str):
+            if cw != "balanced":
+                raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
+            counts = np.bincount(y_idx, minlength=len(self.classes_))
+            return len(y_idx) / (len(self.classes_) * np.maximum(counts, 1))
+        return np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
+
+    def _logits(self, seqs, idx):
+        x, lengths = self._batch(seqs, idx)
+        return self.model_.forward(x, lengths).astype(np.float64)
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            try:
+                from sklearn.exceptions import NotFittedError
+            except ImportError:  # pragma: no cover
+                NotFittedError = AttributeError
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def predict_proba(self, X):
+        """(N, C) class probabilities, columns in the order of `classes_`."""
+        self._check_fitted()
+        seqs = self._encode(X)
+        self.model_.eval()
+        out = []
+        for s in range(0, len(seqs), 256):
+            z = self._logits(seqs, np.arange(s, min(s + 256, len(seqs))))
+            e = np.exp(z - z.max(1, keepdims=True))
+            out.append(e / e.sum(1, keepdims=True))
+        return np.concatenate(out)
+
+    def predict(self, X):
+        self._check_fitted()
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of predict(X) against y."""
+        y = np.asarray(y)
+        correct = (self.predict(X) == y).astype(float)
+        if sample_weight is None:
+            return float(correct.mean())
+        return float(np.average(correct, weights=sample_weight))
+
+    def _more_tags(self):  # sklearn < 1.6
+        return {"X_types": ["2darray", "string"], "non_deterministic": False}
+
+    def __sklearn_tags__(self):  # sklearn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        return tags

@@ -1,0 +1,404 @@
+"""Character-level (or byte-level) text generation, as char-rnn: train on a text, sample text like it.
+
+Data: the text is mapped to ids through a sorted vocabulary of its distinct characters (or bytes), the
+last `val_frac` of it is held out, and the training part is cut into B contiguous streams (B, L). A batch
+is the next T columns: x = streams[:, i:i+T], y = streams[:, i+1:i+T+1], both (T, B) time-major, and the
+final recurrent state of one batch is the initial state of the next (truncated BPTT: the state carries
+over, the gradient stops at the batch boundary). Each epoch starts the streams at a random offset in
+[0, T) so chunk boundaries move between epochs; the state is reset at the start of every epoch.
+
+Loss: mean softmax cross-entropy in nats per character; bits per character = nats / ln 2.
+Sampling: p = softmax(logits / temperature) restricted to the top-k ids; greedy takes the arg-max. A
+prime text is run through the model first; without one, generation starts from a newline (or from a
+random symbol when the vocabulary has no newline).
+"""
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..losses import softmax_cross_entropy
+from ..models import CELL_NAMES, RNNLanguageModel
+
+TASK = "textgen"
+TASK_VERSION = 1
+LEVELS = ("char", "byte")
+DEFAULT_CORPUS = "pydoc_data.topics"
+
+
+# -- vocabulary ---------------------------------------------------------------------------------------
+class Vocab:
+    """Sorted distinct symbols of a corpus: characters (level "char") or byte values (level "byte")."""
+
+    def __init__(self, symbols, level: str = "char"):
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        self.level = level
+        self.symbols = sorted(symbols)
+        self.index = {s: i for i, s in enumerate(self.symbols)}
+        if level == "byte":
+            self._lut = np.full(256, -1, np.int64)
+            self._lut[np.array(self.symbols, dtype=np.int64)] = np.arange(len(self.symbols))
+
+    @classmethod
+    def build(cls, data, level: str) -> "Vocab":
+        return cls(sorted(set(data)), level)
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def unknown(self, data) -> list:
+        """The distinct symbols of `data` that are not in the vocabulary, in order of appearance."""
+        return list(dict.fromkeys(s for s in data if s not in self.index))
+
+    def encode(self, data) -> np.ndarray:
+        """str (char level) or bytes (byte level) -> ids (N,) int32; every symbol must be known."""
+        if self.level == "byte":
+            ids = self._lut[np.frombuffer(bytes(data), dtype=np.uint8)]
+            if (ids < 0).any():
+                raise ValueError(f"bytes not in the vocabulary: {self.unknown(data)[:10]}")
+            return ids.astype(np.int32)
+        try:
+            return np.fromiter((self.index[c] for c in data), dtype=np.int32, count=len(data))
+        except KeyError as e:
+            raise ValueError(f"character {e.args[0]!r} is not in the vocabulary") from None
+
+    def to_json(self) -> dict:
+        return {"level": self.level, "symbols": self.symbols}
+
+    @classmethod
+    def from_json(cls, d) -> "Vocab":
+        try:
+            level, symbols = d["level"], d["symbols"]
+            if level == "byte" and not all(isinstance(s, int) and 0 <= s < 256 for s in symbols):
+                raise ValueError
+            if level == "char" and not all(isinstance(s, str) and len(s) == 1 for s in symbols):
+                raise ValueError
+            return cls(symbols, level)
+        except (KeyError, TypeError, ValueError):
+            raise UserError("the checkpoint's vocab.json is not a valid vocabulary") from None
+
+    def decoder(self):
+        """A function ids -> text for streaming; byte level decodes UTF-8 incrementally (bad bytes as U+FFFD)."""
+        if self.level == "char":
+            return lambda ids: "".join(self.symbols[i] for i in ids)
+        dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return lambda ids: dec.decode(bytes(self.symbols[i] for i in ids))
+
+
+# -- corpora ------------------------------------------------------------------------------------------
+def default_corpus() -> str:
+    """The English prose of Python's own documentation (`pydoc_data.topics`), present wherever Python is.
+
+    Topics are joined in sorted order. Lines of ASCII tables and grammar alternatives (stripped lines that
+    start with "|", "+-" or "+=", about 8% of the characters, mostly padding) are dropped: they are not
+    prose, and their long runs of spaces and bars dominate samples of a briefly trained model.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise UserError("this Python has no pydoc_data.topics; give a text FILE to train on") from None
+    keep = lambda line: not line.lstrip().startswith(("|", "+-", "+="))  # noqa: E731
+    docs = ("\n".join(filter(keep, topics[k].strip("\n").split("\n"))) for k in sorted(topics))
+    return "\n\n".join(docs) + "\n"
+
+
+def read_corpus(path, level: str):
+    """Read FILE as UTF-8 text (level "char") or raw bytes (level "byte"); bad files raise UserError."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"text file {str(path)!r} does not exist")
+    if not p.is_file():
+        raise UserError(f"{str(path)!r} is not a file")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {str(path)!r}: {e.strerror}") from None
+    if not raw:
+        raise UserError(f"text file {str(path)!r} is empty")
+    if level == "byte":
+        return raw
+    if b"\x00" in raw:
+        raise UserError(f"{str(path)!r} looks binary (it contains NUL bytes); use --level byte to model raw bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{str(path)!r} is not UTF-8 text (bad byte at offset {e.start}); convert it to UTF-8 "
+                        "or use --level byte") from None
+    return text.lstrip("\ufeff")
+
+
+def corpus_digest(data) -> str:
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    return hashlib.sha256(raw).hexdigest()
+
+
+# -- data: contiguous streams ---------------------------------------------------------------------------
+def split(ids: np.ndarray, val_frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first (1 - val_frac) of the ids for training, the rest (the end of the text) for validation."""
+    n_val = int(len(ids) * val_frac)
+    return ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+
+
+def stream_batches(ids: np.ndarray, batch: int, seq_len: int, offset: int = 0):
+    """Yield (x (T, B), y (T, B), reset) over B contiguous streams of ids[offset:]; reset marks the first."""
+    L = (len(ids) - offset) // batch
+    streams = ids[offset: offset + batch * L].reshape(batch, L)     # (B, L), stream b is contiguous
+    for i in range(0, L - 1, seq_len):
+        n = min(seq_len, L - 1 - i)
+        x = np.ascontiguousarray(streams[:, i:i + n].T)             # (T, B)
+        y = np.ascontiguousarray(streams[:, i + 1:i + n + 1].T)     # (T, B)
+        yield x, y, i == 0
+
+
+def check_sizes(n_train: int, n_val: int, batch: int, seq_len: int, val_frac: float) -> None:
+    need = batch * (seq_len + 1)
+    if n_train < need:
+        raise UserError(f"the training text has {n_train} symbols but one batch needs --batch {batch} x "
+                        f"(--seq-len {seq_len} + 1) = {need}; give a longer text or lower --batch/--seq-len")
+    if val_frac > 0 and n_val < 2:
+        raise UserError(f"--val-frac {val_frac} leaves {n_val} symbols for validation (at least 2 needed); "
+                        "raise it or use --val-frac 0")
+
+
+def evaluate(model: RNNLanguageModel, ids: np.ndarray, batch: int, seq_len: int) -> float:
+    """Mean cross-entropy (nats per symbol) of predicting ids[1:] from ids[:-1], state carried throughout."""
+    B = max(1, min(batch, (len(ids) - 1) // max(1, seq_len)))
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for x, y, _ in stream_batches(ids, B, seq_len):
+        logits, state = model.forward(x, state)
+        loss, _ = softmax_cross_entropy(logits, y)
+        total += loss * y.size
+        count += y.size
+    model.train(was_training)
+    return total / count if count else float("nan")
+
+
+class CarriedState:
+    """The hidden state carried between batches, exposed to the Trainer for checkpoints and recovery."""
+
+    def __init__(self):
+        self.state = None
+
+    def state_dict(self) -> dict:
+        if self.state is None:
+            return {}
+        parts = self.state if isinstance(self.state, tuple) else (self.state,)
+        return {f"s{i}": p for i, p in enumerate(parts)}
+
+    def load_state_dict(self, d: dict) -> None:
+        if not d:
+            self.state = None
+            return
+        parts = tuple(np.array(d[f"s{i}"]) for i in range(len(d)))
+        self.state = parts if len(parts) > 1 else parts[0]
+
+
+def make_train_step(model: RNNLanguageModel, carry: CarriedState):
+    """The Trainer's train_step for a stream batch (x, y, reset): forward from the carried state, loss, backward."""
+    def train_step(batch):
+        x, y, reset = batch
+        if reset:                      # a new epoch: streams start at a new offset, so forget the state
+            carry.state = None
+        logits, carry.state = model.forward(x, carry.state)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        model.backward(dlogits)
+        return loss, y.size
+    return train_step
+
+
+# -- configuration ------------------------------------------------------------------------------------
+@dataclass
+class TextGenConfig:
+    level: str = "char"          # char | byte
+    cell: str = "lstm"
+    embed_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 1
+    seq_len: int = 64            # truncated-BPTT length T
+    batch: int = 32              # number of contiguous streams B
+    val_frac: float = 0.1
+    seed: int = 0
+    corpus: str = DEFAULT_CORPUS  # a file path or DEFAULT_CORPUS
+    corpus_sha256: str = ""
+
+    def __post_init__(self):
+        if self.level not in LEVELS:
+            raise UserError(f"--level must be one of {list(LEVELS)}, got {self.level!r}")
+        if self.cell not in CELL_NAMES:
+            raise UserError(f"--cell must be one of {list(CELL_NAMES)}, got {self.cell!r}")
+        for n in ("embed_dim", "hidden_size", "num_layers", "seq_len", "batch"):
+            v = getattr(self, n)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise UserError(f"{n} must be a positive integer, got {v!r}")
+        if not (isinstance(self.val_frac, (int, float)) and 0 <= self.val_frac < 1):
+            raise UserError(f"--val-frac must be in [0, 1), got {self.val_frac!r}")
+
+    def to_json(self) -> dict:
+        return {"task": TASK, "task_version": TASK_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, d) -> "TextGenConfig":
+        if not isinstance(d, dict) or d.get("task") != TASK:
+            raise UserError("the checkpoint is not a textgen model (config.json names another task)")
+        if d.get("task_version") != TASK_VERSION:
+            raise UserError(f"the checkpoint is textgen version {d.get('task_version')!r}; this rnnkit reads "
+                            f"version {TASK_VERSION}")
+        known = {k: v for k, v in d.items() if k not in ("task", "task_version")}
+        try:
+            return cls(**known)
+        except TypeError as e:
+            raise UserError(f"the checkpoint's config.json is not valid: {e}") from None
+
+
+def build_model(cfg: TextGenConfig, vocab_size: int) -> RNNLanguageModel:
+    return RNNLanguageModel(vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.cell, seed=cfg.seed)
+
+
+# -- training -------------------------------------------------------------------------------------------
+def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab: Vocab | None = None,
+          log=print) -> tuple[RNNLanguageModel, Vocab, dict]:
+    """Train a language model on `data` (str or bytes); returns (model, vocab, metrics).
+
+    Everything that can be wrong with the input is checked before anything is written. With `out_dir`,
+    the checkpoint goes to out_dir/checkpoint and the metrics to out_dir/metrics.json.
+    """
+    from ..train import Trainer
+
+    vocab = vocab or Vocab.build(data, cfg.level)
+    unknown = vocab.unknown(data)
+    if unknown:
+        raise UserError(f"the text has symbols not in the resumed model's vocabulary: {unknown[:10]}")
+    ids = vocab.encode(data)
+    train_ids, val_ids = split(ids, cfg.val_frac)
+    check_sizes(len(train_ids), len(val_ids), cfg.batch, cfg.seq_len, cfg.val_frac)
+    model = build_model(cfg, len(vocab))
+    carry = CarriedState()
+    meta = {"config": cfg.to_json(), "vocab": vocab.to_json()}
+    trainer = Trainer(model, train_cfg, out_dir=out_dir, meta=meta)
+    if resume is not None:
+        trainer.resume(resume)
+
+    def batches(epoch, rng):
+        offset = int(rng.integers(0, cfg.seq_len)) if len(train_ids) - cfg.seq_len >= cfg.batch * (cfg.seq_len + 1) else 0
+        return stream_batches(train_ids, cfg.batch, cfg.seq_len, offset)
+
+    train_step = make_train_step(model, carry)
+    eval_fn = (lambda: evaluate(model, val_ids, cfg.batch, cfg.seq_len)) if len(val_ids) >= 2 else None
+    log(f"rnnkit textgen: {len(ids):,} {cfg.level}s ({len(train_ids):,} train, {len(val_ids):,} validation), "
+        f"vocabulary {len(vocab)}, {cfg.cell.upper()} {cfg.num_layers}x{cfg.hidden_size}, "
+        f"{model.num_parameters():,} parameters")
+    trainer.fit(batches, train_step, eval_fn, carry)
+    metrics = final_metrics(trainer, model, train_ids, val_ids, cfg)
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "metrics.json", metrics)
+    return model, vocab, metrics
+
+
+def final_metrics(trainer, model, train_ids, val_ids, cfg) -> dict:
+    """Losses of the final weights: validation on all held-out text, training on an equal-sized slice."""
+    n = max(len(val_ids), min(len(train_ids), 50_000))
+    train_loss = evaluate(model, train_ids[:n], cfg.batch, cfg.seq_len)
+    val_loss = evaluate(model, val_ids, cfg.batch, cfg.seq_len) if len(val_ids) >= 2 else None
+    ln2 = math.log(2)
+    return {
+        "train_loss_nats": train_loss, "train_bits_per_char": train_loss / ln2,
+        "val_loss_nats": val_loss, "val_bits_per_char": None if val_loss is None else val_loss / ln2,
+        "train_loss_measured_on": int(n),
+        "steps": trainer.step, "epochs_completed": trainer.epoch, "tokens_seen": trainer.items,
+        "train_seconds": round(trainer.elapsed, 3),
+        "tokens_per_s": trainer.items / trainer.elapsed if trainer.elapsed > 0 else None,
+        "nonfinite_steps_skipped": trainer.nonfinite_total, "stopped_early": trainer.stopped_early,
+        "level": cfg.level, "vocab_size": model.vocab_size, "parameters": model.num_parameters(),
+        "val_history": {"step": trainer.history["val_step"], "loss_nats": trainer.history["val_loss"]},
+    }
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- loading and sampling -------------------------------------------------------------------------------
+def load(path) -> tuple[RNNLanguageModel, Vocab, TextGenConfig]:
+    """Load a trained model from an output folder (or its checkpoint/ folder); problems raise UserError."""
+    from ..train import load_checkpoint
+
+    path = Path(path)
+    if (path / "checkpoint").is_dir():
+        path = path / "checkpoint"
+    arrays, jsons = load_checkpoint(path)
+    if "config" not in jsons or "vocab" not in jsons or "model" not in arrays:
+        raise UserError(f"{str(path)!r} is not a textgen checkpoint (config, vocab or weights missing)")
+    cfg = TextGenConfig.from_json(jsons["config"])
+    vocab = Vocab.from_json(jsons["vocab"])
+    model = build_model(cfg, len(vocab))
+    try:
+        model.load_state_dict(arrays["model"])
+    except ValueError as e:
+        raise UserError(f"the checkpoint's weights do not fit its config: {e}") from None
+    return model.eval(), vocab, cfg
+
+
+def encode_prime(vocab: Vocab, prime: str, unknown: str = "error", warn=None) -> np.ndarray:
+    """Prime text -> ids. Unknown symbols raise UserError (unknown="error") or are dropped ("skip")."""
+    data = prime.encode("utf-8") if vocab.level == "byte" else prime
+    bad = vocab.unknown(data)
+    if bad:
+        shown = ", ".join(repr(chr(b) if isinstance(b, int) and b < 128 else b) for b in bad[:10])
+        if unknown == "error":
+            raise UserError(f"the prime text has {len(bad)} symbol(s) not in the model's vocabulary: {shown}; "
+                            "change the prime or pass --unknown skip to drop them")
+        data = [s for s in data if s in vocab.index]
+        if warn is not None:
+            warn(f"rnnkit: dropped prime symbols not in the vocabulary: {shown}")
+        data = bytes(data) if vocab.level == "byte" else "".join(data)
+    return vocab.encode(data)
+
+
+def pick(logits: np.ndarray, rng, temperature: float = 1.0, top_k: int | None = None) -> int:
+    """Draw one id from softmax(logits / temperature) over the top-k ids; temperature 0 = greedy."""
+    z = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return int(np.argmax(z))
+    z = z / temperature
+    if top_k is not None and top_k < len(z):
+        kth = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= kth, z, -np.inf)
+    p = np.exp(z - z.max())
+    c = np.cumsum(p)
+    return int(min(np.searchsorted(c, rng.random() * c[-1], side="right"), len(z) - 1))
+
+
+def generate(model: RNNLanguageModel, vocab: Vocab, length: int = 500, temperature: float = 1.0,
+             top_k: int | None = None, prime_ids=None, seed: int | None = None):
+    """Yield generated text piece by piece (one symbol at a time; byte level may yield '' mid-character)."""
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    rng = np.random.default_rng(seed)
+    model.eval()
+    decode = vocab.decoder()
+    if prime_ids is None or len(prime_ids) == 0:
+        nl = "\n" if vocab.level == "char" else 10
+        prime_ids = np.array([vocab.index[nl] if nl in vocab.index else int(rng.integers(len(vocab)))])
+    logits, state = model.forward(np.asarray(prime_ids).reshape(-1, 1))   # (P, 1, V)
+    logits = logits[-1, 0]
+    for _ in range(length):
+        i = pick(logits, rng, temperature, top_k)
+        yield decode([i])
+        out, state = model.step(np.array([i]), state)
+        logits = out[0]

@@ -1,0 +1,324 @@
+"""The training loop: budgets, progress bar, validation, early stopping, non-finite recovery, checkpoints.
+
+The loop is model-agnostic. The task supplies three functions:
+    train_batches(epoch, rng) -> iterable of batches   (deterministic given epoch and rng state)
+    train_step(batch) -> (loss: float, n_items: int)   (forward + backward, filling model.grads)
+    eval_fn() -> float                                 (validation loss, optional)
+and optionally `extra_state`, an object with `state_dict() -> {name: array}` and `load_state_dict(d)` for
+state that lives between batches (the hidden state carried by truncated BPTT), so it is checkpointed too.
+
+One step: lr = schedule(step) * lr_scale; loss = train_step(batch); norm = clip(grads); if loss or norm is
+not finite, the step is skipped, the weights, optimiser state and extra state go back to the last ones
+that gave a finite loss and gradient, lr_scale is multiplied by `nonfinite_lr_factor`, and the user is told;
+otherwise the optimiser updates the weights.
+
+Resuming: a checkpoint holds the weights, optimiser state, counters, the RNG state at the start of the
+current epoch and the index of the next batch within it. `resume` replays `train_batches` for that epoch
+from the saved RNG state and skips the batches already used, so a resumed run takes exactly the steps
+the uninterrupted run would have taken (the RNG is for batch generation only).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+
+
+class Trainer:
+    """`Trainer(model, config, out_dir=None, meta=None)`; `fit(...)` trains, `resume(dir)` restores.
+
+    `meta` is a dict of JSON-serialisable objects saved beside the weights in every checkpoint (file stem
+    -> object), e.g. {"config": model and data settings, "vocab": the vocabulary}. Checkpoints go to
+    `out_dir/checkpoint` when `out_dir` is given.
+    """
+
+    def __init__(self, model, config: TrainConfig | None = None, out_dir=None, meta: dict | None = None):
+        self.model = model
+        self.config = config if config is not None else TrainConfig()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.meta = dict(meta or {})
+        c = self.config
+        opt_kw = {"weight_decay": c.weight_decay}
+        if c.optimizer in ("sgd", "rmsprop"):
+            opt_kw["momentum"] = c.momentum
+        self.optimizer = make_optimizer(c.optimizer, c.lr, **opt_kw)
+        self.schedule = Schedule(c.lr, c.schedule, c.warmup_steps, c.steps, c.lr_step_size, c.lr_gamma,
+                                 c.min_lr_factor)
+        self.rng = np.random.default_rng(c.seed)
+        # counters and logs (all saved in checkpoints)
+        self.step = 0                 # optimiser steps taken
+        self.epoch = 0                # current epoch (0-based)
+        self.batch_in_epoch = 0       # batches of the current epoch already consumed
+        self.epoch_rng_state = None   # RNG state when the current epoch's batches were generated
+        self.elapsed = 0.0            # seconds of training so far
+        self.items = 0                # items (e.g. tokens) trained on
+        self.lr_scale = 1.0           # lowered by non-finite recovery
+        self.nonfinite_total = 0
+        self.history: dict[str, list] = {"step": [], "loss": [], "grad_norm": [], "lr": [],
+                                         "val_step": [], "val_loss": []}
+        self.best_val, self.best_step, self.bad_evals = math.inf, -1, 0
+        self.stopped_early = False
+        self._pending_extra = None
+        self._snapshot = None
+        self._best_params = None
+        self._t0 = None               # perf_counter at the start of the current fit
+
+    # -- stopping ----------------------------------------------------------------------------------
+    def _time(self) -> float:
+        return self.elapsed if self._t0 is None else self.elapsed + (time.perf_counter() - self._t0)
+
+    def finished(self) -> bool:
+        c = self.config
+        return (self.stopped_early
+                or (c.steps is not None and self.step >= c.steps)
+                or (c.epochs is not None and self.epoch >= c.epochs)
+                or (c.time_budget is not None and self._time() >= c.time_budget))
+
+    # -- snapshots for non-finite recovery ---------------------------------------------------------
+    def _take_snapshot(self, extra_state):
+        params = self.model.params
+        snap = self._snapshot
+        if snap is None or snap["params"].keys() != params.keys():
+            snap = self._snapshot = {"params": {k: v.copy() for k, v in params.items()}}
+        else:
+            for k, v in params.items():
+                np.copyto(snap["params"][k], v)
+        snap["opt"] = {n: {k: v.copy() for k, v in st.items()} for n, st in self.optimizer.state.items()}
+        snap["opt_t"] = self.optimizer.t
+        snap["extra"] = ({k: np.array(v, copy=True) for k, v in extra_state.state_dict().items()}
+                         if extra_state is not None else None)
+        snap["step"] = self.step
+
+    def _recover(self, loss, norm, extra_state, bar):
+        c = self.config
+        self.nonfinite_total += 1
+        self._consecutive_bad += 1
+        self.lr_scale *= c.nonfinite_lr_factor
+        where = "no earlier good step; weights unchanged"
+        if self._snapshot is not None:
+            self.model.load_state_dict(self._snapshot["params"])
+            self.optimizer.state = {n: {k: v.copy() for k, v in st.items()}
+                                    for n, st in self._snapshot["opt"].items()}
+            self.optimizer.t = self._snapshot["opt_t"]
+            if extra_state is not None and self._snapshot["extra"] is not None:
+                extra_state.load_state_dict(self._snapshot["extra"])
+            where = f"weights restored from step {self._snapshot['step']}"
+        msg = (f"rnnkit: step {self.step + 1}: non-finite loss or gradient (loss={loss:.4g}, "
+               f"grad norm={norm:.4g}); step skipped, {where}, learning rate lowered to "
+               f"{self.schedule(self.step) * self.lr_scale:.3g}")
+        (bar.write if bar is not None else print)(msg, file=sys.stderr)
+        if self._consecutive_bad > c.max_nonfinite:
+            raise UserError(f"training diverged: {self._consecutive_bad} non-finite steps in a row; "
+                            "try a lower --lr or a smaller --clip")
+
+    # -- one step ----------------------------------------------------------------------------------
+    def _train_one(self, batch, train_step, extra_state, bar) -> bool:
+        c = self.config
+        lr = self.schedule(self.step) * self.lr_scale
+        self.optimizer.lr = lr
+        loss, n_items = train_step(batch)
+        loss = float(loss)
+        grads = self.model.grads
+        norm = clip_grad_norm(grads, c.clip) if c.clip else global_norm(grads)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            self._recover(loss, norm, extra_state, bar)
+            return False
+        self._consecutive_bad = 0
+        self._take_snapshot(extra_state)
+        if c.clip_value:
+            clip_grad_value(grads, c.clip_value)
+        self.optimizer.step(self.model.params, grads)
+        self.step += 1
+        self.items += int(n_items)
+        h = self.history
+        h["step"].append(self.step)
+        h["loss"].append(loss)
+        h["grad_norm"].append(norm)
+        h["lr"].append(lr)
+        return True
+
+    def _evaluate(self, eval_fn):
+        val = float(eval_fn())
+        self.history["val_step"].append(self.step)
+        self.history["val_loss"].append(val)
+        if val < self.best_val:
+            self.best_val, self.best_step, self.bad_evals = val, self.step, 0
+            if self.config.patience is not None:
+                self._best_params = self.model.state_dict()
+        else:
+            self.bad_evals += 1
+            if self.config.patience is not None and self.bad_evals >= self.config.patience:
+                self.stopped_early = True
+        return val
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def fit(self, train_batches, train_step, eval_fn=None, extra_state=None) -> "Trainer":
+        """Train until the step, epoch or time budget is used up (or early stopping). Returns self."""
+        c = self.config
+        self._t0 = time.perf_counter()
+        self._consecutive_bad = 0
+        bar = self._make_bar()
+        last_eval_step = self.history["val_step"][-1] if self.history["val_step"] else None
+        try:
+            while not self.finished():
+                if self.batch_in_epoch == 0 or self.epoch_rng_state is None:
+                    self.epoch_rng_state = copy.deepcopy(self.rng.bit_generator.state)
+                else:  # resuming inside an epoch: regenerate it and skip what was used
+                    self.rng.bit_generator.state = copy.deepcopy(self.epoch_rng_state)
+                it = iter(train_batches(self.epoch, self.rng))
+                for _ in range(self.batch_in_epoch):
+                    next(it, None)
+                if self._pending_extra is not None and extra_state is not None:
+                    extra_state.load_state_dict(self._pending_extra)
+                self._pending_extra = None
+                n_batches = 0
+                exhausted = True
+                for batch in it:
+                    n_batches += 1
+                    self._train_one(batch, train_step, extra_state, bar)
+                    self.batch_in_epoch += 1
+                    if eval_fn is not None and c.eval_every and self.step % c.eval_every == 0 \
+                            and self.step != last_eval_step:
+                        self._evaluate(eval_fn)
+                        last_eval_step = self.step
+                    if self.out_dir is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                        self.save(extra_state=extra_state)
+                    self._update_bar(bar)
+                    if self.finished():
+                        exhausted = False
+                        break
+                if exhausted:
+                    if n_batches == 0 and self.batch_in_epoch == 0:
+                        raise UserError("the training data gives no batches (is it shorter than one batch?)")
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+            if eval_fn is not None and self.step != last_eval_step and not self.stopped_early:
+                self._evaluate(eval_fn)
+            if self.stopped_early and self._best_params is not None:
+                self.model.load_state_dict(self._best_params)
+        except KeyboardInterrupt:
+            self.elapsed, self._t0 = self._time(), None
+            if self.out_dir is not None:
+                self.save(extra_state=extra_state)
+                print(f"\nrnnkit: interrupted at step {self.step}; checkpoint saved to "
+                      f"{self.out_dir / 'checkpoint'} (continue with --resume {self.out_dir})", file=sys.stderr)
+            raise
+        finally:
+            if bar is not None:
+                self._update_bar(bar)
+                bar.refresh()
+                bar.close()
+        self.elapsed, self._t0 = self._time(), None
+        if self.out_dir is not None:
+            self.save(extra_state=extra_state)
+        return self
+
+    # -- progress bar ------------------------------------------------------------------------------
+    def _make_bar(self):
+        if not self.config.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        c = self.config
+        if c.steps is not None:
+            return tqdm(total=c.steps, initial=self.step, unit="step")
+        if c.time_budget is not None:
+            return tqdm(total=round(c.time_budget), initial=min(round(self.elapsed), round(c.time_budget)),
+                        unit="s",
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s [{elapsed}<{remaining}{postfix}]")
+        return tqdm(total=c.epochs, initial=self.epoch, unit="epoch")
+
+    def _update_bar(self, bar):
+        if bar is None:
+            return
+        c = self.config
+        if c.steps is not None:
+            n = self.step
+        elif c.time_budget is not None:
+            n = min(self._time(), c.time_budget)
+        else:
+            n = self.epoch
+        h = self.history
+        post = {}
+        if h["loss"]:
+            k = min(20, len(h["loss"]))
+            post["loss"] = f"{sum(h['loss'][-k:]) / k:.3f}"
+            post["gnorm"] = f"{h['grad_norm'][-1]:.2f}"
+        if h["val_loss"]:
+            post["val"] = f"{h['val_loss'][-1]:.3f}"
+        t = self._time()
+        if t > 0:
+            post["items/s"] = f"{self.items / t:,.0f}"
+        post["step"] = self.step
+        bar.set_postfix(post, refresh=False)
+        bar.update(n - bar.n)  # tqdm redraws at most every `mininterval` seconds
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _state_json(self) -> dict:
+        o = self.optimizer
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "epoch_rng_state": self.epoch_rng_state, "rng_state": self.rng.bit_generator.state,
+                "elapsed": self._time(), "items": self.items, "lr_scale": self.lr_scale,
+                "nonfinite_total": self.nonfinite_total, "history": self.history,
+                "best_val": None if math.isinf(self.best_val) else self.best_val, "best_step": self.best_step,
+                "bad_evals": self.bad_evals, "stopped_early": self.stopped_early,
+                "optimizer": {"type": type(o).__name__, "lr": o.lr, "t": o.t,
+                              "hyper": {h: getattr(o, h) for h in o.hyper}},
+                "train_config": self.config.to_dict()}
+
+    def save(self, path=None, extra_state=None) -> Path:
+        """Write a checkpoint (default `out_dir/checkpoint`) atomically; returns its path."""
+        if path is None:
+            if self.out_dir is None:
+                raise ValueError("Trainer.save: no path given and no out_dir")
+            path = self.out_dir / "checkpoint"
+        opt_arrays = {f"{buf}/{name}": arr for name, st in self.optimizer.state.items() for buf, arr in st.items()}
+        arrays = {"model": self.model.state_dict(), "optimizer": opt_arrays}
+        if extra_state is not None:
+            arrays["state"] = dict(extra_state.state_dict())
+        jsons = dict(self.meta)
+        jsons["trainer"] = self._state_json()
+        return save_checkpoint(path, arrays, jsons)
+
+    def resume(self, path) -> "Trainer":
+        """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one)."""
+        path = Path(path)
+        if (path / "checkpoint").is_dir():
+            path = path / "checkpoint"
+        arrays, jsons = load_checkpoint(path)
+        if "trainer" not in jsons or "model" not in arrays:
+            raise UserError(f"checkpoint {str(path)!r} has no training state to resume from")
+        try:
+            self.model.load_state_dict(arrays["model"])
+        except ValueError as e:
+            raise UserError(f"checkpoint {str(path)!r} does not fit this model: {e}") from None
+        s = jsons["trainer"]
+        if s["optimizer"]["type"] != type(self.optimizer).__name__:
+            raise UserError(f"checkpoint {str(path)!r} was trained with {s['optimizer']['type']}, "
+                            f"not {type(self.optimizer).__name__}; pass the same --optimizer")
+        state: dict[str, dict] = {}
+        for key, arr in arrays.get("optimizer", {}).items():
+            buf, name = key.split("/", 1)
+            state.setdefault(name, {})[buf] = arr
+        self.optimizer.load_state_dict({"type": s["optimizer"]["type"], "lr": s["optimizer"]["lr"],
+                                        "t": s["optimizer"]["t"], "hyper": s["optimizer"]["hyper"],
+                                        "state": state})
+        for k in ("step", "epoch", "batch_in_epoch", "elapsed", "items", "lr_scale", "nonfinite_total",
+                  "best_step", "bad_evals", "stopped_early", "history", "epoch_rng_state"):
+            setattr(self, k, s[k])
+        self.best_val = math.inf if s["best_val"] is None else s["best_val"]
+        self.rng.bit_generator.state = s["rng_state"]
+        self._pending_extra = arrays.get("state")
+        for k, v in jsons.items():  # what the caller passed (e.g. an updated config) wins
+            if k != "trainer":
+                self.meta.setdefault(k, v)
+        return self

@@ -1,0 +1,111 @@
+"""Optimisers against torch.optim in float64, schedules, clipping."""
+import math
+
+import numpy as np
+import pytest
+
+from rnnkit.optim import (SGD, Adagrad, Adam, AdamW, RMSprop, Schedule, clip_grad_norm, clip_grad_value,
+                          make_optimizer)
+
+CASES = [
+    ("SGD", SGD, dict(lr=0.1)),
+    ("SGD", SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("Adam", Adam, dict(lr=0.01)),
+    ("Adam", Adam, dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1)),
+    ("AdamW", AdamW, dict(lr=0.01, weight_decay=0.1)),
+    ("RMSprop", RMSprop, dict(lr=0.01)),
+    ("RMSprop", RMSprop, dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01)),
+    ("Adagrad", Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1)),
+]
+
+
+@pytest.mark.parametrize("tname,cls,kw", CASES)
+def test_optimizer_matches_torch(tname, cls, kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    params = {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(5)}
+    tparams = [torch.tensor(params[k].copy(), requires_grad=True) for k in ("a", "b")]
+    opt = cls(**kw)
+    topt = getattr(torch.optim, tname)(tparams, **kw)
+    for step in range(5):
+        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        for tp, k in zip(tparams, ("a", "b")):
+            tp.grad = torch.tensor(grads[k])
+        topt.step()
+        opt.step(params, grads)
+        for tp, k in zip(tparams, ("a", "b")):
+            np.testing.assert_allclose(params[k], tp.detach().numpy(), rtol=1e-12, atol=1e-13,
+                                       err_msg=f"{tname} {kw} param {k} step {step}")
+
+
+def test_optimizer_state_roundtrip_and_errors():
+    rng = np.random.default_rng(0)
+    p1 = {"w": rng.standard_normal(4)}
+    p2 = {"w": p1["w"].copy()}
+    o1, o2 = Adam(lr=0.1), Adam(lr=0.1)
+    grads = [{"w": rng.standard_normal(4)} for _ in range(4)]
+    for g in grads[:2]:
+        o1.step(p1, g)
+        o2.step(p2, g)
+    o3 = Adam(lr=0.5)
+    o3.load_state_dict(o2.state_dict())
+    for g in grads[2:]:
+        o1.step(p1, g)
+        o3.step(p2, g)
+    assert np.array_equal(p1["w"], p2["w"])
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("adamm", 0.1)
+    with pytest.raises(ValueError, match="lr must be"):
+        Adam(lr=-1)
+    with pytest.raises(ValueError, match="no gradient"):
+        SGD().step({"w": np.zeros(2)}, {})
+    with pytest.raises(ValueError, match="not 'SGD'"):
+        SGD().load_state_dict(Adam().state_dict())
+    assert isinstance(make_optimizer("adamw", 0.1), AdamW)
+
+
+def test_schedules():
+    s = Schedule(1.0, "step", step_size=10, gamma=0.5)
+    assert s(0) == 1.0 and s(9) == 1.0 and s(10) == 0.5 and s(25) == 0.25
+    c = Schedule(2.0, "cosine", total_steps=100, min_factor=0.1)
+    assert c(0) == 2.0 and abs(c(100) - 0.2) < 1e-12 and abs(c(50) - 2.0 * (0.1 + 0.9 * 0.5)) < 1e-12
+    w = Schedule(1.0, "constant", warmup_steps=4)
+    assert [w(t) for t in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    with pytest.raises(ValueError, match="needs a total"):
+        Schedule(1.0, "cosine")
+    with pytest.raises(ValueError, match="unknown schedule"):
+        Schedule(1.0, "linear")
+
+
+def test_schedules_match_torch():
+    torch = pytest.importorskip("torch")
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=1.0)
+    cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20, eta_min=0.1)
+    ours = Schedule(1.0, "cosine", total_steps=20, min_factor=0.1)
+    for t in range(20):
+        assert abs(opt.param_groups[0]["lr"] - ours(t)) < 1e-12
+        opt.step()
+        cos.step()
+
+
+def test_clip_grad_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    grads = {"a": rng.standard_normal((3, 3)), "b": rng.standard_normal(4)}
+    tp = [torch.zeros(3, 3, dtype=torch.float64, requires_grad=True),
+          torch.zeros(4, dtype=torch.float64, requires_grad=True)]
+    tp[0].grad, tp[1].grad = torch.tensor(grads["a"]), torch.tensor(grads["b"])
+    tn = torch.nn.utils.clip_grad_norm_(tp, 1.0).item()
+    n = clip_grad_norm(grads, 1.0)
+    assert abs(n - tn) < 1e-12
+    assert np.allclose(grads["a"], tp[0].grad.numpy(), atol=1e-15)
+    assert abs(math.sqrt(sum(float((g ** 2).sum()) for g in grads.values())) - 1.0) < 1e-5
+    g = {"a": np.array([3.0, -0.5, -7.0])}
+    clip_grad_value(g, 1.0)
+    assert g["a"].tolist() == [1.0, -0.5, -1.0]
+    bad = {"a": np.array([np.nan, 1.0])}
+    assert math.isnan(clip_grad_norm(bad, 1.0))
+    with pytest.raises(ValueError):
+        clip_grad_norm(g, 0)

@@ -1,0 +1,189 @@
+"""Trainer: budgets, exact resume, non-finite recovery, early stopping, checkpoints, CLI options."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.cli.common import add_train_args, train_config_from_args
+from rnnkit.errors import UserError
+from rnnkit.layers import Linear
+from rnnkit.losses import mse
+from rnnkit.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
+
+
+class Carry:
+    """State carried between batches (like a truncated-BPTT hidden state) that changes the loss."""
+
+    def __init__(self):
+        self.c = np.zeros(3)
+
+    def state_dict(self):
+        return {"c": self.c}
+
+    def load_state_dict(self, d):
+        self.c = np.array(d["c"], dtype=float)
+
+
+def make_task(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((32, 3))
+    Y = X @ rng.standard_normal((3, 2)) + 0.1
+    model = Linear(3, 2, seed=seed).astype(np.float64)
+    carry = Carry()
+
+    def batches(epoch, rng):
+        perm = rng.permutation(len(X))
+        for i in range(0, len(X), 8):
+            yield perm[i:i + 8]
+
+    def step(idx):
+        x = X[idx] + 0.01 * carry.c
+        loss, dy = mse(model.forward(x), Y[idx])
+        model.backward(dy)
+        carry.c = 0.5 * carry.c + x.mean(0)
+        return loss, len(idx)
+
+    def evaluate():
+        return mse(model.forward(X), Y)[0]
+
+    return model, carry, batches, step, evaluate
+
+
+def test_trainer_learns_and_counts(tmp_path):
+    model, carry, batches, step, ev = make_task()
+    tr = Trainer(model, TrainConfig(epochs=20, lr=0.05, eval_every=10, progress=False), out_dir=tmp_path)
+    tr.fit(batches, step, ev, carry)
+    h = tr.history
+    assert tr.step == 80 and tr.epoch == 20 and tr.items == 640
+    assert h["val_loss"][-1] < 0.1 * h["val_loss"][0]
+    assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_resume_matches_uninterrupted_run(tmp_path, optimizer):
+    cfg = dict(lr=0.05, optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0, eval_every=3,
+               progress=False, seed=7)
+    model, carry, batches, step, ev = make_task()
+    full = Trainer(model, TrainConfig(steps=14, **cfg)).fit(batches, step, ev, carry)
+    # interrupted after 6 steps (mid-epoch: 4 batches per epoch), then resumed in a fresh process state
+    model, carry, batches, step, ev = make_task()
+    Trainer(model, TrainConfig(steps=6, **cfg), out_dir=tmp_path).fit(batches, step, ev, carry)
+    model2, carry2, b2, s2, e2 = make_task()
+    model2.load_state_dict(make_task(seed=1)[0].state_dict())  # another init: resume must overwrite it
+    part = Trainer(model2, TrainConfig(steps=14, **cfg)).resume(tmp_path)
+    assert part.step == 6 and part.epoch == 1 and part.batch_in_epoch == 2
+    part.fit(b2, s2, e2, carry2)
+    assert part.history["loss"] == full.history["loss"]
+    assert part.history["val_loss"] == full.history["val_loss"]
+    for k, v in full.model.params.items():
+        assert np.array_equal(v, model2.params[k]), k
+
+
+def test_nonfinite_step_is_skipped_and_recovered(capsys):
+    model, carry, batches, step, ev = make_task()
+    calls = {"n": 0}
+
+    def flaky(idx):
+        calls["n"] += 1
+        loss, n = step(idx)
+        if calls["n"] == 5:
+            model._grads["weight"][0, 0] = np.inf
+        return loss, n
+
+    tr = Trainer(model, TrainConfig(steps=10, lr=0.05, progress=False)).fit(batches, flaky)
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "step skipped" in err and "weights restored from step 3" in err
+    assert tr.step == 10 and tr.nonfinite_total == 1 and tr.lr_scale == 0.5
+    assert all(np.isfinite(v).all() for v in model.params.values())
+    assert tr.history["lr"][-1] == 0.025
+
+
+def test_diverging_run_stops_with_a_clear_error():
+    model, carry, batches, step, ev = make_task()
+    with pytest.raises(UserError, match="diverged"):
+        Trainer(model, TrainConfig(steps=20, progress=False, max_nonfinite=3)).fit(
+            batches, lambda b: (float("nan"), 1))
+
+
+def test_early_stopping_restores_best():
+    model, carry, batches, step, ev = make_task()
+    vals = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
+    tr = Trainer(model, TrainConfig(steps=100, eval_every=2, patience=2, progress=False))
+    snaps = []
+    tr.fit(batches, step, lambda: (snaps.append(model.state_dict()), next(vals))[1])
+    assert tr.stopped_early and tr.step == 8 and tr.best_step == 4
+    for k, v in snaps[1].items():
+        assert np.array_equal(model.params[k], v)
+
+
+def test_time_budget_and_progress_bar(capsys):
+    model, carry, batches, step, ev = make_task()
+    tr = Trainer(model, TrainConfig(time_budget=0.3, progress=True)).fit(batches, step, ev)
+    assert 0.3 <= tr.elapsed < 3.0 and tr.step > 0
+    assert "items/s" in capsys.readouterr().err
+
+
+def test_empty_data_is_an_error():
+    model, *_ = make_task()
+    with pytest.raises(UserError, match="no batches"):
+        Trainer(model, TrainConfig(steps=3, progress=False)).fit(lambda e, r: iter(()), lambda b: (0.0, 1))
+
+
+def test_checkpoint_errors(tmp_path):
+    path = tmp_path / "ck"
+    save_checkpoint(path, {"model": {"w": np.arange(3.0)}}, {"config": {"a": 1}})
+    save_checkpoint(path, {"model": {"w": np.arange(4.0)}}, {"config": {"a": 2}})  # replaced atomically
+    arrays, jsons = load_checkpoint(path)
+    assert arrays["model"]["w"].tolist() == [0, 1, 2, 3] and jsons["config"] == {"a": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope")
+    with pytest.raises(UserError, match="no manifest"):
+        load_checkpoint(tmp_path)
+    f = path / "model.safetensors"
+    data = f.read_bytes()
+    f.write_bytes(data[:-5])
+    with pytest.raises(UserError, match="truncated"):
+        load_checkpoint(path)
+    f.write_bytes(data)
+    m = json.loads((path / "manifest.json").read_text())
+    m["version"] = 99
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(UserError, match="version 99"):
+        load_checkpoint(path)
+    (path / "manifest.json").write_text("{")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_checkpoint(path)
+    model, *_ = make_task()
+    save_checkpoint(path, {"model": {"w": np.arange(4.0)}}, {"trainer": {}})
+    with pytest.raises(UserError, match="does not fit"):
+        Trainer(model, TrainConfig(progress=False)).resume(path)
+
+
+def test_config_validation():
+    with pytest.raises(UserError, match="steps must be a positive integer"):
+        TrainConfig(steps=0)
+    with pytest.raises(UserError, match="unknown optimizer"):
+        TrainConfig(optimizer="adamx")
+    with pytest.raises(UserError, match="cosine"):
+        TrainConfig(schedule="cosine")
+    with pytest.raises(UserError, match="unknown training option"):
+        TrainConfig.from_dict({"stepz": 3})
+    assert TrainConfig().epochs == 1
+    assert TrainConfig.from_dict(TrainConfig(steps=3).to_dict()).steps == 3
+
+
+def test_cli_common_args(capsys):
+    p = argparse.ArgumentParser()
+    add_train_args(p, time_budget=60.0, out="runs/x")
+    a = p.parse_args(["--steps", "10", "--lr", "0.01", "--clip", "0"])
+    cfg = train_config_from_args(a)
+    assert cfg.steps == 10 and cfg.lr == 0.01 and cfg.clip is None and cfg.time_budget == 60.0
+    for bad in (["--steps", "-1"], ["--lr", "abc"], ["--cell", "tcn"], ["--lr", "nan"]):
+        with pytest.raises(SystemExit) as e:
+            p.parse_args(bad)
+        assert e.value.code == 2
+    with pytest.raises(UserError, match="--clip"):
+        train_config_from_args(p.parse_args(["--clip", "-1"]))
