@@ -157,3 +157,16 @@ def test_profile_runs_a_tiny_case(capsys):
     prof = _load("profile_core")
     prof.profile_case("gru", (2, 5, 3, 4), repeats=1, top=5)
     assert "cumulative" in capsys.readouterr().out
+
+
+def test_step_skips_checks_only_for_its_own_state():
+    layer = rnnkit.LSTM(3, 4, seed=0)
+    x = np.ones((2, 3), np.float32)
+    y1, s1 = layer.step(x)
+    y2, s2 = layer.step(x, s1)                         # fast path: s1 is the layer's own output
+    y2b, _ = layer.step(x, (s1[0].copy(), s1[1].copy()))   # checked path, same numbers
+    np.testing.assert_array_equal(y2, y2b)
+    with pytest.raises(ValueError, match="NaN"):
+        layer.step(x, (np.full_like(s2[0], np.nan), s2[1]))
+    with pytest.raises(ValueError):
+        layer.step(np.ones((3, 3), np.float32), s2)    # batch changed: the state is checked again

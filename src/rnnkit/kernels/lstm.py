@@ -153,12 +153,23 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
 def step(params, x_t, state):
     """Same contract as `rnnkit.cells.lstm.step`: x_t (B, D), (h, c) -> (h_t, c_t)."""
     h_prev, c_prev = state
-    B, H = h_prev.shape
-    z = x_t @ params["weight_ih"].T                                  # (B, 4H)
-    if "bias_ih" in params:
-        z += params["bias_ih"]
-        z += params["bias_hh"]
-    r = h_prev @ params["weight_hh"].T
+    z = np.dot(x_t, params["weight_ih"].T)                           # (B, 4H); np.dot: less call
+    # overhead than np.matmul for these small products
+    r = np.dot(h_prev, params["weight_hh"].T)
+    if "bias_ih" in params:                                          # added in place: fewer calls
+        np.add(r, params["bias_ih"], out=r)                          # than a summed bias
+        np.add(r, params["bias_hh"], out=r)
     h, c = np.empty_like(h_prev), np.empty_like(c_prev)
-    forward_step(z, r, h_prev, c_prev, np.ones(B, z.dtype), h, c)
+    forward_step(z, r, h_prev, c_prev, _ones(h_prev.shape[0], z.dtype), h, c)
     return h, c
+
+
+_ONES: dict = {}
+
+
+def _ones(B, dtype):
+    """A reused all-ones mask row for step() (no allocation per generated token)."""
+    key = (B, dtype)
+    if key not in _ONES:
+        _ONES[key] = np.ones(B, dtype)
+    return _ONES[key]
