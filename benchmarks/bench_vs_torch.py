@@ -287,7 +287,9 @@ def main(argv=None):
         p.error(f"--sizes takes indices 0..{len(SIZES) - 1}, got {a.sizes!r}")
     parts = [x.strip() for x in a.parts.split(",") if x.strip()]
     peak = matmul_peak()
-    backend = getattr(getattr(rnnkit.cells, "_fused", None), "backend", lambda: "numpy")()
+    from rnnkit import kernels
+
+    backend = kernels.backend()
     print(f"threads={threads} ({how}); torch {torch.__version__} threads={torch.get_num_threads()}; "
           f"numpy {np.__version__}; rnnkit backend={backend}; float32 matmul peak {peak:.1f} GFLOP/s; "
           f"repeats={a.repeats}; step batch={a.step_batch}", flush=True)

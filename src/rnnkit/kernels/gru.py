@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
+from ._seq import mask_rows, project
 from ._math import JIT, sigmoid, tanh
 
 
@@ -90,29 +91,20 @@ def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_
             pb[j] = dh * z + g_t * (one - mb)
 
 
-def _mask_rows(mask, T, B, dtype):
-    return np.ones((T, B), dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0], dtype=dtype)
-
-
 def forward(params, x, state, mask=None):
     """Same contract as `rnnkit.cells.gru.forward`."""
-    T, B, D = x.shape
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    T, B, _ = x.shape
+    W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = np.empty((T, B, 3 * H), dtype)
-    np.matmul(x.reshape(T * B, D), W_ih.T, out=gates.reshape(T * B, 3 * H))
-    if "bias_ih" in params:
-        gates += params["bias_ih"]
-        b_hh = params["bias_hh"]
-    else:
-        b_hh = np.zeros(3 * H, dtype)
+    gates = project(params, x, np.empty((T, B, 3 * H), dtype), fold_hh_bias=False)
+    b_hh = params["bias_hh"] if "bias_hh" in params else np.zeros(3 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype)
     hhn = np.empty((T, B, H), dtype)
     hs[0] = state[0]
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
     rh = np.empty((B, 3 * H), dtype)
-    m = _mask_rows(mask, T, B, dtype)
+    m = mask_rows(mask, T, B, dtype)
     for t in range(T):
         np.matmul(hs[t], W_hhT, out=rh)
         forward_step(gates[t], rh, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
@@ -133,7 +125,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     dhh = np.empty((B, 3 * H), dtype)
     dxi_all = np.empty_like(gates)                                   # (T, B, 3H)
     dhn_all = np.empty_like(hhn)                                     # (T, B, H)
-    m = _mask_rows(mask, T, B, dtype)
+    m = mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
     for t in range(T - 1, -1, -1):

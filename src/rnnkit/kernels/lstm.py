@@ -20,6 +20,7 @@ from numba import njit
 
 from ..cells._common import weight_grads
 from . import register_cache
+from ._seq import mask_rows, project
 from ._math import JIT, sigmoid, tanh
 
 
@@ -97,26 +98,19 @@ def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dz, tc_row, dh_s
             pb[j] = pb[j] * (one - mb)
 
 
-def _mask_rows(mask, T, B, dtype):
-    return np.ones((T, B), dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0], dtype=dtype)
-
-
 def forward(params, x, state, mask=None):
     """Same contract as `rnnkit.cells.lstm.forward`."""
-    T, B, D = x.shape
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    T, B, _ = x.shape
+    W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = np.empty((T, B, 4 * H), dtype)
-    np.matmul(x.reshape(T * B, D), W_ih.T, out=gates.reshape(T * B, 4 * H))
-    if "bias_ih" in params:
-        gates += params["bias_ih"] + params["bias_hh"]
+    gates = project(params, x, np.empty((T, B, 4 * H), dtype), fold_hh_bias=True)
     hs = np.empty((T + 1, B, H), dtype)
     cs = np.empty((T + 1, B, H), dtype)
     hs[0], cs[0] = state
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 4H): no-trans BLAS per step
     r = np.empty((B, 4 * H), dtype)
-    m = _mask_rows(mask, T, B, dtype)
+    m = mask_rows(mask, T, B, dtype)
     for t in range(T):
         np.matmul(hs[t], W_hhT, out=r)
         forward_step(gates[t], r, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
@@ -136,7 +130,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     else:
         dh_rec, dc = (np.array(a, dtype=dtype) for a in dstate)
     dpass = np.zeros((B, H), dtype)
-    m = _mask_rows(mask, T, B, dtype)
+    m = mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
     dz = np.empty_like(gates)                                        # (T, B, 4H)

@@ -13,6 +13,7 @@ from numba import njit
 
 from ..cells._common import weight_grads
 from . import register_cache
+from ._seq import mask_rows, project
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -59,26 +60,20 @@ def backward_step(h, dout, dh_rec, dpass, m, da, dh_seq, record, relu):
             dpass[b, j] = g_t * (one - mb)
 
 
-def _mask_rows(mask, T, B, dtype):
-    return np.ones((T, B), dtype) if mask is None else np.ascontiguousarray(mask[:, :, 0], dtype=dtype)
-
-
 def forward(params, x, state, mask=None, nonlinearity="tanh"):
     """Same contract as `rnnkit.cells.rnn.forward`."""
     if nonlinearity not in RELU:
         raise ValueError(f"nonlinearity must be one of {sorted(RELU)}, got {nonlinearity!r}")
-    T, B, D = x.shape
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    T, B, _ = x.shape
+    W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
     hs = np.empty((T + 1, B, H), dtype)
     hs[0] = state[0]
-    np.matmul(x.reshape(T * B, D), W_ih.T, out=hs[1:].reshape(T * B, H))
-    if "bias_ih" in params:
-        hs[1:] += params["bias_ih"] + params["bias_hh"]
+    project(params, x, hs[1:], fold_hh_bias=True)                    # straight into the states
     W_hhT = np.ascontiguousarray(W_hh.T)
     rh = np.empty((B, H), dtype)
-    m = _mask_rows(mask, T, B, dtype)
+    m = mask_rows(mask, T, B, dtype)
     relu = RELU[nonlinearity]
     for t in range(T):
         np.matmul(hs[t], W_hhT, out=rh)
@@ -97,7 +92,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     da = np.empty((T, B, H), dtype)
-    m = _mask_rows(mask, T, B, dtype)
+    m = mask_rows(mask, T, B, dtype)
     relu = RELU[nonlinearity]
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
