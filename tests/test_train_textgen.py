@@ -148,6 +148,8 @@ def test_cli_train_sample_resume(tmp_path, corpus, capsys):
     m2 = json.loads((half / "metrics.json").read_text())
     assert rc == 0 and m2["steps"] == 12
     hist = lambda d: json.loads((d / "checkpoint" / "trainer.json").read_text())["history"]
+    tcfg = json.loads((full / "checkpoint" / "trainer.json").read_text())["train_config"]
+    assert tcfg["steps"] == 12 and tcfg["time_budget"] is None   # the 120 s default only without --steps
     assert hist(half)["loss"] == hist(full)["loss"]               # the training loss curve, step by step
     v1, v2 = metrics["val_history"], m2["val_history"]            # the interrupted run also evaluated at 5
     assert [l for s, l in zip(v2["step"], v2["loss_nats"]) if s != 5] == v1["loss_nats"]
@@ -197,6 +199,7 @@ def bad_cases(tmp_path, corpus):
         (train + [str(short), "--out", out], "one batch needs"),
         (train + [str(corpus), "--out", out, "--hidden", "-3"], "positive integer"),
         (train + [str(corpus), "--out", out, "--lr", "fast"], "positive"),
+        (train + [str(corpus), "--out", out, "--seed", "-1"], "integer >= 0"),
         (train + [str(corpus), "--out", out, "--val-frac", "1.5"], "[0, 1)"),
         (train + [str(corpus), "--out", out, "--cell", "transformer"], "invalid choice"),
         (train + [str(corpus), "--out", out, "--schedule", "cosine"], "needs --steps"),

@@ -64,12 +64,13 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
                    help="output folder for the checkpoint and metrics.json")
     g.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (model settings come from it)")
     g.add_argument("--time-budget", type=positive_float, metavar="S", default=d["time_budget"],
-                   help="stop after S seconds of training in total (default: %(default)s)")
+                   help="stop after S seconds of training in total (default: %(default)s; a task may "
+                        "set one when no --steps/--epochs is given)")
     g.add_argument("--steps", type=positive_int, metavar="N", default=d["steps"],
                    help="stop after N optimiser steps in total (default: %(default)s)")
     g.add_argument("--epochs", type=positive_int, metavar="N", default=d["epochs"],
                    help="stop after N passes over the data (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=d["seed"], help="random seed (default: %(default)s)")
+    g.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (default: %(default)s)")
     g.add_argument("--lr", type=positive_float, default=d["lr"], help="learning rate (default: %(default)s)")
     g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d["optimizer"],
                    help="optimiser (default: %(default)s)")

@@ -14,7 +14,9 @@ from pathlib import Path
 from ..errors import UserError
 from .common import add_train_args, fraction, nonneg_int, positive_int, train_config_from_args
 
-TRAIN_DEFAULTS = dict(time_budget=120.0, hidden=256, out=None, eval_every=250)
+# the time budget applies when neither --steps nor --epochs nor --time-budget is given
+DEFAULT_TIME_BUDGET = 120.0
+TRAIN_DEFAULTS = dict(hidden=256, out=None, eval_every=250)
 
 
 def nonneg_float(s: str) -> float:
@@ -35,7 +37,8 @@ def add_parser(sub) -> None:
 
     t = tsub.add_parser("train", help="train on FILE (default: Python's documentation text)",
                         description="Train a character-level model. Without FILE, the English prose of "
-                                    "pydoc_data.topics (shipped with Python) is the corpus.")
+                                    "pydoc_data.topics (shipped with Python) is the corpus. Without --steps, "
+                                    f"--epochs or --time-budget, it trains for {DEFAULT_TIME_BUDGET:.0f} s.")
     t.add_argument("file", nargs="?", metavar="FILE", help="UTF-8 text file (any file with --level byte)")
     add_train_args(t, **TRAIN_DEFAULTS)
     d = t.add_argument_group("text")
@@ -65,7 +68,7 @@ def add_parser(sub) -> None:
     s.add_argument("--prime", default="", metavar="TEXT", help="text to start from (printed first)")
     s.add_argument("--unknown", choices=["error", "skip"], default="error",
                    help="prime symbols not in the vocabulary: stop with an error, or drop them (default: %(default)s)")
-    s.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable sample")
+    s.add_argument("--seed", type=nonneg_int, default=None, help="random seed, for a repeatable sample")
     s.set_defaults(func=run_sample)
 
 
@@ -91,6 +94,8 @@ def run_train(args) -> int:
         raise UserError("--out DIR is required (the folder for the model and metrics.json)")
     out = Path(args.out if args.out is not None else args.resume)
     _check_writable(out)
+    if args.steps is None and args.epochs is None and args.time_budget is None:
+        args.time_budget = DEFAULT_TIME_BUDGET
     train_cfg = train_config_from_args(args)
     vocab = None
     if args.resume is not None:

@@ -146,7 +146,7 @@ class Trainer:
         h["lr"].append(lr)
         return True
 
-    def _evaluate(self, eval_fn):
+    def _evaluate(self, eval_fn, final: bool = False):
         val = float(eval_fn())
         self.history["val_step"].append(self.step)
         self.history["val_loss"].append(val)
@@ -156,7 +156,7 @@ class Trainer:
                 self._best_params = self.model.state_dict()
         else:
             self.bad_evals += 1
-            if self.config.patience is not None and self.bad_evals >= self.config.patience:
+            if self.config.patience is not None and self.bad_evals >= self.config.patience and not final:
                 self.stopped_early = True
         return val
 
@@ -202,7 +202,7 @@ class Trainer:
                     self.epoch += 1
                     self.batch_in_epoch = 0
             if eval_fn is not None and self.step != last_eval_step and not self.stopped_early:
-                self._evaluate(eval_fn)
+                self._evaluate(eval_fn, final=True)  # the run has ended anyway: no early stop
             if self.stopped_early and self._best_params is not None:
                 self.model.load_state_dict(self._best_params)
         except KeyboardInterrupt:
