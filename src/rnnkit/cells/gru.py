@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from ._common import input_projection, weight_grads
 from .activations import sigmoid
 
@@ -75,6 +76,9 @@ def step_backward(dh, h_prev, gates, hhn, W_hh):
 
 def step(params, x_t, state):
     """One step for streaming/generation: x_t (B, D), state (h,) -> (h_t,)."""
+    fused = kernels.get("gru")
+    if fused is not None:
+        return fused.step(params, x_t, state)
     xi = x_t @ params["weight_ih"].T
     if "bias_ih" in params:
         xi += params["bias_ih"]
@@ -84,6 +88,9 @@ def step(params, x_t, state):
 
 def forward(params, x, state, mask=None):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache."""
+    fused = kernels.get("gru")
+    if fused is not None:
+        return fused.forward(params, x, state, mask)
     T, B, _ = x.shape
     W_hh, b_hh = params["weight_hh"], params.get("bias_hh")
     H = W_hh.shape[1]
@@ -106,6 +113,9 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
     """
+    fused = kernels.made_by(cache)
+    if fused is not None:
+        return fused.backward(params, cache, dout, dstate, dh_seq)
     x, hs, gates, hhn, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from ._common import input_projection, weight_grads
 from .activations import sigmoid
 
@@ -70,6 +71,9 @@ def step_backward(dh, dc, c_prev, tc, gates, W_hh):
 
 def step(params, x_t, state):
     """One step for streaming/generation: x_t (B, D), state (h, c) -> (h_t, c_t)."""
+    fused = kernels.get("lstm")
+    if fused is not None:
+        return fused.step(params, x_t, state)
     xw = x_t @ params["weight_ih"].T
     if "bias_ih" in params:
         xw += params["bias_ih"] + params["bias_hh"]
@@ -79,6 +83,9 @@ def step(params, x_t, state):
 
 def forward(params, x, state, mask=None):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T, c_T), cache."""
+    fused = kernels.get("lstm")
+    if fused is not None:
+        return fused.forward(params, x, state, mask)
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
@@ -105,6 +112,9 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
     """
+    fused = kernels.made_by(cache)
+    if fused is not None:
+        return fused.backward(params, cache, dout, dstate, dh_seq)
     x, hs, cs, gates, tcs, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from ._common import input_projection, weight_grads
 from .activations import NONLINEARITIES
 
@@ -46,6 +47,9 @@ def step_backward(g, h, W_hh, nonlinearity="tanh"):
 
 def step(params, x_t, state, nonlinearity="tanh"):
     """One step for streaming/generation: x_t (B, D), state (h,) -> (h_t,)."""
+    fused = kernels.get("rnn")
+    if fused is not None:
+        return fused.step(params, x_t, state, nonlinearity)
     xw = x_t @ params["weight_ih"].T
     if "bias_ih" in params:
         xw += params["bias_ih"] + params["bias_hh"]
@@ -54,6 +58,9 @@ def step(params, x_t, state, nonlinearity="tanh"):
 
 def forward(params, x, state, mask=None, nonlinearity="tanh"):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache."""
+    fused = kernels.get("rnn")
+    if fused is not None:
+        return fused.forward(params, x, state, mask, nonlinearity)
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
     T, B, _ = x.shape
@@ -76,6 +83,9 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
 
     dh_seq, if given, is a (T, B, H) array filled with g_t = dL/dh_t (for gradient-flow diagnostics).
     """
+    fused = kernels.made_by(cache)
+    if fused is not None:
+        return fused.backward(params, cache, dout, dstate, dh_seq)
     x, hs, mask, nonlinearity = cache
     T, B, _ = x.shape
     W_hh = params["weight_hh"]

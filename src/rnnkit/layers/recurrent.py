@@ -241,7 +241,11 @@ class _Recurrent(Module):
         B, D = x_t.shape
         if D != self.input_size:
             raise ValueError(f"x_t has {D} features but the layer's input_size is {self.input_size}")
-        arrays = self._state_arrays(state, B, "state")
+        own = getattr(self, "_step_state", None)  # (state returned by the last step, its arrays)
+        if state is not None and own is not None and state is own[0] and own[1][0].shape[1] == B:
+            arrays = own[1]                   # this layer's own last output: already checked (speed)
+        else:
+            arrays = self._state_arrays(state, B, "state")
         new = [np.empty_like(a) for a in arrays]
         inp = x_t
         for l in range(self.num_layers):
@@ -253,7 +257,9 @@ class _Recurrent(Module):
             if self.training and self.dropout > 0 and l < self.num_layers - 1:
                 keep = self._dropout_rng.random(inp.shape) >= self.dropout
                 inp = inp * (keep.astype(self.dtype) / (1.0 - self.dropout))
-        return inp, self._pack_state(new)
+        packed = self._pack_state(new)
+        self._step_state = (packed, new)
+        return inp, packed
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

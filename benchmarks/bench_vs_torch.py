@@ -1,0 +1,314 @@
+"""rnnkit vs `torch.nn` on the CPU: training step, forward pass, single-step generation, memory.
+
+For each cell (RNN, LSTM, GRU) and size (B, T, D, H) this measures, alternating rnnkit and torch runs in
+one process with the same thread count:
+
+  (a) train   one training step: forward plus full BPTT with a random upstream gradient `dout`
+              (rnnkit `forward` + `backward`; torch `out = m(x); out.backward(dout)` with parameter
+              gradients on and `x.requires_grad`, so both sides produce dx and every weight gradient);
+  (b) fwd     the forward pass alone (torch under `torch.no_grad()`, rnnkit `forward` as used in eval);
+  (c) step    1,000 single steps as in generation, batch `--step-batch` (default 1): rnnkit
+              `layer.step(x_t, state)`; torch takes the faster of `nn.<Cell>Cell` and the `nn.<Cell>`
+              module called on a length-1 sequence, both under `no_grad` (the best torch can do).
+
+Reported: medians over `--repeats` runs, the ratio torch_time / rnnkit_time (> 1 means rnnkit is faster),
+rnnkit's achieved GFLOP/s on the training step against the machine's float32 matrix-product peak
+(a large `np.matmul`, measured in the same run), and rnnkit's peak NumPy memory during forward plus
+backward (tracemalloc) against the activations BPTT must keep (per layer and direction: h_t for every
+step plus the gate activations the backward needs: RNN H, LSTM 4H + c_t, GRU 3H + the recurrent part of
+the candidate pre-activation H, all per step and batch row).
+
+Usage: python3 benchmarks/bench_vs_torch.py [--cells lstm,gru] [--sizes 0,1] [--repeats 5]
+       [--parts train,fwd,step] [--threads 2] [--json out.json] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+SIZES = [  # (B, T, D, H, num_layers, bidirectional)
+    (16, 200, 32, 64, 1, False),
+    (32, 100, 64, 128, 1, False),
+    (64, 100, 128, 256, 1, False),
+    (128, 50, 256, 512, 1, False),
+    (32, 100, 64, 128, 2, True),
+]
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+KEPT_PER_STEP = {"rnn": 1, "lstm": 6, "gru": 5}  # floats per (step, batch row) / H, see module docstring
+STEP_COUNT = 1000
+
+
+def size_label(s):
+    b, t, d, h, layers, bidi = s
+    extra = f" L{layers}{' bi' if bidi else ''}" if (layers > 1 or bidi) else ""
+    return f"B{b} T{t} D{d} H{h}{extra}"
+
+
+def set_threads(n):
+    """Same thread count for NumPy's BLAS and torch (threadpoolctl if present, else env at start)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+        how = "threadpoolctl"
+    except ImportError:
+        how = "OMP/OPENBLAS_NUM_THREADS env (set before numpy import)"
+    import torch
+
+    torch.set_num_threads(n)
+    return how
+
+
+def median_time(fn, repeats, warmup=1):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_peak(repeats=5, n=2048):
+    """Measured float32 matrix-product peak in GFLOP/s (median of `repeats` n x n products)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    t = median_time(lambda: np.matmul(a, b, out=out), repeats)
+    return 2.0 * n**3 / t / 1e9
+
+
+def train_flops(cell, s):
+    """Matrix-product FLOPs of forward + BPTT (3x the forward products: dX, dW_ih, dW_hh, dh)."""
+    b, t, d, h, layers, bidi = s
+    nd = 2 if bidi else 1
+    g = GATES[cell] * h
+    total = 0
+    for layer in range(layers):
+        din = d if layer == 0 else nd * h
+        total += nd * 2 * t * b * (din + h) * g
+    return 3 * total
+
+
+def required_activation_bytes(cell, s):
+    b, t, d, h, layers, bidi = s
+    nd = 2 if bidi else 1
+    return layers * nd * t * b * h * KEPT_PER_STEP[cell] * 4
+
+
+def make_pair(cell, s, seed=0):
+    import torch
+
+    import rnnkit
+
+    b, t, d, h, layers, bidi = s
+    cls = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell]
+    ours = cls(d, h, num_layers=layers, bidirectional=bidi, dtype=np.float32, seed=seed)
+    tcls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    theirs = tcls(d, h, num_layers=layers, bidirectional=bidi)
+    with torch.no_grad():  # same weights, so both sides do the same arithmetic on the same numbers
+        for k, p in theirs.named_parameters():
+            p.copy_(torch.from_numpy(np.ascontiguousarray(ours.params[k])))
+    return ours, theirs
+
+
+def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
+    import torch
+
+    b, t, d, h, layers, bidi = s
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((t, b, d), dtype=np.float32)
+    nd = 2 if bidi else 1
+    dout = rng.standard_normal((t, b, nd * h), dtype=np.float32)
+    ours, theirs = make_pair(cell, s)
+    xt = torch.from_numpy(x)
+    doutt = torch.from_numpy(dout)
+    res = {"cell": cell, "size": size_label(s), "B": b, "T": t, "D": d, "H": h,
+           "num_layers": layers, "bidirectional": bidi}
+
+    def ours_train():
+        out, _ = ours.forward(x)
+        ours.backward(dout)
+
+    def torch_train():
+        xr = xt.detach().requires_grad_(True)
+        for p in theirs.parameters():
+            p.grad = None
+        out, _ = theirs(xr)
+        out.backward(doutt)
+
+    def ours_fwd():
+        ours.forward(x)
+
+    def torch_fwd():
+        with torch.no_grad():
+            theirs(xt)
+
+    pairs = {"train": (ours_train, torch_train), "fwd": (ours_fwd, torch_fwd)}
+    if "step" in parts and not bidi and layers == 1:
+        xs = rng.standard_normal((step_count, step_batch, d), dtype=np.float32)
+        xs_t = torch.from_numpy(xs)
+        tcell_cls = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[cell]
+        tcell = tcell_cls(d, h)
+        with torch.no_grad():
+            for k, p in tcell.named_parameters():
+                p.copy_(torch.from_numpy(np.ascontiguousarray(ours.params[k + "_l0"])))
+
+        def ours_step():
+            state = None
+            for i in range(step_count):
+                _, state = ours.step(xs[i], state)
+
+        def torch_step_module():
+            with torch.no_grad():
+                state = None
+                for i in range(step_count):
+                    _, state = theirs(xs_t[i : i + 1], state)
+
+        def torch_step_cell():
+            with torch.no_grad():
+                state = None
+                for i in range(step_count):
+                    state = tcell(xs_t[i], state)
+
+        pairs["step"] = (ours_step, (torch_step_module, torch_step_cell))
+    for part in parts:
+        if part not in pairs:
+            continue
+        ofn, tfn = pairs[part]
+        tfns = tfn if isinstance(tfn, tuple) else (tfn,)
+        ot, tts = [], [[] for _ in tfns]
+        ofn()  # warm-up (compiles / allocates workspaces)
+        for f in tfns:
+            f()
+        for _ in range(repeats):  # alternate the two libraries so drift on a shared machine hits both
+            t0 = time.perf_counter()
+            ofn()
+            ot.append(time.perf_counter() - t0)
+            for f, acc in zip(tfns, tts):
+                t0 = time.perf_counter()
+                f()
+                acc.append(time.perf_counter() - t0)
+        o_med = statistics.median(ot)
+        t_meds = [statistics.median(a) for a in tts]
+        res[f"{part}_rnnkit_s"] = o_med
+        res[f"{part}_torch_s"] = min(t_meds)
+        if part == "step":
+            res["step_torch_module_s"], res["step_torch_cell_s"] = t_meds
+        res[f"{part}_ratio"] = min(t_meds) / o_med
+    if "train" in parts:
+        res["train_gflops"] = train_flops(cell, s) / res["train_rnnkit_s"] / 1e9
+        res["train_torch_gflops"] = train_flops(cell, s) / res["train_torch_s"] / 1e9
+    if "mem" in parts:
+        gc.collect()
+        ours.forward(x)  # warm so lazily built workspaces count like in a training loop
+        ours.backward(dout)
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        ours.forward(x)
+        ours.backward(dout)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        req = required_activation_bytes(cell, s)
+        res["mem_peak_mb"] = peak / 2**20
+        res["mem_required_mb"] = req / 2**20
+        res["mem_ratio"] = peak / req
+    return res
+
+
+def fmt_row(r, peak):
+    def cell(part, key="ratio"):
+        if f"{part}_rnnkit_s" not in r:
+            return ["-", "-", "-"]
+        return [f"{r[f'{part}_rnnkit_s'] * 1e3:.2f}", f"{r[f'{part}_torch_s'] * 1e3:.2f}",
+                f"{r[f'{part}_ratio']:.2f}x"]
+
+    gf = f"{r['train_gflops']:.1f} ({100 * r['train_gflops'] / peak:.0f}%)" if "train_gflops" in r else "-"
+    mem = (f"{r['mem_peak_mb']:.1f}/{r['mem_required_mb']:.1f} ({r['mem_ratio']:.2f})"
+           if "mem_ratio" in r else "-")
+    return [r["cell"].upper(), r["size"], *cell("train"), *cell("fwd"), *cell("step"), gf, mem]
+
+
+HEADER = ["cell", "size", "train rk ms", "train torch ms", "train x", "fwd rk ms", "fwd torch ms",
+          "fwd x", "step rk ms", "step torch ms", "step x", "rk GFLOP/s (% peak)",
+          "mem MB peak/req (ratio)"]
+
+
+def markdown_table(rows, peak):
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt_row(r, peak)) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", default="rnn,lstm,gru", help="comma list of rnn,lstm,gru")
+    p.add_argument("--sizes", default=",".join(str(i) for i in range(len(SIZES))),
+                   help="comma list of indices into: " + "; ".join(
+                       f"{i}={size_label(s)}" for i, s in enumerate(SIZES)))
+    p.add_argument("--parts", default="train,fwd,step,mem", help="comma list of train,fwd,step,mem")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--threads", type=int, default=None, help="threads for BLAS and torch (default: cores)")
+    p.add_argument("--step-batch", type=int, default=1, help="batch size of the step() benchmark")
+    p.add_argument("--json", default=None, help="write the results as JSON here")
+    p.add_argument("--quick", action="store_true", help="sizes 0 and 3, repeats 3 (< 2 minutes)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.sizes, a.repeats = "0,3", 3
+    threads = a.threads or os.cpu_count() or 1
+    how = set_threads(threads)
+    import torch
+
+    import rnnkit
+
+    cells = [c.strip().lower() for c in a.cells.split(",") if c.strip()]
+    for c in cells:
+        if c not in GATES:
+            p.error(f"unknown cell {c!r}; choose from rnn, lstm, gru")
+    try:
+        sizes = [SIZES[int(i)] for i in a.sizes.split(",") if i.strip()]
+    except (ValueError, IndexError):
+        p.error(f"--sizes takes indices 0..{len(SIZES) - 1}, got {a.sizes!r}")
+    parts = [x.strip() for x in a.parts.split(",") if x.strip()]
+    peak = matmul_peak()
+    from rnnkit import kernels
+
+    backend = kernels.backend()
+    print(f"threads={threads} ({how}); torch {torch.__version__} threads={torch.get_num_threads()}; "
+          f"numpy {np.__version__}; rnnkit backend={backend}; float32 matmul peak {peak:.1f} GFLOP/s; "
+          f"repeats={a.repeats}; step batch={a.step_batch}", flush=True)
+    rows = []
+    for s in sizes:
+        for c in cells:
+            r = bench_case(c, s, parts, a.repeats, a.step_batch)
+            rows.append(r)
+            print("  " + " | ".join(fmt_row(r, peak)), flush=True)
+    print()
+    print(markdown_table(rows, peak))
+    if a.json:
+        meta = {"threads": threads, "thread_control": how, "torch": torch.__version__,
+                "numpy": np.__version__, "backend": backend, "matmul_peak_gflops": peak,
+                "repeats": a.repeats, "step_batch": a.step_batch, "step_count": STEP_COUNT,
+                "machine": platform.processor() or platform.machine(), "argv": sys.argv[1:]}
+        Path(a.json).write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+        print(f"wrote {a.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Fused GRU sequence forward/backward/step: the equations of `rnnkit.cells.gru`, one pass per step.
+
+Forward, per step: r_h = h_{t-1} W_hh^T into a reused (B, 3H) buffer; one kernel adds b_hh, writes the
+gates [r, z, n] over the projected input xi_t in place, hh_n and h_t (masked). Backward, per step: one
+kernel writes dxi_t = [dar, daz, dan], dan * r (so dhh = [dar, daz, dan * r] is kept without a
+second (T, B, 3H) array) and the same dhh_t contiguously for the recurrent product dh_rec = dhh_t W_hh. The weight gradients are big products over all steps, as in the NumPy cell.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from . import register_cache
+from ._seq import mask_rows, project
+from ._math import JIT, sigmoid, tanh
+
+
+class Cache(NamedTuple):
+    x: np.ndarray          # (T, B, D)
+    hs: np.ndarray         # (T+1, B, H); hs[0] = h_0
+    gates: np.ndarray      # (T, B, 3H) activated [r, z, n]
+    hhn: np.ndarray        # (T, B, H) h_{t-1} W_hn^T + b_hn
+    mask: np.ndarray | None
+
+
+register_cache(Cache, "gru")
+
+
+@njit(**JIT)
+def forward_step(xi, rh, b_hh, h_prev, m, hhn_out, h_out):
+    """xi (B, 3H): x_t W_ih^T + b_ih, overwritten with [r, z, n]; rh (B, 3H): h_prev W_hh^T.
+
+    Short loops with few arrays each vectorise without runtime alias checks (see lstm.forward_step).
+    """
+    B, H = h_prev.shape
+    for b in range(B):
+        xb, rb, nb = xi[b], rh[b], hhn_out[b]
+        for j in range(2 * H):                                       # r, z
+            xb[j] = sigmoid(xb[j] + rb[j] + b_hh[j])
+        mb = m[b]
+        hp, ho = h_prev[b], h_out[b]
+        for j in range(H):
+            nb[j] = rb[2 * H + j] + b_hh[2 * H + j]                  # hh_n
+        for j in range(H):                                           # n into h_out first: a loop that
+            ho[j] = tanh(xb[2 * H + j] + xb[j] * nb[j])              # writes the array it reads at
+        for j in range(H):                                           # other offsets is not vectorised
+            xb[2 * H + j] = ho[j]
+        for j in range(H):
+            n = ho[j]
+            h = n + xb[H + j] * (hp[j] - n)                          # h = (1 - z) n + z h_prev
+            ho[j] = hp[j] + mb * (h - hp[j])                         # padding carries the state
+
+
+@njit(**JIT)
+def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_seq, record):
+    """From the gates (B, 3H): dxi = [dar, daz, dan], dhn = dan * r, dhh (B, 3H) = [dar, daz, dan * r].
+
+    dh = dout*m + dh_rec + dpass; dpass becomes the part of dL/dh_{t-1} that skips W_hh (dh * z and
+    what padding passes on).
+    """
+    B, H = h_prev.shape
+    one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype (a literal
+    for b in range(B):                                               # 1 would promote to float64)
+        mb = m[b]
+        gb, nb, hp, db, hb, pb, sb = gates[b], hhn[b], h_prev[b], dout[b], dh_rec[b], dpass[b], dhh[b]
+        xb, qnb = dxi[b], dhn[b]
+        for j in range(H):                                           # dL/dh_t, both paths
+            pb[j] = db[j] * mb + hb[j] + pb[j]
+        if record:
+            qb = dh_seq[b]
+            for j in range(H):
+                qb[j] = pb[j]
+        for j in range(H):
+            g_t = pb[j]
+            dh = g_t * mb
+            r = gb[j]
+            z = gb[H + j]
+            n = gb[2 * H + j]
+            dan = dh * (one - z) * (one - n * n)
+            dar = dan * nb[j] * r * (one - r)
+            daz = dh * (hp[j] - n) * z * (one - z)
+            xb[j] = dar
+            xb[H + j] = daz
+            xb[2 * H + j] = dan
+            sb[j] = dar
+            sb[H + j] = daz
+            sb[2 * H + j] = dan * r
+            qnb[j] = dan * r
+            pb[j] = dh * z + g_t * (one - mb)
+
+
+def forward(params, x, state, mask=None):
+    """Same contract as `rnnkit.cells.gru.forward`."""
+    T, B, _ = x.shape
+    W_hh = params["weight_hh"]
+    H = W_hh.shape[1]
+    dtype = W_hh.dtype
+    gates = project(params, x, np.empty((T, B, 3 * H), dtype), fold_hh_bias=False)
+    b_hh = params["bias_hh"] if "bias_hh" in params else np.zeros(3 * H, dtype)
+    hs = np.empty((T + 1, B, H), dtype)
+    hhn = np.empty((T, B, H), dtype)
+    hs[0] = state[0]
+    W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
+    rh = np.empty((B, 3 * H), dtype)
+    m = mask_rows(mask, T, B, dtype)
+    for t in range(T):
+        np.matmul(hs[t], W_hhT, out=rh)
+        forward_step(gates[t], rh, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+    out = hs[1:] if mask is None else hs[1:] * mask
+    return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
+
+
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+    """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
+    x, hs, gates, hhn, mask = cache
+    T, B, H = hhn.shape
+    D = x.shape[2]
+    W_hh = params["weight_hh"]
+    dtype = W_hh.dtype
+    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
+    dpass = np.zeros((B, H), dtype)
+    dhh = np.empty((B, 3 * H), dtype)
+    dxi_all = np.empty_like(gates)                                   # (T, B, 3H)
+    dhn_all = np.empty_like(hhn)                                     # (T, B, H)
+    m = mask_rows(mask, T, B, dtype)
+    record = dh_seq is not None
+    seq = dh_seq if record else dpass[None]
+    for t in range(T - 1, -1, -1):
+        backward_step(gates[t], hhn[t], hs[t], dout[t], dh_rec, dpass, m[t], dxi_all[t], dhn_all[t], dhh,
+                      seq[t if record else 0], record)
+        np.matmul(dhh, W_hh, out=dh_rec)
+    dh_rec += dpass
+    # dhh over all steps is [dxi[..., :2H], dan * r]: its two parts give the rows of dW_hh and db_hh
+    dxi = dxi_all.reshape(T * B, 3 * H)                              # (T*B, 3H)
+    dhn = dhn_all.reshape(T * B, H)                                  # (T*B, H)
+    h_prev = hs[:-1].reshape(T * B, H)
+    W_grad = np.empty_like(W_hh)
+    np.matmul(dxi[:, :2 * H].T, h_prev, out=W_grad[:2 * H])
+    np.matmul(dhn.T, h_prev, out=W_grad[2 * H:])
+    grads = {"weight_ih": dxi.T @ x.reshape(T * B, D), "weight_hh": W_grad}
+    if "bias_ih" in params:
+        grads["bias_ih"] = dxi.sum(axis=0)
+        grads["bias_hh"] = np.concatenate([grads["bias_ih"][:2 * H], dhn.sum(axis=0)])
+    dx = (dxi @ params["weight_ih"]).reshape(T, B, D)
+    return dx, (dh_rec,), grads
+
+
+def step(params, x_t, state):
+    """Same contract as `rnnkit.cells.gru.step`: x_t (B, D), (h,) -> (h_t,)."""
+    h_prev = state[0]
+    B, H = h_prev.shape
+    xi = x_t @ params["weight_ih"].T                                 # (B, 3H)
+    if "bias_ih" in params:
+        xi += params["bias_ih"]
+        b_hh = params["bias_hh"]
+    else:
+        b_hh = np.zeros(3 * H, xi.dtype)
+    rh = h_prev @ params["weight_hh"].T
+    h, hhn = np.empty_like(h_prev), np.empty_like(h_prev)
+    forward_step(xi, rh, b_hh, h_prev, np.ones(B, xi.dtype), hhn, h)
+    return (h,)

@@ -1,0 +1,117 @@
+"""Fused Elman RNN sequence forward/backward/step: the equations of `rnnkit.cells.rnn`.
+
+Forward: the input projection is written straight into hs[1:], and per step one kernel replaces
+hs[t+1] = xw_t with f(xw_t + h_{t-1} W_hh^T) (masked): no (T, B, H) projection array besides the
+states. Backward: one kernel per step for da_t = g_t * f'(h_t), then dh_rec = da_t W_hh.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..cells._common import weight_grads
+from . import register_cache
+from ._seq import mask_rows, project
+from ._math import JIT, tanh
+
+RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
+
+
+class Cache(NamedTuple):
+    x: np.ndarray          # (T, B, D) input
+    hs: np.ndarray         # (T+1, B, H) states; hs[0] = h_0, hs[t+1] = h_t
+    mask: np.ndarray | None
+    nonlinearity: str
+
+
+register_cache(Cache, "rnn")
+
+
+@njit(**JIT)
+def forward_step(a, rh, h_prev, m, relu):
+    """a (B, H): x_t W_ih^T + b, replaced by h_t = f(a + rh) (masked); rh (B, H): h_prev W_hh^T."""
+    B, H = h_prev.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            s = a[b, j] + rh[b, j]
+            h = max(s, 0.0) if relu else tanh(s)
+            hp = h_prev[b, j]
+            a[b, j] = hp + mb * (h - hp)
+
+
+@njit(**JIT)
+def backward_step(h, dout, dh_rec, dpass, m, da, dh_seq, record, relu):
+    """da (B, H) = g_t * m * f'(h_t) with g_t = dout*m + dh_rec + dpass; dpass = g_t * (one - m)."""
+    B, H = h.shape
+    one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype: a
+    # literal 1 would promote float32 arithmetic to float64 and halve the vector width
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            g_t = dout[b, j] * mb + dh_rec[b, j] + dpass[b, j]
+            if record:
+                dh_seq[b, j] = g_t
+            y = h[b, j]
+            d = (one if y > 0 else one - one) if relu else one - y * y
+            da[b, j] = g_t * mb * d
+            dpass[b, j] = g_t * (one - mb)
+
+
+def forward(params, x, state, mask=None, nonlinearity="tanh"):
+    """Same contract as `rnnkit.cells.rnn.forward`."""
+    if nonlinearity not in RELU:
+        raise ValueError(f"nonlinearity must be one of {sorted(RELU)}, got {nonlinearity!r}")
+    T, B, _ = x.shape
+    W_hh = params["weight_hh"]
+    H = W_hh.shape[1]
+    dtype = W_hh.dtype
+    hs = np.empty((T + 1, B, H), dtype)
+    hs[0] = state[0]
+    project(params, x, hs[1:], fold_hh_bias=True)                    # straight into the states
+    W_hhT = np.ascontiguousarray(W_hh.T)
+    rh = np.empty((B, H), dtype)
+    m = mask_rows(mask, T, B, dtype)
+    relu = RELU[nonlinearity]
+    for t in range(T):
+        np.matmul(hs[t], W_hhT, out=rh)
+        forward_step(hs[t + 1], rh, hs[t], m[t], relu)
+    out = hs[1:] if mask is None else hs[1:] * mask
+    return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
+
+
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+    """Same contract as `rnnkit.cells.rnn.backward`."""
+    x, hs, mask, nonlinearity = cache
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    W_hh = params["weight_hh"]
+    dtype = W_hh.dtype
+    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
+    dpass = np.zeros((B, H), dtype)
+    da = np.empty((T, B, H), dtype)
+    m = mask_rows(mask, T, B, dtype)
+    relu = RELU[nonlinearity]
+    record = dh_seq is not None
+    seq = dh_seq if record else dpass[None]
+    for t in range(T - 1, -1, -1):
+        backward_step(hs[t + 1], dout[t], dh_rec, dpass, m[t], da[t], seq[t if record else 0], record,
+                      relu)
+        np.matmul(da[t], W_hh, out=dh_rec)
+    dh_rec += dpass
+    dx, grads = weight_grads(params, x, hs[:-1], da)
+    return dx, (dh_rec,), grads
+
+
+def step(params, x_t, state, nonlinearity="tanh"):
+    """Same contract as `rnnkit.cells.rnn.step`: x_t (B, D), (h,) -> (h_t,)."""
+    h_prev = state[0]
+    a = x_t @ params["weight_ih"].T                                  # (B, H)
+    if "bias_ih" in params:
+        a += params["bias_ih"]
+        a += params["bias_hh"]
+    rh = h_prev @ params["weight_hh"].T
+    forward_step(a, rh, h_prev, np.ones(h_prev.shape[0], a.dtype), RELU[nonlinearity])
+    return (a,)

@@ -1,0 +1,172 @@
+"""The fused Numba kernels (`rnnkit.kernels`) and the pure-NumPy fallback both stay exact.
+
+The core tests (test_core_*.py) run on the default path, the fused kernels when Numba imports. Here the
+float64 finite-difference grid and the torch-parity grid run again with the kernels switched off, the
+two paths are compared in float32 (the fast activations) and float64, and the benchmark and profile
+scripts are smoke-run on a tiny case.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit import kernels
+from rnnkit.cells import CELLS
+from core_cases import GRID, IDS
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_numba = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+
+
+@pytest.fixture
+def numpy_path():
+    with kernels.disabled():
+        yield
+
+
+@pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+def test_numpy_fallback_matches_finite_differences(numpy_path, cell, num_layers, bidirectional,
+                                                   use_lengths, use_h0, use_dstate):
+    from test_core_gradcheck import test_bptt_matches_finite_differences as check
+
+    assert kernels.backend() == "numpy"
+    check(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
+
+
+@pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+def test_numpy_fallback_matches_torch(numpy_path, cell, num_layers, bidirectional, use_lengths, use_h0,
+                                      use_dstate):
+    pytest.importorskip("torch")
+    from test_core_torch import test_matches_torch as check
+
+    check(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
+
+
+def _both_paths(name, dtype, masked, bias=True, **kw):
+    """Every output of forward, backward (with dh_seq) and step, from the fused and the NumPy path."""
+    cell = CELLS[name]
+    G, T, B, D, H = cell.GATES, 7, 3, 5, 6
+    rng = np.random.default_rng(0)
+    p = {"weight_ih": rng.standard_normal((G * H, D)), "weight_hh": rng.standard_normal((G * H, H))}
+    if bias:
+        p.update(bias_ih=rng.standard_normal(G * H), bias_hh=rng.standard_normal(G * H))
+    p = {k: (0.5 * v).astype(dtype) for k, v in p.items()}
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    state = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in range(cell.N_STATES))
+    dstate = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in range(cell.N_STATES))
+    dout = rng.standard_normal((T, B, H)).astype(dtype)
+    mask = None
+    if masked:
+        mask = (np.arange(T)[:, None] < np.array([7, 3, 5])[None]).astype(dtype)[:, :, None]
+    results = []
+    for fused in (True, False):
+        kernels.set_enabled(fused)
+        try:
+            out, fin, cache = cell.forward(p, x, state, mask, **kw)
+            seq = np.empty((T, B, H), dtype)
+            dx, d0, grads = cell.backward(p, cache, dout, dstate, dh_seq=seq)
+            stepped = cell.step(p, x[0], state, **kw)
+        finally:
+            kernels.set_enabled(True)
+        results.append({"out": out, "dx": dx, "dh_seq": seq, **{f"state{i}": s for i, s in enumerate(fin)},
+                        **{f"dstate{i}": s for i, s in enumerate(d0)}, **grads,
+                        **{f"step{i}": s for i, s in enumerate(stepped)}})
+    return results
+
+
+@needs_numba
+@pytest.mark.parametrize("name,kw", [("rnn", {}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}),
+                                     ("gru", {})])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 5e-6)])
+def test_fused_kernels_match_the_numpy_cells(name, kw, masked, dtype, tol):
+    fused, ref = _both_paths(name, dtype, masked, **kw)
+    assert fused.keys() == ref.keys()
+    for k in ref:
+        assert fused[k].dtype == ref[k].dtype == dtype, k
+        err = np.abs(fused[k] - ref[k]).max() / max(1.0, np.abs(ref[k]).max())
+        assert err < tol, f"{name} {k}: fused and NumPy paths differ by {err:.2e}"
+
+
+@needs_numba
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+def test_fused_kernels_without_bias(name):
+    fused, ref = _both_paths(name, np.float64, True, bias=False)
+    for k in ref:
+        np.testing.assert_allclose(fused[k], ref[k], atol=1e-12, err_msg=k)
+
+
+@needs_numba
+def test_float32_activations_are_accurate():
+    from numba import njit
+
+    from rnnkit.kernels._math import JIT, sigmoid, tanh
+
+    @njit(**{**JIT, "cache": False})
+    def apply(a, t, s):
+        for i in range(a.shape[0]):
+            t[i] = tanh(a[i])
+            s[i] = sigmoid(a[i])
+
+    a = np.linspace(-40, 40, 200_001).astype(np.float32)
+    t, s = np.empty_like(a), np.empty_like(a)
+    apply(a, t, s)
+    a64 = a.astype(np.float64)
+    assert np.abs(t - np.tanh(a64)).max() < 3e-7
+    assert np.abs(s - 1 / (1 + np.exp(-a64))).max() < 3e-7
+    assert np.all(np.abs(t) <= 1) and np.all((s >= 0) & (s <= 1))
+
+
+def test_switches():
+    with kernels.disabled():
+        assert kernels.backend() == "numpy" and kernels.get("lstm") is None
+    assert kernels.backend() == ("numba" if kernels.available() else "numpy")
+    env = {**os.environ, "RNNKIT_NO_NUMBA": "1", "PYTHONPATH": str(ROOT / "src")}
+    code = "from rnnkit import kernels; print(kernels.backend())"
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "numpy"
+
+
+def _load(script):
+    spec = importlib.util.spec_from_file_location(script, ROOT / "benchmarks" / f"{script}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_runs_a_tiny_case(tmp_path):
+    pytest.importorskip("torch")
+    bench = _load("bench_vs_torch")
+    for cell in ("rnn", "lstm", "gru"):
+        r = bench.bench_case(cell, (2, 5, 3, 4, 1, False), ["train", "fwd", "step", "mem"], 1, 1,
+                             step_count=3)
+        for part in ("train", "fwd", "step"):
+            assert r[f"{part}_rnnkit_s"] > 0 and r[f"{part}_ratio"] > 0
+        assert r["mem_peak_mb"] > 0 and r["train_gflops"] > 0
+    r = bench.bench_case("lstm", (2, 5, 3, 4, 2, True), ["train", "fwd", "step"], 1, 1, step_count=3)
+    assert "step_ratio" not in r and r["train_ratio"] > 0
+    assert "GFLOP" in bench.markdown_table([r], 100.0)
+
+
+def test_profile_runs_a_tiny_case(capsys):
+    prof = _load("profile_core")
+    prof.profile_case("gru", (2, 5, 3, 4), repeats=1, top=5)
+    assert "cumulative" in capsys.readouterr().out
+
+
+def test_step_skips_checks_only_for_its_own_state():
+    layer = rnnkit.LSTM(3, 4, seed=0)
+    x = np.ones((2, 3), np.float32)
+    y1, s1 = layer.step(x)
+    y2, s2 = layer.step(x, s1)                         # fast path: s1 is the layer's own output
+    y2b, _ = layer.step(x, (s1[0].copy(), s1[1].copy()))   # checked path, same numbers
+    np.testing.assert_array_equal(y2, y2b)
+    with pytest.raises(ValueError, match="NaN"):
+        layer.step(x, (np.full_like(s2[0], np.nan), s2[1]))
+    with pytest.raises(ValueError):
+        layer.step(np.ones((3, 3), np.float32), s2)    # batch changed: the state is checked again
