@@ -2,24 +2,9 @@
 import numpy as np
 import pytest
 
+from rnnkit.gradcheck import numeric_gradient as num_grad
 from rnnkit.layers import Embedding, Linear
 from rnnkit.losses import (binary_cross_entropy_with_logits, lengths_mask, mse, softmax_cross_entropy)
-
-
-def num_grad(f, x, eps=1e-6):
-    """Central differences of scalar f() with respect to array x (perturbed in place)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 def assert_close(a, b, name, tol=1e-7):
