@@ -2,6 +2,6 @@
 from .base import Module
 from .embedding import Embedding
 from .linear import Linear
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import GRU, LSTM, RECURRENT_LAYERS, RNN, make_rnn
 
-__all__ = ["GRU", "LSTM", "Embedding", "Linear", "Module", "RNN"]
+__all__ = ["GRU", "LSTM", "Embedding", "Linear", "Module", "RECURRENT_LAYERS", "RNN", "make_rnn"]

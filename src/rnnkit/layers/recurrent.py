@@ -313,3 +313,14 @@ class GRU(_Recurrent):
                  dtype=np.float32, seed: int | None = None, init: str = "uniform"):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, seed, init, None)
+
+
+# cell name -> layer class: the registry tasks and models use to build a recurrent layer from a config.
+RECURRENT_LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs) -> _Recurrent:
+    """`make_rnn("lstm"|"gru"|"rnn", D, H, num_layers=..., bidirectional=..., dtype=..., seed=...)`."""
+    if cell not in RECURRENT_LAYERS:
+        raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
+    return RECURRENT_LAYERS[cell](input_size, hidden_size, **kwargs)

@@ -17,14 +17,10 @@ import numpy as np
 from ..layers.base import Module
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
+from ..layers.recurrent import RECURRENT_LAYERS
 
 
-def _cells():
-    from ..layers import GRU, LSTM, RNN
-    return {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-
-
-CELL_NAMES = ("lstm", "gru", "rnn")
+CELL_NAMES = tuple(RECURRENT_LAYERS)  # ("lstm", "gru", "rnn")
 
 
 class RNNLanguageModel(Module):
@@ -40,7 +36,7 @@ class RNNLanguageModel(Module):
         self.dtype = np.dtype(dtype)
         s_emb, s_rnn, s_head = np.random.SeedSequence(seed).generate_state(3)
         self.embedding = self.add_module("embedding", Embedding(vocab_size, embed_dim, dtype=dtype, seed=int(s_emb)))
-        self.rnn = self.add_module("rnn", _cells()[cell](embed_dim, hidden_size, num_layers, dtype=dtype,
+        self.rnn = self.add_module("rnn", RECURRENT_LAYERS[cell](embed_dim, hidden_size, num_layers, dtype=dtype,
                                                          seed=int(s_rnn)))
         self.head = self.add_module("head", Linear(hidden_size, vocab_size, dtype=dtype, seed=int(s_head)))
 

@@ -19,7 +19,7 @@ from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..losses.functional import log_softmax
 from .decoding import decode_until_eos
-from ..tasks.rnn_factory import make_rnn
+from ..layers.recurrent import make_rnn
 
 PAD, BOS, EOS = 0, 1, 2
 CONDITIONS = ("state", "input")

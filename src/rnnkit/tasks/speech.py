@@ -28,7 +28,7 @@ from ..losses.ctc import ctc_loss, min_input_length
 from ..losses.functional import log_softmax
 from .batching import length_buckets
 from .ctc_decode import cer, greedy_decode, prefix_beam_decode
-from .rnn_factory import make_rnn
+from ..layers.recurrent import make_rnn
 
 BLANK = 0
 
