@@ -82,6 +82,14 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
+def _timed_after_warm(fn):
+    """Seconds of one call of `fn`, run right after an untimed call of it (see `bench_case`)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def matmul_peak(repeats=5, n=2048):
     """Measured float32 matrix-product peak in GFLOP/s (median of `repeats` n x n products)."""
     rng = np.random.default_rng(0)
@@ -195,14 +203,13 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         ofn()  # warm-up (compiles / allocates workspaces)
         for f in tfns:
             f()
-        for _ in range(repeats):  # alternate the two libraries so drift on a shared machine hits both
-            t0 = time.perf_counter()
-            ofn()
-            ot.append(time.perf_counter() - t0)
+        # Alternate the two libraries so drift on a shared machine hits both. Each timed call follows an
+        # untimed call of the same function: after a switch, the other library's worker threads still
+        # spin (OpenBLAS and torch's OpenMP both busy-wait after a parallel call) and would be timed.
+        for _ in range(repeats):
+            ot.append(_timed_after_warm(ofn))
             for f, acc in zip(tfns, tts):
-                t0 = time.perf_counter()
-                f()
-                acc.append(time.perf_counter() - t0)
+                acc.append(_timed_after_warm(f))
         o_med = statistics.median(ot)
         t_meds = [statistics.median(a) for a in tts]
         res[f"{part}_rnnkit_s"] = o_med
