@@ -60,11 +60,17 @@ def backend() -> str:
     return "numba" if enabled() else "numpy"
 
 
+_MODULES: dict = {}
+
+
 def get(name: str):
     """The fused module for cell `name` ("rnn", "lstm", "gru"), or None to use the NumPy cells."""
-    if not enabled():
+    if not (_enabled and (_available or available())):
         return None
-    return importlib.import_module(f"{__name__}.{name}")
+    mod = _MODULES.get(name)
+    if mod is None:
+        mod = _MODULES[name] = importlib.import_module(f"{__name__}.{name}")
+    return mod
 
 
 def register_cache(cache_type: type, name: str) -> None:

@@ -13,7 +13,8 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import mask_rows, project
+from ._seq import (all_finite, biases, mask_rows, matvec_rows, ones_row, project, refuse_nonfinite,
+                   small_step)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -29,28 +30,47 @@ register_cache(Cache, "gru")
 
 
 @njit(**JIT)
-def forward_step(xi, rh, b_hh, h_prev, m, hhn_out, h_out):
-    """xi (B, 3H): x_t W_ih^T + b_ih, overwritten with [r, z, n]; rh (B, 3H): h_prev W_hh^T.
+def _gates_row(xb, rb, b_ih, b_hh, hp, mb, nb, ho):
+    """One batch row: xb (3H) = x W_ih^T, overwritten with [r, z, n]; rb (3H) = h_prev W_hh^T;
+    nb (H) gets hh_n = W_hn h_prev + b_hn, ho (H) gets h_t (masked).
 
-    Short loops with few arrays each vectorise without runtime alias checks (see lstm.forward_step).
+    Short loops with few arrays each vectorise without runtime alias checks (see lstm._gates_row).
     """
-    B, H = h_prev.shape
-    for b in range(B):
-        xb, rb, nb = xi[b], rh[b], hhn_out[b]
-        for j in range(2 * H):                                       # r, z
-            xb[j] = sigmoid(xb[j] + rb[j] + b_hh[j])
-        mb = m[b]
-        hp, ho = h_prev[b], h_out[b]
-        for j in range(H):
-            nb[j] = rb[2 * H + j] + b_hh[2 * H + j]                  # hh_n
-        for j in range(H):                                           # n into h_out first: a loop that
-            ho[j] = tanh(xb[2 * H + j] + xb[j] * nb[j])              # writes the array it reads at
-        for j in range(H):                                           # other offsets is not vectorised
-            xb[2 * H + j] = ho[j]
-        for j in range(H):
-            n = ho[j]
-            h = n + xb[H + j] * (hp[j] - n)                          # h = (1 - z) n + z h_prev
-            ho[j] = hp[j] + mb * (h - hp[j])                         # padding carries the state
+    H = hp.shape[0]
+    for j in range(2 * H):                                           # r, z
+        xb[j] = sigmoid(xb[j] + b_ih[j] + rb[j] + b_hh[j])
+    for j in range(H):
+        nb[j] = rb[2 * H + j] + b_hh[2 * H + j]                      # hh_n
+    for j in range(H):                                               # n into h_out first: a loop that
+        ho[j] = tanh(xb[2 * H + j] + b_ih[2 * H + j] + xb[j] * nb[j])  # writes the array it reads at
+    for j in range(H):                                               # other offsets is not vectorised
+        xb[2 * H + j] = ho[j]
+    for j in range(H):
+        n = ho[j]
+        h = n + xb[H + j] * (hp[j] - n)                              # h = (1 - z) n + z h_prev
+        ho[j] = hp[j] + mb * (h - hp[j])                             # padding carries the state
+
+
+@njit(**JIT)
+def forward_step(xi, rh, b_ih, b_hh, h_prev, m, hhn_out, h_out):
+    """xi (B, 3H): x_t W_ih^T, overwritten with [r, z, n]; rh (B, 3H): h_prev W_hh^T; m (B,) 0/1."""
+    for b in range(h_prev.shape[0]):
+        _gates_row(xi[b], rh[b], b_ih, b_hh, h_prev[b], m[b], hhn_out[b], h_out[b])
+
+
+@njit(**JIT)
+def step_small(x, W_ih, W_hh, b_ih, b_hh, h_prev, h_out):
+    """A whole generation step for small layers in one call (see lstm.step_small); False on NaN/Inf."""
+    if not all_finite(x):
+        return False
+    one = np.ones(1, x.dtype)[0]
+    G, H = W_hh.shape[0], W_hh.shape[1]
+    xi, rh, nb = np.empty(G, x.dtype), np.empty(G, x.dtype), np.empty(H, x.dtype)
+    for b in range(x.shape[0]):
+        matvec_rows(W_ih, x[b], xi)
+        matvec_rows(W_hh, h_prev[b], rh)
+        _gates_row(xi, rh, b_ih, b_hh, h_prev[b], one, nb, h_out[b])
+    return True
 
 
 @njit(**JIT)
@@ -97,8 +117,8 @@ def forward(params, x, state, mask=None):
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = project(params, x, np.empty((T, B, 3 * H), dtype), fold_hh_bias=False)
-    b_hh = params["bias_hh"] if "bias_hh" in params else np.zeros(3 * H, dtype)
+    gates = project(params, x, np.empty((T, B, 3 * H), dtype))
+    b_ih, b_hh = biases(params, 3 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype)
     hhn = np.empty((T, B, H), dtype)
     hs[0] = state[0]
@@ -107,7 +127,7 @@ def forward(params, x, state, mask=None):
     m = mask_rows(mask, T, B, dtype)
     for t in range(T):
         np.matmul(hs[t], W_hhT, out=rh)
-        forward_step(gates[t], rh, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+        forward_step(gates[t], rh, b_ih, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
@@ -148,17 +168,19 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     return dx, (dh_rec,), grads
 
 
-def step(params, x_t, state):
-    """Same contract as `rnnkit.cells.gru.step`: x_t (B, D), (h,) -> (h_t,)."""
+def step(params, x_t, state, out=None):
+    """Same contract as `rnnkit.cells.gru.step`: x_t (B, D), (h,) -> (h_t,), written into `out` when
+    given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
     h_prev = state[0]
-    B, H = h_prev.shape
-    xi = x_t @ params["weight_ih"].T                                 # (B, 3H)
-    if "bias_ih" in params:
-        xi += params["bias_ih"]
-        b_hh = params["bias_hh"]
-    else:
-        b_hh = np.zeros(3 * H, xi.dtype)
-    rh = h_prev @ params["weight_hh"].T
-    h, hhn = np.empty_like(h_prev), np.empty_like(h_prev)
-    forward_step(xi, rh, b_hh, h_prev, np.ones(B, xi.dtype), hhn, h)
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    h = out[0] if out is not None else np.empty_like(h_prev)
+    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
+    if small_step(h_prev.shape[0], W_ih, W_hh):
+        if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, h_prev, h):
+            refuse_nonfinite(x_t)
+        return (h,)
+    if not all_finite(x_t):
+        refuse_nonfinite(x_t)
+    xi, rh = np.dot(x_t, W_ih.T), np.dot(h_prev, W_hh.T)            # (B, 3H)
+    forward_step(xi, rh, b_ih, b_hh, h_prev, ones_row(h_prev.shape[0], xi.dtype), np.empty_like(h), h)
     return (h,)

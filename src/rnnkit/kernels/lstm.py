@@ -20,7 +20,8 @@ from numba import njit
 
 from ..cells._common import weight_grads
 from . import register_cache
-from ._seq import mask_rows, project
+from ._seq import (all_finite, biases, mask_rows, matvec_rows, ones_row, project, refuse_nonfinite,
+                   small_step)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -36,35 +37,58 @@ register_cache(Cache, "lstm")
 
 
 @njit(**JIT)
-def forward_step(z, r, h_prev, c_prev, m, h_out, c_out):
-    """z (B, 4H): projected input, overwritten with the gates; r (B, 4H): h_prev W_hh^T; m (B,) 0/1.
+def _gates_row(zb, rb, bi, bh, cp, hp, mb, co, ho):
+    """One batch row: zb (4H) = x W_ih^T, rb (4H) = h_prev W_hh^T, biases bi, bh (4H); zb becomes
+    the gates, then h, c.
 
-    Two loops per row rather than one: a loop that reads and writes few arrays is vectorised by
-    LLVM without runtime alias checks (the single fused loop was 2.5x slower at H=512).
+    Several loops that each read and write few arrays: LLVM vectorises them without runtime alias
+    checks (one fused loop was 2.5x slower at H=512).
     """
-    B, H = h_prev.shape
-    for b in range(B):
-        zb, rb = z[b], r[b]
-        for j in range(2 * H):                                       # i, f
-            zb[j] = sigmoid(zb[j] + rb[j])
-        for j in range(H):                                           # g (a loop from 0: a range
-            zb[2 * H + j] = tanh(zb[2 * H + j] + rb[2 * H + j])      # starting at 2H does not vectorise)
-        for j in range(H):                                           # o
-            zb[3 * H + j] = sigmoid(zb[3 * H + j] + rb[3 * H + j])
-        mb = m[b]
-        cp, hp, co, ho = c_prev[b], h_prev[b], c_out[b], h_out[b]
-        for j in range(H):
-            c = zb[H + j] * cp[j] + zb[j] * zb[2 * H + j]            # c = f * c_prev + i * g
-            h = zb[3 * H + j] * tanh(c)                              # h = o * tanh(c)
-            co[j] = cp[j] + mb * (c - cp[j])                         # padding carries the state
-            ho[j] = hp[j] + mb * (h - hp[j])
+    H = cp.shape[0]
+    for j in range(2 * H):                                           # i, f
+        zb[j] = sigmoid(zb[j] + rb[j] + bi[j] + bh[j])
+    for j in range(H):                                               # g (a loop from 0: a range
+        k = 2 * H + j                                                # from 2H does not vectorise)
+        zb[k] = tanh(zb[k] + rb[k] + bi[k] + bh[k])
+    for j in range(H):                                               # o
+        k = 3 * H + j
+        zb[k] = sigmoid(zb[k] + rb[k] + bi[k] + bh[k])
+    for j in range(H):
+        c = zb[H + j] * cp[j] + zb[j] * zb[2 * H + j]                # c = f * c_prev + i * g
+        h = zb[3 * H + j] * tanh(c)                                  # h = o * tanh(c)
+        co[j] = cp[j] + mb * (c - cp[j])                             # padding carries the state
+        ho[j] = hp[j] + mb * (h - hp[j])
+
+
+@njit(**JIT)
+def forward_step(z, r, b_ih, b_hh, h_prev, c_prev, m, h_out, c_out):
+    """z (B, 4H): x_t W_ih^T, overwritten with the gates; r (B, 4H): h_prev W_hh^T; m (B,) 0/1."""
+    for b in range(h_prev.shape[0]):
+        _gates_row(z[b], r[b], b_ih, b_hh, c_prev[b], h_prev[b], m[b], c_out[b], h_out[b])
+
+
+@njit(**JIT)
+def step_small(x, W_ih, W_hh, b_ih, b_hh, h_prev, c_prev, h_out, c_out):
+    """A whole generation step for small layers: both products (row dot products) and the gates in
+    one call. Returns False, computing nothing, when x holds NaN/Inf."""
+    if not all_finite(x):
+        return False
+    one = np.ones(1, x.dtype)[0]
+    z, r = np.empty(W_hh.shape[0], x.dtype), np.empty(W_hh.shape[0], x.dtype)
+    for b in range(x.shape[0]):
+        matvec_rows(W_ih, x[b], z)
+        matvec_rows(W_hh, h_prev[b], r)
+        _gates_row(z, r, b_ih, b_hh, c_prev[b], h_prev[b], one, c_out[b], h_out[b])
+    return True
 
 
 @njit(**JIT)
 def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dz, tc_row, dh_seq, record):
     """gates (B, 4H) -> dz (B, 4H). dh = dout*m + dh_rec + dpass (dpass: what padding passed on).
 
-    Updates dc (B, H) to dL/dc_{t-1} and dpass to the part of dL/dh_{t-1} that skips W_hh.
+    Updates dc (B, H) to dL/dc_{t-1} and dpass to the part of dL/dh_{t-1} that skips W_hh. One
+    short loop per output slice (LLVM vectorises a loop that writes one array; the single loop
+    writing all four gate gradients and dc was 1.4-2x slower at H <= 128).
     """
     B, H = c.shape
     one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype: a
@@ -79,21 +103,25 @@ def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dz, tc_row, dh_s
             sb = dh_seq[b]
             for j in range(H):
                 sb[j] = pb[j]
-        for j in range(H):                                           # tanh(c_t) in its own loop:
-            tc_row[j] = tanh(cb[j])                                  # inside the big one it is not
-        for j in range(H):                                           # vectorised (3x slower)
-            dh = pb[j] * mb
-            i = gb[j]
-            f = gb[H + j]
-            g = gb[2 * H + j]
+        for j in range(H):                                           # tanh(c_t), recomputed
+            tc_row[j] = tanh(cb[j])
+        for j in range(H):                                           # do * o(1-o)
             o = gb[3 * H + j]
+            zb[3 * H + j] = pb[j] * mb * tc_row[j] * o * (one - o)
+        for j in range(H):                                           # dc_t (into tc_row)
             tc = tc_row[j]
-            dcc = dcb[j] * mb + dh * o * (one - tc * tc)
-            zb[j] = dcc * g * i * (one - i)
-            zb[H + j] = dcc * cpb[j] * f * (one - f)
-            zb[2 * H + j] = dcc * i * (one - g * g)
-            zb[3 * H + j] = dh * tc * o * (one - o)
-            dcb[j] = dcc * f + dcb[j] * (one - mb)
+            tc_row[j] = dcb[j] * mb + pb[j] * mb * gb[3 * H + j] * (one - tc * tc)
+        for j in range(H):                                           # di * i(1-i)
+            i = gb[j]
+            zb[j] = tc_row[j] * gb[2 * H + j] * i * (one - i)
+        for j in range(H):                                           # df * f(1-f)
+            f = gb[H + j]
+            zb[H + j] = tc_row[j] * cpb[j] * f * (one - f)
+        for j in range(H):                                           # dg * (1-g^2)
+            g = gb[2 * H + j]
+            zb[2 * H + j] = tc_row[j] * gb[j] * (one - g * g)
+        for j in range(H):                                           # dL/dc_{t-1}
+            dcb[j] = tc_row[j] * gb[H + j] + dcb[j] * (one - mb)
         for j in range(H):                                           # what padding passes on
             pb[j] = pb[j] * (one - mb)
 
@@ -104,7 +132,8 @@ def forward(params, x, state, mask=None):
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = project(params, x, np.empty((T, B, 4 * H), dtype), fold_hh_bias=True)
+    gates = project(params, x, np.empty((T, B, 4 * H), dtype))
+    b_ih, b_hh = biases(params, 4 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype)
     cs = np.empty((T + 1, B, H), dtype)
     hs[0], cs[0] = state
@@ -113,7 +142,7 @@ def forward(params, x, state, mask=None):
     m = mask_rows(mask, T, B, dtype)
     for t in range(T):
         np.matmul(hs[t], W_hhT, out=r)
-        forward_step(gates[t], r, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
+        forward_step(gates[t], r, b_ih, b_hh, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
@@ -144,26 +173,19 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     return dx, (dh_rec, dc), grads
 
 
-def step(params, x_t, state):
-    """Same contract as `rnnkit.cells.lstm.step`: x_t (B, D), (h, c) -> (h_t, c_t)."""
+def step(params, x_t, state, out=None):
+    """Same contract as `rnnkit.cells.lstm.step`: x_t (B, D), (h, c) -> (h_t, c_t), written into `out`
+    ((B, H) arrays) when given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
     h_prev, c_prev = state
-    z = np.dot(x_t, params["weight_ih"].T)                           # (B, 4H); np.dot: less call
-    # overhead than np.matmul for these small products
-    r = np.dot(h_prev, params["weight_hh"].T)
-    if "bias_ih" in params:                                          # added in place: fewer calls
-        np.add(r, params["bias_ih"], out=r)                          # than a summed bias
-        np.add(r, params["bias_hh"], out=r)
-    h, c = np.empty_like(h_prev), np.empty_like(c_prev)
-    forward_step(z, r, h_prev, c_prev, _ones(h_prev.shape[0], z.dtype), h, c)
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    h, c = out if out is not None else (np.empty_like(h_prev), np.empty_like(c_prev))
+    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
+    if small_step(h_prev.shape[0], W_ih, W_hh):
+        if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, h_prev, c_prev, h, c):
+            refuse_nonfinite(x_t)
+        return h, c
+    if not all_finite(x_t):
+        refuse_nonfinite(x_t)
+    z, r = np.dot(x_t, W_ih.T), np.dot(h_prev, W_hh.T)              # (B, 4H); np.dot: less call
+    forward_step(z, r, b_ih, b_hh, h_prev, c_prev, ones_row(h_prev.shape[0], z.dtype), h, c)  # overhead
     return h, c
-
-
-_ONES: dict = {}
-
-
-def _ones(B, dtype):
-    """A reused all-ones mask row for step() (no allocation per generated token)."""
-    key = (B, dtype)
-    if key not in _ONES:
-        _ONES[key] = np.ones(B, dtype)
-    return _ONES[key]

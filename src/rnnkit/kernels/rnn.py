@@ -13,7 +13,8 @@ from numba import njit
 
 from ..cells._common import weight_grads
 from . import register_cache
-from ._seq import mask_rows, project
+from ._seq import (all_finite, biases, mask_rows, matvec_rows, ones_row, project, refuse_nonfinite,
+                   small_step)
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -30,16 +31,33 @@ register_cache(Cache, "rnn")
 
 
 @njit(**JIT)
-def forward_step(a, rh, h_prev, m, relu):
-    """a (B, H): x_t W_ih^T + b, replaced by h_t = f(a + rh) (masked); rh (B, H): h_prev W_hh^T."""
+def forward_step(a, rh, b_ih, b_hh, h_prev, m, relu):
+    """a (B, H): x_t W_ih^T, replaced by h_t = f(a + rh + b_ih + b_hh) (masked); rh: h_prev W_hh^T."""
     B, H = h_prev.shape
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            s = a[b, j] + rh[b, j]
+            s = a[b, j] + rh[b, j] + b_ih[j] + b_hh[j]
             h = max(s, 0.0) if relu else tanh(s)
             hp = h_prev[b, j]
             a[b, j] = hp + mb * (h - hp)
+
+
+@njit(**JIT)
+def step_small(x, W_ih, W_hh, b_ih, b_hh, h_prev, h_out, relu):
+    """A whole generation step for small layers in one call (see lstm.step_small); False on NaN/Inf."""
+    if not all_finite(x):
+        return False
+    H = W_hh.shape[0]
+    rh = np.empty(H, x.dtype)
+    for b in range(x.shape[0]):
+        hb = h_out[b]
+        matvec_rows(W_ih, x[b], hb)
+        matvec_rows(W_hh, h_prev[b], rh)
+        for j in range(H):
+            s = hb[j] + rh[j] + b_ih[j] + b_hh[j]
+            hb[j] = max(s, 0.0) if relu else tanh(s)
+    return True
 
 
 @njit(**JIT)
@@ -70,14 +88,15 @@ def forward(params, x, state, mask=None, nonlinearity="tanh"):
     dtype = W_hh.dtype
     hs = np.empty((T + 1, B, H), dtype)
     hs[0] = state[0]
-    project(params, x, hs[1:], fold_hh_bias=True)                    # straight into the states
+    project(params, x, hs[1:])                                       # straight into the states
+    b_ih, b_hh = biases(params, H, dtype)
     W_hhT = np.ascontiguousarray(W_hh.T)
     rh = np.empty((B, H), dtype)
     m = mask_rows(mask, T, B, dtype)
     relu = RELU[nonlinearity]
     for t in range(T):
         np.matmul(hs[t], W_hhT, out=rh)
-        forward_step(hs[t + 1], rh, hs[t], m[t], relu)
+        forward_step(hs[t + 1], rh, b_ih, b_hh, hs[t], m[t], relu)
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
@@ -105,13 +124,20 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     return dx, (dh_rec,), grads
 
 
-def step(params, x_t, state, nonlinearity="tanh"):
-    """Same contract as `rnnkit.cells.rnn.step`: x_t (B, D), (h,) -> (h_t,)."""
+def step(params, x_t, state, nonlinearity="tanh", out=None):
+    """Same contract as `rnnkit.cells.rnn.step`: x_t (B, D), (h,) -> (h_t,), written into `out` when
+    given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
     h_prev = state[0]
-    a = x_t @ params["weight_ih"].T                                  # (B, H)
-    if "bias_ih" in params:
-        a += params["bias_ih"]
-        a += params["bias_hh"]
-    rh = h_prev @ params["weight_hh"].T
-    forward_step(a, rh, h_prev, np.ones(h_prev.shape[0], a.dtype), RELU[nonlinearity])
-    return (a,)
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    h = out[0] if out is not None else np.empty_like(h_prev)
+    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
+    if small_step(h_prev.shape[0], W_ih, W_hh):
+        if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, h_prev, h, RELU[nonlinearity]):
+            refuse_nonfinite(x_t)
+        return (h,)
+    if not all_finite(x_t):
+        refuse_nonfinite(x_t)
+    np.dot(x_t, W_ih.T, out=h)                                       # (B, H)
+    forward_step(h, np.dot(h_prev, W_hh.T), b_ih, b_hh, h_prev, ones_row(h_prev.shape[0], h.dtype),
+                 RELU[nonlinearity])
+    return (h,)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cells
+from .. import cells, kernels
 from .base import Module
-from .checks import as_float_array, check_lengths, check_shape
+from .checks import as_float_array, check_finite, check_lengths, check_shape
 
 INITS = ("uniform", "orthogonal")
 
@@ -71,6 +71,8 @@ class _Recurrent(Module):
         init_seq, drop_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(drop_seq)
         self._cache = None
+        self._step_state = None
+        self._names: dict = {}
         self.reset_parameters(np.random.default_rng(init_seq))
 
     # -- parameters --------------------------------------------------------------------------------
@@ -101,9 +103,14 @@ class _Recurrent(Module):
         self._grads = {k_: np.zeros_like(v) for k_, v in self._params.items()}
 
     def _cell_params(self, layer: int, direction: int) -> dict:
-        s = self._suffix(layer, direction)
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-        return {n: self._params[n + s] for n in names}
+        """{"weight_ih": ..., ...} of one layer and direction (names cached: step() calls this per token)."""
+        names = self._names.get((layer, direction))
+        if names is None:
+            s = self._suffix(layer, direction)
+            short = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+            names = self._names[(layer, direction)] = tuple((n, n + s) for n in short)
+        p = self._params
+        return {n: p[full] for n, full in names}
 
     # -- state conversion between torch layout and per-(layer, direction) tuples ----------------------
     def _state_arrays(self, state, B: int, name: str, finite: bool = True) -> list[np.ndarray]:
@@ -232,12 +239,16 @@ class _Recurrent(Module):
         """y_t, state = layer.step(x_t, state): one time step (B, D) -> (B, H), as `forward` would do.
 
         For streaming and generation; unidirectional layers only (a reverse direction needs the future).
-        Dropout between layers is applied in training mode, as in `forward`.
+        Dropout between layers is applied in training mode, as in `forward`. The returned state is
+        new arrays each call (earlier states stay valid, e.g. for beam search).
         """
         if self.bidirectional:
             raise ValueError("step() needs a unidirectional layer: the reverse direction of a "
                              "bidirectional layer depends on future inputs; use forward() instead")
-        x_t = as_float_array("x_t", x_t, self.dtype, ndim=2, shape_hint="(batch, input_size)")
+        if not (type(x_t) is np.ndarray and x_t.dtype == self.dtype and x_t.ndim == 2
+                and x_t.flags.c_contiguous):                 # (the common case, checked cheaply)
+            x_t = np.ascontiguousarray(as_float_array("x_t", x_t, self.dtype, ndim=2, finite=False,
+                                                      shape_hint="(batch, input_size)"))
         B, D = x_t.shape
         if D != self.input_size:
             raise ValueError(f"x_t has {D} features but the layer's input_size is {self.input_size}")
@@ -246,14 +257,23 @@ class _Recurrent(Module):
             arrays = own[1]                   # this layer's own last output: already checked (speed)
         else:
             arrays = self._state_arrays(state, B, "state")
+        fused = kernels.get(self.cell_name)
+        if fused is None:
+            check_finite("x_t", x_t)          # the fused step kernels check x_t themselves
         new = [np.empty_like(a) for a in arrays]
-        inp = x_t
+        inp, kw = x_t, self.cell_kwargs
         for l in range(self.num_layers):
-            st = self.cell.step(self._cell_params(l, 0), inp, tuple(a[l] for a in arrays),
-                                **self.cell_kwargs)
-            for a, s in zip(new, st):
-                a[l] = s
-            inp = st[0]
+            params = self._cell_params(l, 0)
+            if len(arrays) == 1:
+                st, out = (arrays[0][l],), (new[0][l],)
+            else:
+                st, out = (arrays[0][l], arrays[1][l]), (new[0][l], new[1][l])
+            if fused is not None:             # writes straight into the new state arrays
+                fused.step(params, inp, st, out=out, **kw)
+            else:
+                for a, s in zip(out, self.cell.step(params, inp, st, **kw)):
+                    a[...] = s
+            inp = out[0]
             if self.training and self.dropout > 0 and l < self.num_layers - 1:
                 keep = self._dropout_rng.random(inp.shape) >= self.dropout
                 inp = inp * (keep.astype(self.dtype) / (1.0 - self.dropout))
