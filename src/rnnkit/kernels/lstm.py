@@ -18,9 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..cells._common import weight_grads
 from . import register_cache
-from ._seq import mask_rows, project
+from ._seq import backward_in_chunks, mask_rows, project, step_reader
 from ._math import JIT, sigmoid, tanh
 
 
@@ -124,7 +123,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dout_t = step_reader(dout, dtype)
     if dstate is None:
         dh_rec, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
     else:
@@ -133,14 +132,15 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     m = mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
-    dz = np.empty_like(gates)                                        # (T, B, 4H)
     tc_row = np.empty(H, dtype)
-    for t in range(T - 1, -1, -1):
-        backward_step(gates[t], cs[t + 1], cs[t], dout[t], dh_rec, dpass, dc, m[t], dz[t], tc_row,
+
+    def step(t, dz_t, _):
+        backward_step(gates[t], cs[t + 1], cs[t], dout_t(t), dh_rec, dpass, dc, m[t], dz_t, tc_row,
                       seq[t if record else 0], record)
-        np.matmul(dz[t], W_hh, out=dh_rec)
+        np.matmul(dz_t, W_hh, out=dh_rec)
+
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, step)
     dh_rec += dpass
-    dx, grads = weight_grads(params, x, hs[:-1], dz)
     return dx, (dh_rec, dc), grads
 
 
