@@ -142,6 +142,34 @@ def test_chunked_fused_path_matches_torch(monkeypatch, cell, num_layers, bidirec
 
 
 @needs_numba
+def test_training_step_memory_stays_near_the_kept_activations():
+    """tracemalloc peak of forward + backward (deterministic: no timing) for an LSTM against the 6H
+    floats per step and row the forward keeps. Measured 1.24 with the chunked weight gradients; the
+    whole-sequence dz it replaced gave 1.8, the NumPy cells 1.95."""
+    import gc
+    import tracemalloc
+
+    T, B, D, H = 100, 32, 32, 64
+    layer = rnnkit.LSTM(D, H, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, D), dtype=np.float32)
+    dout = rng.standard_normal((T, B, H), dtype=np.float32)
+    layer.forward(x)                                   # compiled kernels, lazily built workspaces
+    layer.backward(dout)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        layer.forward(x)
+        layer.backward(dout)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    ratio = peak / (T * B * 6 * H * 4)
+    assert ratio < 1.35, f"peak memory {ratio:.2f}x the kept activations"
+
+
+@needs_numba
 def test_float32_activations_are_accurate():
     from numba import njit
 
