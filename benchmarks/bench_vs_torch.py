@@ -16,10 +16,13 @@ rnnkit's achieved GFLOP/s on the training step against the machine's float32 mat
 (a large `np.matmul`, measured in the same run), and rnnkit's peak NumPy memory during forward plus
 backward (tracemalloc) against the activations BPTT must keep (per layer and direction: h_t for every
 step plus the gate activations the backward needs: RNN H, LSTM 4H + c_t, GRU 3H + the recurrent part of
-the candidate pre-activation H, all per step and batch row).
+the candidate pre-activation H, all per step and batch row). Beside that ratio: the size of the returned
+dx and the ratio without it (dx must exist: for the RNN with D = H/2 it alone is half the kept
+activations); the JSON also has the parameter gradients and the ratio without both
+(mem_ratio_wo_returned).
 
 Usage: python3 benchmarks/bench_vs_torch.py [--cells lstm,gru] [--sizes 0,1] [--repeats 5]
-       [--parts train,fwd,step] [--threads 2] [--json out.json] [--quick]
+       [--parts train,fwd,step,mem] [--threads 2] [--json out.json] [--quick]
 """
 from __future__ import annotations
 
@@ -228,13 +231,20 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         ours.forward(x)
-        ours.backward(dout)
+        dx, _ = ours.backward(dout)
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         req = required_activation_bytes(cell, s)
         res["mem_peak_mb"] = peak / 2**20
         res["mem_required_mb"] = req / 2**20
         res["mem_ratio"] = peak / req
+        # What backward returns, which must exist beside the activations (sizes of the arrays): dx and
+        # the parameter gradients.
+        returned = {"dx": dx.nbytes, "grads": sum(g.nbytes for g in ours.grads.values())}
+        for k, v in returned.items():
+            res[f"mem_{k}_mb"] = v / 2**20
+        res["mem_ratio_wo_dx"] = (peak - returned["dx"]) / req
+        res["mem_ratio_wo_returned"] = (peak - sum(returned.values())) / req
     return res
 
 
@@ -248,12 +258,13 @@ def fmt_row(r, peak):
     gf = f"{r['train_gflops']:.1f} ({100 * r['train_gflops'] / peak:.0f}%)" if "train_gflops" in r else "-"
     mem = (f"{r['mem_peak_mb']:.1f}/{r['mem_required_mb']:.1f} ({r['mem_ratio']:.2f})"
            if "mem_ratio" in r else "-")
-    return [r["cell"].upper(), r["size"], *cell("train"), *cell("fwd"), *cell("step"), gf, mem]
+    mem_dx = f"{r['mem_dx_mb']:.1f} ({r['mem_ratio_wo_dx']:.2f})" if "mem_ratio_wo_dx" in r else "-"
+    return [r["cell"].upper(), r["size"], *cell("train"), *cell("fwd"), *cell("step"), gf, mem, mem_dx]
 
 
 HEADER = ["cell", "size", "train rk ms", "train torch ms", "train x", "fwd rk ms", "fwd torch ms",
           "fwd x", "step rk ms", "step torch ms", "step x", "rk GFLOP/s (% peak)",
-          "mem MB peak/req (ratio)"]
+          "mem MB peak/req (ratio)", "dx MB (ratio w/o dx)"]
 
 
 def markdown_table(rows, peak):

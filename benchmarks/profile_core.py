@@ -4,7 +4,8 @@ By default profiles LSTM, GRU and RNN at the smallest and the largest benchmark 
 ((16, 200, 32, 64) and (128, 50, 256, 512)), fused kernels and the NumPy fallback
 (RNNKIT_NO_NUMBA=1 or --numpy), and prints the top functions by total and cumulative time. The
 per-step BLAS call shows up as `numpy.matmul` (or `{built-in method numpy...}`), the fused kernels as
-the Numba dispatchers `forward_step`/`backward_step`, the big products in `weight_grads`.
+the Numba dispatchers `forward_step`/`backward_step`, the big products in `weight_grads` (NumPy
+path) or `backward_in_chunks` (fused path).
 
 Usage: python3 benchmarks/profile_core.py [--cells lstm] [--sizes small,large] [--repeats 3] [--numpy]
 """

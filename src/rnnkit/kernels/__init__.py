@@ -3,7 +3,8 @@
 The math core in `rnnkit.cells` is the readable reference: one NumPy expression per equation, several
 temporaries per step. The modules here (`lstm`, `gru`, `rnn`) compute the same equations with one
 compiled pass over the (B, G*H) gate block per step, activations written in place into the gate buffer,
-gradients written in place over the gates in the backward, and contiguous transposed weights so every
+the backward's gate gradients written into a buffer of a few steps whose weight-gradient products are
+accumulated chunk by chunk (`_seq.backward_in_chunks`), and contiguous transposed weights so every
 product is a plain BLAS call. `rnnkit.cells.<cell>.forward` asks `get(name)` for a fused module and runs
 its own NumPy code when there is none.
 

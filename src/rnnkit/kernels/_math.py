@@ -5,8 +5,9 @@ would dominate a fused LSTM step. For float32 we evaluate e^x ourselves with onl
 so LLVM vectorises the gate loop (about 1.3 ns per tanh with AVX-512):
     e^x = 2^n * e^f,   n = round(x log2 e),  f = x - n ln 2 in [-ln2/2, ln2/2],
     e^f by its degree-7 Taylor polynomial (remainder < 1e-8 relative),
-    2^n = 2^-32 * 2^(n+32), one multiply per bit of n+32 with the bit as 0/1 arithmetic, no branch
-    (|n| <= 31: the callers clamp x).
+    2^n built from its bits: the int32 (n + 127) << 23 reinterpreted as float32 (an LLVM bitcast,
+    free and vectorisable; |n| <= 31: the callers clamp x). The earlier branch-free product over
+    the bits of n cost 6 multiplies and floors per call and made the activations 2x slower.
     tanh(x) = 1 - 2 / (e^{2x} + 1) for |x| <= 9 (tanh(9) rounds to 1 in float32),
     sigmoid(x) = 1 / (1 + e^{-x})     for |x| <= 20.
 Absolute error against float64 tanh: below 2e-7 over the whole line (float32 eps is 1.2e-7).
@@ -18,9 +19,26 @@ import math
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from llvmlite import ir
+from numba.extending import intrinsic, overload
 
 JIT = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the low 32 bits of the integer `bits` (an LLVM truncate and
+    bitcast: free, and vectorisable)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        if bits.bitwidth > 32:
+            v = builder.trunc(v, ir.IntType(32))
+        return builder.bitcast(v, ir.FloatType())
+
+    return types.float32(bits), codegen
 
 
 @njit(fastmath=True, error_model="numpy")
@@ -36,13 +54,8 @@ def _exp32(x):
     p = p * f + np.float32(0.5)
     p = p * f + np.float32(1.0)
     p = p * f + np.float32(1.0)                                     # e^f
-    # 2^n = 2^-32 * 2^(n+32), 0 < n+32 < 64: one multiply per bit, the bit as 0/1 arithmetic (no branch)
-    a = n + np.float32(32.0)
-    for big in (2.0, 4.0, 16.0, 256.0, 65536.0, 4294967296.0):      # 2^(2^k), k = 0..5
-        half = np.floor(a * np.float32(0.5))
-        p = p * (np.float32(1.0) + (a - np.float32(2.0) * half) * np.float32(big - 1.0))
-        a = half
-    return p * np.float32(2.0 ** -32)
+    # 2^n from its bits: exponent field n + 127 (|n| <= 31, the callers clamp x), mantissa 0
+    return p * _f32_from_bits((np.int32(n) + 127) << 23)
 
 
 def tanh(x):

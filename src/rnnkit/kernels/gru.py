@@ -1,9 +1,11 @@
 """Fused GRU sequence forward/backward/step: the equations of `rnnkit.cells.gru`, one pass per step.
 
-Forward, per step: r_h = h_{t-1} W_hh^T into a reused (B, 3H) buffer; one kernel adds b_hh, writes the
-gates [r, z, n] over the projected input xi_t in place, hh_n and h_t (masked). Backward, per step: one
-kernel writes dxi_t = [dar, daz, dan], dan * r (so dhh = [dar, daz, dan * r] is kept without a
-second (T, B, 3H) array) and the same dhh_t contiguously for the recurrent product dh_rec = dhh_t W_hh. The weight gradients are big products over all steps, as in the NumPy cell.
+Forward, per step: r_h = h_{t-1} W_hh^T into a reused (B, 3H) buffer; one kernel adds b_ih and b_hh,
+writes the gates [r, z, n] over the projected input xi_t in place, hh_n and h_t (masked). Backward, per
+step: one kernel writes dxi_t = [dar, daz, dan], dan * r (so dhh = [dar, daz, dan * r] is kept without a
+second (T, B, 3H) array) and the same dhh_t contiguously for the recurrent product dh_rec = dhh_t W_hh.
+The weight gradients are the NumPy cell's products, taken K steps at a time
+(`_seq.backward_in_chunks`): dxi and dan * r are kept for K steps only.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, biases, mask_rows, matvec_rows, ones_row, project, refuse_nonfinite,
-                   small_step)
+from ._seq import (all_finite, backward_in_chunks, biases, mask_rows, matvec_rows, ones_row, project,
+                   refuse_nonfinite, small_step, step_reader)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -136,35 +138,24 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
     x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
-    D = x.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dout_t = step_reader(dout, dtype)
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     dhh = np.empty((B, 3 * H), dtype)
-    dxi_all = np.empty_like(gates)                                   # (T, B, 3H)
-    dhn_all = np.empty_like(hhn)                                     # (T, B, H)
     m = mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
-    for t in range(T - 1, -1, -1):
-        backward_step(gates[t], hhn[t], hs[t], dout[t], dh_rec, dpass, m[t], dxi_all[t], dhn_all[t], dhh,
+
+    def step(t, dxi_t, dhn_t):
+        backward_step(gates[t], hhn[t], hs[t], dout_t(t), dh_rec, dpass, m[t], dxi_t, dhn_t, dhh,
                       seq[t if record else 0], record)
         np.matmul(dhh, W_hh, out=dh_rec)
+
+    # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, step, tail=H)
     dh_rec += dpass
-    # dhh over all steps is [dxi[..., :2H], dan * r]: its two parts give the rows of dW_hh and db_hh
-    dxi = dxi_all.reshape(T * B, 3 * H)                              # (T*B, 3H)
-    dhn = dhn_all.reshape(T * B, H)                                  # (T*B, H)
-    h_prev = hs[:-1].reshape(T * B, H)
-    W_grad = np.empty_like(W_hh)
-    np.matmul(dxi[:, :2 * H].T, h_prev, out=W_grad[:2 * H])
-    np.matmul(dhn.T, h_prev, out=W_grad[2 * H:])
-    grads = {"weight_ih": dxi.T @ x.reshape(T * B, D), "weight_hh": W_grad}
-    if "bias_ih" in params:
-        grads["bias_ih"] = dxi.sum(axis=0)
-        grads["bias_hh"] = np.concatenate([grads["bias_ih"][:2 * H], dhn.sum(axis=0)])
-    dx = (dxi @ params["weight_ih"]).reshape(T, B, D)
     return dx, (dh_rec,), grads
 
 

@@ -1,15 +1,16 @@
 """Fused LSTM sequence forward/backward/step: the equations of `rnnkit.cells.lstm`, one pass per step.
 
 Forward, per step: r = h_{t-1} W_hh^T (one BLAS call into a reused (B, 4H) buffer), then one kernel
-reads z = xw_t + r, writes the activated gates [i, f, g, o] over xw_t in place and h_t, c_t (masked).
-tanh(c_t) is not stored: the backward recomputes it (one tanh per element is cheaper than H more floats
-per step of memory). Backward, per step: one kernel turns the gates into dz_t, then dh_rec = dz_t W_hh.
-The weight gradients are the same big products as in the NumPy cell (`_common.weight_grads`).
+reads z = x_t W_ih^T + r + b_ih + b_hh, writes the activated gates [i, f, g, o] over the projected
+input in place and h_t, c_t (masked). tanh(c_t) is not stored: the backward recomputes it (one tanh
+per element is cheaper than H more floats per step of memory). Backward, per step: one kernel turns
+the gates into dz_t, then dh_rec = dz_t W_hh; the weight gradients are big products over K steps at
+a time (`_seq.backward_in_chunks`). Generation (`step`) of small layers is one compiled call.
 
 Memory kept between forward and backward: hs, cs (T+1, B, H) and gates (T, B, 4H): 6H per step and
-row, against 7H + a (T, B, 4H) projection in the NumPy cell. The backward needs dz (T, B, 4H) beside
-them: writing dz over the gates would save it, but the Module protocol allows a second backward for
-the same forward (truncated BPTT passes a carried gradient back later), so the cache is left intact.
+row, against 7H + a (T, B, 4H) projection in the NumPy cell. The backward adds dz for K steps only,
+and never writes the cache (the Module protocol allows a second backward for the same forward:
+truncated BPTT passes a carried gradient back later).
 """
 from __future__ import annotations
 
@@ -18,10 +19,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..cells._common import weight_grads
 from . import register_cache
-from ._seq import (all_finite, biases, mask_rows, matvec_rows, ones_row, project, refuse_nonfinite,
-                   small_step)
+from ._seq import (all_finite, backward_in_chunks, biases, mask_rows, matvec_rows, ones_row, project,
+                   refuse_nonfinite, small_step, step_reader)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -153,7 +153,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dout_t = step_reader(dout, dtype)
     if dstate is None:
         dh_rec, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
     else:
@@ -162,14 +162,15 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     m = mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
-    dz = np.empty_like(gates)                                        # (T, B, 4H)
     tc_row = np.empty(H, dtype)
-    for t in range(T - 1, -1, -1):
-        backward_step(gates[t], cs[t + 1], cs[t], dout[t], dh_rec, dpass, dc, m[t], dz[t], tc_row,
+
+    def step(t, dz_t, _):
+        backward_step(gates[t], cs[t + 1], cs[t], dout_t(t), dh_rec, dpass, dc, m[t], dz_t, tc_row,
                       seq[t if record else 0], record)
-        np.matmul(dz[t], W_hh, out=dh_rec)
+        np.matmul(dz_t, W_hh, out=dh_rec)
+
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, step)
     dh_rec += dpass
-    dx, grads = weight_grads(params, x, hs[:-1], dz)
     return dx, (dh_rec, dc), grads
 
 

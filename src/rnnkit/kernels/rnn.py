@@ -1,8 +1,9 @@
 """Fused Elman RNN sequence forward/backward/step: the equations of `rnnkit.cells.rnn`.
 
-Forward: the input projection is written straight into hs[1:], and per step one kernel replaces
-hs[t+1] = xw_t with f(xw_t + h_{t-1} W_hh^T) (masked): no (T, B, H) projection array besides the
-states. Backward: one kernel per step for da_t = g_t * f'(h_t), then dh_rec = da_t W_hh.
+Forward: the input projection x_t W_ih^T is written straight into hs[1:], and per step one kernel
+replaces it with f(x_t W_ih^T + h_{t-1} W_hh^T + b_ih + b_hh) (masked): no (T, B, H) projection array
+besides the states. Backward: one kernel per step for da_t = g_t * f'(h_t), then dh_rec = da_t W_hh; the weight
+gradients are taken K steps at a time (`_seq.backward_in_chunks`), so da is kept for K steps only.
 """
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..cells._common import weight_grads
 from . import register_cache
-from ._seq import (all_finite, biases, mask_rows, matvec_rows, ones_row, project, refuse_nonfinite,
-                   small_step)
+from ._seq import (all_finite, backward_in_chunks, biases, mask_rows, matvec_rows, ones_row, project,
+                   refuse_nonfinite, small_step, step_reader)
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -107,20 +107,21 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout = np.ascontiguousarray(dout, dtype=dtype)
+    dout_t = step_reader(dout, dtype)
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
-    da = np.empty((T, B, H), dtype)
     m = mask_rows(mask, T, B, dtype)
     relu = RELU[nonlinearity]
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
-    for t in range(T - 1, -1, -1):
-        backward_step(hs[t + 1], dout[t], dh_rec, dpass, m[t], da[t], seq[t if record else 0], record,
+
+    def step(t, da_t, _):
+        backward_step(hs[t + 1], dout_t(t), dh_rec, dpass, m[t], da_t, seq[t if record else 0], record,
                       relu)
-        np.matmul(da[t], W_hh, out=dh_rec)
+        np.matmul(da_t, W_hh, out=dh_rec)
+
+    dx, grads = backward_in_chunks(params, x, hs[:-1], H, step)
     dh_rec += dpass
-    dx, grads = weight_grads(params, x, hs[:-1], da)
     return dx, (dh_rec,), grads
 
 

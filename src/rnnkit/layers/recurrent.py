@@ -209,7 +209,10 @@ class _Recurrent(Module):
         dinp = dout
         for l in reversed(range(L)):
             if drop_masks[l] is not None:
-                dinp = dinp * drop_masks[l]
+                if dinp is dout:
+                    dinp = dinp * drop_masks[l]
+                else:
+                    dinp *= drop_masks[l]                            # our own dx: in place
             dx_total = None
             for d in range(nd):
                 dout_d = dinp[:, :, d * H:(d + 1) * H]
@@ -230,7 +233,10 @@ class _Recurrent(Module):
                         dh_seq = self._reverse(dh_seq, rev)
                 if dh_seq is not None:
                     self.hidden_grads[(l, d)] = dh_seq
-                dx_total = dx if dx_total is None else dx_total + dx
+                if dx_total is None:
+                    dx_total = dx                                    # the cell's own new array
+                else:
+                    dx_total += dx                                   # in place: no third (T, B, D)
             dinp = dx_total
         dx = dinp.transpose(1, 0, 2) if self.batch_first else dinp
         return dx, self._pack_state(dinit)
