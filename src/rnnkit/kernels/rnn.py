@@ -2,8 +2,9 @@
 
 Forward: the input projection x_t W_ih^T is written straight into hs[1:], and per step one kernel
 replaces it with f(x_t W_ih^T + h_{t-1} W_hh^T + b_ih + b_hh) (masked): no (T, B, H) projection array
-besides the states. Backward: one kernel per step for da_t = g_t * f'(h_t), then dh_rec = da_t W_hh; the weight
-gradients are taken K steps at a time (`_seq.backward_in_chunks`), so da is kept for K steps only.
+besides the states. Backward: one kernel per step for da_t = g_t * f'(h_t), then dh_rec = da_t W_hh;
+the weight gradients are taken K steps at a time (`_seq.backward_in_chunks`), so da is kept for K
+steps only.
 """
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ class _Recurrent(Module):
         names = self._names.get((layer, direction))
         if names is None:
             s = self._suffix(layer, direction)
-            short = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+            short = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
             names = self._names[(layer, direction)] = tuple((n, n + s) for n in short)
         p = self._params
         return {n: p[full] for n, full in names}
