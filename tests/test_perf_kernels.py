@@ -122,7 +122,7 @@ def test_chunked_weight_gradients_match_the_numpy_cells(monkeypatch, name, kw, T
     from rnnkit.kernels import _seq
 
     monkeypatch.setattr(_seq, "CHUNK_STEPS", K)
-    monkeypatch.setattr(_seq, "SCRATCH_ROWS", 5)     # later chunks add their products 5 rows at a time
+    monkeypatch.setattr(_seq, "SCRATCH_PARTS", 7)     # later chunks add their products in 7 row blocks
     fused, ref = _both_paths(name, np.float64, masked, T=T, strided=True, **kw)
     for k in ref:
         np.testing.assert_allclose(fused[k], ref[k], rtol=0, atol=1e-12, err_msg=k)
