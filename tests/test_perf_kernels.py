@@ -6,6 +6,7 @@ two paths are compared in float32 (the fast activations) and float64, and the be
 scripts are smoke-run on a tiny case.
 """
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -219,6 +220,24 @@ def test_benchmark_runs_a_tiny_case(tmp_path):
     r = bench.bench_case("lstm", (2, 5, 3, 4, 2, True), ["train", "fwd", "step"], 1, 1, step_count=3)
     assert "step_ratio" not in r and r["train_ratio"] > 0
     assert "GFLOP" in bench.markdown_table([r], 100.0)
+
+
+def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
+    summary = _load("bench_summary")
+    sizes = ("B16 T200 D32 H64", "B128 T50 D256 H512")
+    for i, ratio in enumerate((1.2, 1.8, 1.6)):           # three runs; median train ratio 1.6
+        results = [{"cell": "lstm", "size": size, "H": H, "train_ratio": ratio, "train_rnnkit_s": 0.01,
+                    "train_gflops": 100.0, "step_ratio": 2.5 + i, "step_rnnkit_s": 0.001,
+                    "mem_ratio": 1.25, "mem_ratio_wo_dx": 1.1} for size, H in zip(sizes, (64, 512))]
+        run = {"meta": {"matmul_peak_gflops": 200.0}, "results": results}
+        (tmp_path / f"run{i}.json").write_text(json.dumps(run))
+    summary.main([str(p) for p in sorted(tmp_path.glob("run*.json"))] + ["--goals"])
+    out = capsys.readouterr().out
+    assert "| LSTM | B16 T200 D32 H64 | 1.60 (1.20-1.80) |" in out
+    assert "met    LSTM B16 T200 D32 H64         train >= 1.5x (H <= 128): 1.60" in out
+    assert "met    LSTM B128 T50 D256 H512       train >= 1.0x (H = 512): 1.60" in out
+    assert "MISSED LSTM B128 T50 D256 H512       train >= 70% of peak (H = 512): 50.00" in out
+    assert "step >= 3x: 3.50" in out and "memory <= 1.3x: 1.25" in out
 
 
 def test_profile_runs_a_tiny_case(capsys):

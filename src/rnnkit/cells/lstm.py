@@ -107,14 +107,16 @@ def forward(params, x, state, mask=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, tcs, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     """BPTT. dout (T, B, H), dstate (dh_T, dc_T) or None -> dx, (dh_0, dc_0), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
+    dx_add, if given, is a (T, B, D) array (any strides) that dx is added into and returned as dx:
+    a bidirectional layer sums both directions' dx there without a second array.
     """
     fused = kernels.made_by(cache)
     if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq)
+        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add)
     x, hs, cs, gates, tcs, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]
@@ -136,4 +138,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
         if dh_seq is not None:
             dh_seq[t] = g
     dx, grads = weight_grads(params, x, hs[:-1], dz)
+    if dx_add is not None:
+        dx_add += dx
+        dx = dx_add
     return dx, (dh, dc), grads

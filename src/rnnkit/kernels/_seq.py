@@ -143,7 +143,7 @@ def chunk_steps(T: int, B: int) -> int:
 
 
 def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: int, step,
-                       tail: int = 0):
+                       tail: int = 0, dx_add: np.ndarray | None = None):
     """Run `step(t, dz_t, dtail_t)` for t = T-1 .. 0 and return dx (T, B, D) and the gradients dict.
 
     `step` writes dz_t (B, width), the gradient of the input pre-activations x_t W_ih^T + b_ih, and for
@@ -151,6 +151,8 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     `tail` columns replaced by dtail_t (GRU: dan * r for the candidate's h_{t-1} W_hn^T + b_hn); with
     tail = 0 it equals dz_t. dz_t and dtail_t are rows of the K-step buffers, read after `step` has
     run for the chunk's first step. x: (T, B, D); h_prev: (T, B, H), the state entering each step.
+    dx_add: a (T, B, D) array (any strides, e.g. a time-reversed view) to add dx into instead of
+    returning a new array (a bidirectional layer sums both directions' dx; see `cells.lstm.backward`).
     """
     T, B, D = x.shape
     H = h_prev.shape[2]
@@ -159,7 +161,7 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     head = width - tail                                              # dW_hh rows taken from dz
     dz = np.empty((K, B, width), dtype)
     dtail = np.empty((K, B, tail), dtype) if tail else None
-    dx = np.empty((T, B, D), dtype)
+    dx = np.empty((T, B, D), dtype) if dx_add is None else dx_add
     grads = {"weight_ih": np.empty((width, D), dtype), "weight_hh": np.empty((width, H), dtype)}
     bias = "bias_ih" in params
     if bias:
@@ -173,7 +175,10 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
             step(t, dz[t - t0], None if dtail is None else dtail[t - t0])
         z = dz.reshape(K * B, width)[:n]
         xs, hs = x[t0:t1].reshape(n, D), h_prev[t0:t1].reshape(n, H)
-        np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
+        if dx_add is None:
+            np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
+        else:
+            dx[t0:t1] += (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
         first = t1 == T                                              # the first chunk writes
         sc = None if first else scratch
         _accumulate(g_ih, sc, z.T, xs)

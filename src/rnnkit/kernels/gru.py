@@ -134,7 +134,7 @@ def forward(params, x, state, mask=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
     x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
@@ -154,7 +154,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
         np.matmul(dhh, W_hh, out=dh_rec)
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, step, tail=H)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, step, tail=H, dx_add=dx_add)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

@@ -147,7 +147,7 @@ def forward(params, x, state, mask=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     """Same contract as `rnnkit.cells.lstm.backward` (the cache stays valid for another backward)."""
     x, hs, cs, gates, mask = cache
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
@@ -169,7 +169,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
                       seq[t if record else 0], record)
         np.matmul(dz_t, W_hh, out=dh_rec)
 
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, step)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, step, dx_add=dx_add)
     dh_rec += dpass
     return dx, (dh_rec, dc), grads
 

@@ -102,7 +102,7 @@ def forward(params, x, state, mask=None, nonlinearity="tanh"):
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     """Same contract as `rnnkit.cells.rnn.backward`."""
     x, hs, mask, nonlinearity = cache
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
@@ -121,7 +121,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None):
                       relu)
         np.matmul(da_t, W_hh, out=dh_rec)
 
-    dx, grads = backward_in_chunks(params, x, hs[:-1], H, step)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], H, step, dx_add=dx_add)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

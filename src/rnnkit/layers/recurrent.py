@@ -220,22 +220,26 @@ class _Recurrent(Module):
                     dout_d = self._reverse(dout_d, rev)
                 dh_seq = np.empty((T, B, H), self.dtype) if self.record_hidden_grads else None
                 dst = tuple(a[l * nd + d] for a in dfinal)
+                # the reverse direction adds its dx straight into the forward direction's (through a
+                # time-reversed view; per-sequence reversal with lengths is a gather, summed below)
+                into = dx_total[::-1] if d == 1 and rev is None else None
                 dx, dst0, grads = self.cell.backward(self._cell_params(l, d), caches[l * nd + d],
-                                                     dout_d, dst, dh_seq=dh_seq)
+                                                     dout_d, dst, dh_seq=dh_seq, dx_add=into)
                 for a, s in zip(dinit, dst0):
                     a[l * nd + d] = s
                 suffix = self._suffix(l, d)
                 for name, g in grads.items():
                     self._grads[name + suffix] = g
                 if d == 1:
-                    dx = self._reverse(dx, rev)
+                    if into is None:
+                        dx = self._reverse(dx, rev)
                     if dh_seq is not None:
                         dh_seq = self._reverse(dh_seq, rev)
                 if dh_seq is not None:
                     self.hidden_grads[(l, d)] = dh_seq
                 if dx_total is None:
                     dx_total = dx                                    # the cell's own new array
-                else:
+                elif into is None:
                     dx_total += dx                                   # in place: no third (T, B, D)
             dinp = dx_total
         dx = dinp.transpose(1, 0, 2) if self.batch_first else dinp

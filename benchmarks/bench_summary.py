@@ -1,0 +1,106 @@
+"""Summarise several `bench_vs_torch.py --json` runs: per cell and size, the median over runs of each
+torch/rnnkit ratio with its range, rnnkit's share of the matmul peak, and the memory ratio.
+
+On a shared machine one run's medians still move by 20-30% from minute to minute (for both libraries),
+so the README quotes the median of three runs and shows the spread instead of a single run:
+
+    for i in 1 2 3; do python3 benchmarks/bench_vs_torch.py --json run$i.json; done
+    python3 benchmarks/bench_summary.py run1.json run2.json run3.json [--goals]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+PARTS = ("train", "fwd", "step")
+
+
+def load(paths):
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    cases: dict[tuple, list[dict]] = {}
+    for run in runs:
+        for r in run["results"]:
+            cases.setdefault((r["cell"], r["size"]), []).append({**r, "_peak": run["meta"]["matmul_peak_gflops"]})
+    return runs, cases
+
+
+def spread(values, fmt="{:.2f}"):
+    """'median (min-max)' of a list, or '-' when empty."""
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med)
+    return f"{fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def summarise(cases):
+    rows = []
+    for (cell, size), rs in cases.items():
+        row = {"cell": cell, "size": size, "H": rs[0]["H"], "runs": len(rs)}
+        for part in PARTS:
+            row[part] = [r[f"{part}_ratio"] for r in rs if f"{part}_ratio" in r]
+            row[f"{part}_ms"] = [r[f"{part}_rnnkit_s"] * 1e3 for r in rs if f"{part}_rnnkit_s" in r]
+        row["peak_pct"] = [100 * r["train_gflops"] / r["_peak"] for r in rs if "train_gflops" in r]
+        row["mem"] = [r["mem_ratio"] for r in rs if "mem_ratio" in r]
+        row["mem_wo_dx"] = [r["mem_ratio_wo_dx"] for r in rs if "mem_ratio_wo_dx" in r]
+        rows.append(row)
+    return rows
+
+
+HEADER = ["cell", "size", "train x", "fwd x", "step x", "train % of peak", "memory ratio (w/o dx)"]
+
+
+def markdown(rows):
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for r in rows:
+        mem = "-" if not r["mem"] else f"{statistics.median(r['mem']):.2f} ({statistics.median(r['mem_wo_dx']):.2f})"
+        lines.append("| " + " | ".join([r["cell"].upper(), r["size"], spread(r["train"]), spread(r["fwd"]),
+                                         spread(r["step"]), spread(r["peak_pct"], "{:.0f}"), mem]) + " |")
+    return "\n".join(lines)
+
+
+def goals(rows):
+    """The issue's goals, judged on the median over runs."""
+    def med(xs):
+        return statistics.median(xs) if xs else None
+
+    out = []
+    for r in rows:
+        single = "L2" not in r["size"]
+        checks = []
+        if single and r["H"] <= 128:
+            checks.append(("train >= 1.5x (H <= 128)", med(r["train"]), 1.5, True))
+        if single and r["H"] == 512:
+            checks.append(("train >= 1.0x (H = 512)", med(r["train"]), 1.0, True))
+            checks.append(("train >= 70% of peak (H = 512)", med(r["peak_pct"]), 70.0, True))
+        if r["step"]:
+            checks.append(("step >= 3x", med(r["step"]), 3.0, True))
+        if r["mem"]:
+            checks.append(("memory <= 1.3x", med(r["mem"]), 1.3, False))
+        for name, value, bound, at_least in checks:
+            ok = value >= bound if at_least else value <= bound
+            out.append(f"{'met   ' if ok else 'MISSED'} {r['cell'].upper():4} {r['size']:24} {name}: {value:.2f}")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("json", nargs="+", help="JSON files written by bench_vs_torch.py --json")
+    p.add_argument("--goals", action="store_true", help="also list each goal of issue 4 as met/MISSED")
+    a = p.parse_args(argv)
+    runs, cases = load(a.json)
+    peaks = ", ".join(f"{r['meta']['matmul_peak_gflops']:.0f}" for r in runs)
+    print(f"{len(runs)} run(s); matmul peak GFLOP/s per run: {peaks}; ratios are torch time / rnnkit time, "
+          f"median over runs (min-max)\n")
+    rows = summarise(cases)
+    print(markdown(rows))
+    if a.goals:
+        print()
+        print(goals(rows))
+
+
+if __name__ == "__main__":
+    main()
