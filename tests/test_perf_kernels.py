@@ -308,3 +308,26 @@ def test_step_refuses_nan_input_and_takes_any_layout(step_path, cls):
         np.testing.assert_array_equal(a, b)           # the caller's state is untouched
     y2, _ = layer.step(xb[:, 1], s)                   # and still usable
     assert np.isfinite(y2).all()
+
+
+@pytest.mark.parametrize("cls", [rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU])
+def test_step_follows_weight_changes_and_copies(cls):
+    """step() keeps its set-up per layer; in-place updates, astype and copies must not see stale weights."""
+    import copy
+    import pickle
+
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    layer = cls(3, 4, num_layers=2, seed=0)
+    y0, _ = layer.step(x)
+    twin = copy.deepcopy(layer)
+    for p in layer.params.values():
+        p *= 1.5                                          # an optimiser's in-place update
+    y1, _ = layer.step(x)
+    ref = cls(3, 4, num_layers=2, seed=0)
+    ref.load_state_dict(layer.state_dict())
+    np.testing.assert_allclose(y1, ref.forward(x[None])[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(twin.step(x)[0], y0)   # the copy has its own (unchanged) weights
+    clone = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(clone.step(x)[0], y1)
+    layer.astype(np.float64)                             # new arrays of another dtype
+    np.testing.assert_allclose(layer.step(x.astype(np.float64))[0], y1, rtol=1e-5, atol=1e-6)

@@ -174,19 +174,30 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     return dx, (dh_rec, dc), grads
 
 
+def stepper(params, B):
+    """run(x_t, (h, c), (h_out, c_out)) for batch B with these weights bound: one generation step
+    written into the out arrays (the layer keeps one per layer and batch size). Raises ValueError when
+    x_t holds NaN/Inf (checked in the kernel)."""
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
+    if small_step(B, W_ih, W_hh):
+        def run(x_t, state, out):
+            if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, state[0], state[1], out[0], out[1]):
+                refuse_nonfinite(x_t)
+        return run
+    ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
+
+    def run(x_t, state, out):
+        if not all_finite(x_t):
+            refuse_nonfinite(x_t)
+        z, r = np.dot(x_t, W_ihT), np.dot(state[0], W_hhT)         # (B, 4H); np.dot: less call
+        forward_step(z, r, b_ih, b_hh, state[0], state[1], ones, out[0], out[1])  # overhead
+    return run
+
+
 def step(params, x_t, state, out=None):
     """Same contract as `rnnkit.cells.lstm.step`: x_t (B, D), (h, c) -> (h_t, c_t), written into `out`
     ((B, H) arrays) when given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
-    h_prev, c_prev = state
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    h, c = out if out is not None else (np.empty_like(h_prev), np.empty_like(c_prev))
-    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
-    if small_step(h_prev.shape[0], W_ih, W_hh):
-        if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, h_prev, c_prev, h, c):
-            refuse_nonfinite(x_t)
-        return h, c
-    if not all_finite(x_t):
-        refuse_nonfinite(x_t)
-    z, r = np.dot(x_t, W_ih.T), np.dot(h_prev, W_hh.T)              # (B, 4H); np.dot: less call
-    forward_step(z, r, b_ih, b_hh, h_prev, c_prev, ones_row(h_prev.shape[0], z.dtype), h, c)  # overhead
-    return h, c
+    out = out if out is not None else (np.empty_like(state[0]), np.empty_like(state[1]))
+    stepper(params, state[0].shape[0])(x_t, state, out)
+    return out

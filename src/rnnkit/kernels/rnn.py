@@ -126,20 +126,30 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     return dx, (dh_rec,), grads
 
 
+def stepper(params, B, nonlinearity="tanh"):
+    """run(x_t, (h,), (h_out,)) for batch B with these weights bound (see `lstm.stepper`)."""
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
+    relu = RELU[nonlinearity]
+    if small_step(B, W_ih, W_hh):
+        def run(x_t, state, out):
+            if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, state[0], out[0], relu):
+                refuse_nonfinite(x_t)
+        return run
+    ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
+
+    def run(x_t, state, out):
+        if not all_finite(x_t):
+            refuse_nonfinite(x_t)
+        h = out[0]
+        np.dot(x_t, W_ihT, out=h)                                    # (B, H)
+        forward_step(h, np.dot(state[0], W_hhT), b_ih, b_hh, state[0], ones, relu)
+    return run
+
+
 def step(params, x_t, state, nonlinearity="tanh", out=None):
     """Same contract as `rnnkit.cells.rnn.step`: x_t (B, D), (h,) -> (h_t,), written into `out` when
     given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
-    h_prev = state[0]
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    h = out[0] if out is not None else np.empty_like(h_prev)
-    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
-    if small_step(h_prev.shape[0], W_ih, W_hh):
-        if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, h_prev, h, RELU[nonlinearity]):
-            refuse_nonfinite(x_t)
-        return (h,)
-    if not all_finite(x_t):
-        refuse_nonfinite(x_t)
-    np.dot(x_t, W_ih.T, out=h)                                       # (B, H)
-    forward_step(h, np.dot(h_prev, W_hh.T), b_ih, b_hh, h_prev, ones_row(h_prev.shape[0], h.dtype),
-                 RELU[nonlinearity])
-    return (h,)
+    out = out if out is not None else (np.empty_like(state[0]),)
+    stepper(params, state[0].shape[0], nonlinearity)(x_t, state, out)
+    return out

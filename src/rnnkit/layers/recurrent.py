@@ -73,6 +73,7 @@ class _Recurrent(Module):
         self._cache = None
         self._step_state = None
         self._names: dict = {}
+        self._steppers: dict = {}
         self.reset_parameters(np.random.default_rng(init_seq))
 
     # -- parameters --------------------------------------------------------------------------------
@@ -102,15 +103,44 @@ class _Recurrent(Module):
                     self._params["bias_hh" + s][H:2 * H] = 0.0
         self._grads = {k_: np.zeros_like(v) for k_, v in self._params.items()}
 
-    def _cell_params(self, layer: int, direction: int) -> dict:
-        """{"weight_ih": ..., ...} of one layer and direction (names cached: step() calls this per token)."""
+    def _param_names(self, layer: int, direction: int) -> tuple:
+        """((cell name, layer name), ...) of one layer and direction, e.g. ("weight_ih", "weight_ih_l0")."""
         names = self._names.get((layer, direction))
         if names is None:
             s = self._suffix(layer, direction)
             short = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
             names = self._names[(layer, direction)] = tuple((n, n + s) for n in short)
+        return names
+
+    def _cell_params(self, layer: int, direction: int) -> dict:
+        """{"weight_ih": ..., ...} of one layer and direction."""
         p = self._params
-        return {n: p[full] for n, full in names}
+        return {n: p[full] for n, full in self._param_names(layer, direction)}
+
+    def __getstate__(self):
+        """Copies and pickles leave out the step functions: they hold this layer's own arrays."""
+        state = dict(self.__dict__)
+        state["_steppers"], state["_step_state"] = {}, None
+        return state
+
+    def _stepper(self, fused, layer: int, B: int):
+        """The fused module's step function for this layer and batch size, with the weights bound; kept
+        while the parameter arrays are the same objects (updates are in place; `astype` and
+        `reset_parameters` make new ones), so a generated token costs no argument set-up."""
+        p, key = self._params, (layer, B)
+        entry = self._steppers.get(key)
+        if entry is not None and entry[2] is fused:
+            for full, a in entry[0]:
+                if p[full] is not a:
+                    break
+            else:
+                return entry[1]
+        if len(self._steppers) >= 16:                                # e.g. beam search, many sizes
+            self._steppers.clear()
+        names = self._param_names(layer, 0)
+        run = fused.stepper({n: p[full] for n, full in names}, B, **self.cell_kwargs)
+        self._steppers[key] = (tuple((full, p[full]) for _, full in names), run, fused)
+        return run
 
     # -- state conversion between torch layout and per-(layer, direction) tuples ----------------------
     def _state_arrays(self, state, B: int, name: str, finite: bool = True) -> list[np.ndarray]:
@@ -273,15 +303,14 @@ class _Recurrent(Module):
         new = [np.empty_like(a) for a in arrays]
         inp, kw = x_t, self.cell_kwargs
         for l in range(self.num_layers):
-            params = self._cell_params(l, 0)
             if len(arrays) == 1:
                 st, out = (arrays[0][l],), (new[0][l],)
             else:
                 st, out = (arrays[0][l], arrays[1][l]), (new[0][l], new[1][l])
             if fused is not None:             # writes straight into the new state arrays
-                fused.step(params, inp, st, out=out, **kw)
+                self._stepper(fused, l, B)(inp, st, out)
             else:
-                for a, s in zip(out, self.cell.step(params, inp, st, **kw)):
+                for a, s in zip(out, self.cell.step(self._cell_params(l, 0), inp, st, **kw)):
                     a[...] = s
             inp = out[0]
             if self.training and self.dropout > 0 and l < self.num_layers - 1:
