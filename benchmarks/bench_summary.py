@@ -17,13 +17,18 @@ from pathlib import Path
 PARTS = ("train", "fwd", "step")
 
 
-def load(paths):
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+def load(paths, min_peak_frac=0.0):
+    """The runs and their results per (cell, size). Runs whose measured matmul peak is below
+    `min_peak_frac` of the best run's were taken on a loaded machine and are left out (reported)."""
+    runs = [json.loads(Path(p).read_text()) | {"path": str(p)} for p in paths]
+    best = max(r["meta"]["matmul_peak_gflops"] for r in runs)
+    dropped = [r for r in runs if r["meta"]["matmul_peak_gflops"] < min_peak_frac * best]
+    runs = [r for r in runs if r not in dropped]
     cases: dict[tuple, list[dict]] = {}
     for run in runs:
         for r in run["results"]:
             cases.setdefault((r["cell"], r["size"]), []).append({**r, "_peak": run["meta"]["matmul_peak_gflops"]})
-    return runs, cases
+    return runs, cases, dropped
 
 
 def spread(values, fmt="{:.2f}"):
@@ -90,8 +95,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", nargs="+", help="JSON files written by bench_vs_torch.py --json")
     p.add_argument("--goals", action="store_true", help="also list each goal of issue 4 as met/MISSED")
+    p.add_argument("--min-peak-frac", type=float, default=0.8,
+                   help="leave out runs whose matmul peak is below this fraction of the best run's "
+                        "(the machine was busy; default 0.8)")
     a = p.parse_args(argv)
-    runs, cases = load(a.json)
+    runs, cases, dropped = load(a.json, a.min_peak_frac)
+    for r in dropped:
+        print(f"left out {r['path']}: matmul peak {r['meta']['matmul_peak_gflops']:.0f} GFLOP/s "
+              f"(below {a.min_peak_frac:.0%} of the best run's; the machine was busy)")
     peaks = ", ".join(f"{r['meta']['matmul_peak_gflops']:.0f}" for r in runs)
     print(f"{len(runs)} run(s); matmul peak GFLOP/s per run: {peaks}; ratios are torch time / rnnkit time, "
           f"median over runs (min-max)\n")
