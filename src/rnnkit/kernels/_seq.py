@@ -87,6 +87,27 @@ def small_step(B: int, W_ih: np.ndarray, W_hh: np.ndarray) -> bool:
     return B * (W_ih.size + W_hh.size) <= SMALL_STEP_MACS
 
 
+def bind_step(params: dict, B: int, small, large):
+    """run(x_t, state, out): one generation step for batch B with the weights bound (the cells'
+    `stepper`). Small layers: `small(x_t, W_ih, W_hh, b_ih, b_hh, state, out)`, one compiled call
+    that returns False for NaN/Inf in x_t. Others: the products z = x_t W_ih^T and r = h W_hh^T by
+    BLAS, then `large(z, r, b_ih, b_hh, state, out, ones)` (the gate kernel with an all-ones mask)."""
+    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
+    if small_step(B, W_ih, W_hh):
+        def run(x_t, state, out):
+            if not small(x_t, W_ih, W_hh, b_ih, b_hh, state, out):
+                refuse_nonfinite(x_t)
+        return run
+    ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
+
+    def run(x_t, state, out):
+        if not all_finite(x_t):
+            refuse_nonfinite(x_t)
+        large(np.dot(x_t, W_ihT), np.dot(state[0], W_hhT), b_ih, b_hh, state, out, ones)  # np.dot:
+    return run                                                       # less overhead than matmul
+
+
 @njit(**JIT)
 def matvec_rows(W, v, out):
     """out[g] = W[g] . v for a row-major W (G, K): dot products, four rows at a time (each v[k] loaded

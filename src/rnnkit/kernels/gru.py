@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, backward_in_chunks, biases, mask_rows, matvec_rows, ones_row, project,
-                   refuse_nonfinite, small_step, step_reader)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows, matvec_rows, project,
+                   step_reader)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -161,21 +161,13 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
 
 def stepper(params, B):
     """run(x_t, (h,), (h_out,)) for batch B with these weights bound (see `lstm.stepper`)."""
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
-    if small_step(B, W_ih, W_hh):
-        def run(x_t, state, out):
-            if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, state[0], out[0]):
-                refuse_nonfinite(x_t)
-        return run
-    ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
+    def small(x, W_ih, W_hh, b_ih, b_hh, st, out):
+        return step_small(x, W_ih, W_hh, b_ih, b_hh, st[0], out[0])
 
-    def run(x_t, state, out):
-        if not all_finite(x_t):
-            refuse_nonfinite(x_t)
-        xi, rh = np.dot(x_t, W_ihT), np.dot(state[0], W_hhT)       # (B, 3H)
-        forward_step(xi, rh, b_ih, b_hh, state[0], ones, np.empty_like(out[0]), out[0])
-    return run
+    def large(xi, rh, b_ih, b_hh, st, out, ones):
+        forward_step(xi, rh, b_ih, b_hh, st[0], ones, np.empty_like(out[0]), out[0])
+
+    return bind_step(params, B, small, large)
 
 
 def step(params, x_t, state, out=None):

@@ -20,8 +20,8 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, backward_in_chunks, biases, mask_rows, matvec_rows, ones_row, project,
-                   refuse_nonfinite, small_step, step_reader)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows, matvec_rows, project,
+                   step_reader)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -178,21 +178,13 @@ def stepper(params, B):
     """run(x_t, (h, c), (h_out, c_out)) for batch B with these weights bound: one generation step
     written into the out arrays (the layer keeps one per layer and batch size). Raises ValueError when
     x_t holds NaN/Inf (checked in the kernel)."""
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
-    if small_step(B, W_ih, W_hh):
-        def run(x_t, state, out):
-            if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, state[0], state[1], out[0], out[1]):
-                refuse_nonfinite(x_t)
-        return run
-    ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
+    def small(x, W_ih, W_hh, b_ih, b_hh, st, out):
+        return step_small(x, W_ih, W_hh, b_ih, b_hh, st[0], st[1], out[0], out[1])
 
-    def run(x_t, state, out):
-        if not all_finite(x_t):
-            refuse_nonfinite(x_t)
-        z, r = np.dot(x_t, W_ihT), np.dot(state[0], W_hhT)         # (B, 4H); np.dot: less call
-        forward_step(z, r, b_ih, b_hh, state[0], state[1], ones, out[0], out[1])  # overhead
-    return run
+    def large(z, r, b_ih, b_hh, st, out, ones):
+        forward_step(z, r, b_ih, b_hh, st[0], st[1], ones, out[0], out[1])
+
+    return bind_step(params, B, small, large)
 
 
 def step(params, x_t, state, out=None):

@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, backward_in_chunks, biases, mask_rows, matvec_rows, ones_row, project,
-                   refuse_nonfinite, small_step, step_reader)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows, matvec_rows, project,
+                   step_reader)
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -128,23 +128,16 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
 
 def stepper(params, B, nonlinearity="tanh"):
     """run(x_t, (h,), (h_out,)) for batch B with these weights bound (see `lstm.stepper`)."""
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
     relu = RELU[nonlinearity]
-    if small_step(B, W_ih, W_hh):
-        def run(x_t, state, out):
-            if not step_small(x_t, W_ih, W_hh, b_ih, b_hh, state[0], out[0], relu):
-                refuse_nonfinite(x_t)
-        return run
-    ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
 
-    def run(x_t, state, out):
-        if not all_finite(x_t):
-            refuse_nonfinite(x_t)
-        h = out[0]
-        np.dot(x_t, W_ihT, out=h)                                    # (B, H)
-        forward_step(h, np.dot(state[0], W_hhT), b_ih, b_hh, state[0], ones, relu)
-    return run
+    def small(x, W_ih, W_hh, b_ih, b_hh, st, out):
+        return step_small(x, W_ih, W_hh, b_ih, b_hh, st[0], out[0], relu)
+
+    def large(a, rh, b_ih, b_hh, st, out, ones):
+        forward_step(a, rh, b_ih, b_hh, st[0], ones, relu)           # h_t written over a
+        out[0][...] = a
+
+    return bind_step(params, B, small, large)
 
 
 def step(params, x_t, state, nonlinearity="tanh", out=None):
