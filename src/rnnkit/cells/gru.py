@@ -135,8 +135,5 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
             dh = dh_rec + g * (1 - m)
         if dh_seq is not None:
             dh_seq[t] = g
-    dx, grads = weight_grads(params, x, hs[:-1], dxi, dhh)
-    if dx_add is not None:
-        dx_add += dx
-        dx = dx_add
+    dx, grads = weight_grads(params, x, hs[:-1], dxi, dhh, dx_add=dx_add)
     return dx, (dh,), grads
