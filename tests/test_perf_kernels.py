@@ -90,12 +90,31 @@ def _both_paths(name, dtype, masked, bias=True, T=7, strided=False, **kw):
     return results
 
 
+@pytest.fixture(params=["compiled loop", "python loop"])
+def time_loop(request):
+    """Both ways the fused kernels walk time: the whole loop compiled with NumPy's BLAS called from
+    inside (`kernels._blas`, the default where the symbol is found) and the Python loop of np.matmul
+    and one kernel call per step (the fallback for other BLAS libraries)."""
+    if request.param == "python loop":
+        from rnnkit.kernels import _blas
+
+        with _blas.disabled():
+            yield request.param
+        return
+    if kernels.available():
+        from rnnkit.kernels import _blas
+
+        if not _blas.AVAILABLE:
+            pytest.skip("NumPy's CBLAS gemm was not found in this process")
+    yield request.param
+
+
 @needs_numba
 @pytest.mark.parametrize("name,kw", [("rnn", {}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}),
                                      ("gru", {})])
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 5e-6)])
-def test_fused_kernels_match_the_numpy_cells(name, kw, masked, dtype, tol):
+def test_fused_kernels_match_the_numpy_cells(time_loop, name, kw, masked, dtype, tol):
     fused, ref = _both_paths(name, dtype, masked, **kw)
     assert fused.keys() == ref.keys()
     for k in ref:
@@ -106,7 +125,7 @@ def test_fused_kernels_match_the_numpy_cells(name, kw, masked, dtype, tol):
 
 @needs_numba
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
-def test_fused_kernels_without_bias(name):
+def test_fused_kernels_without_bias(time_loop, name):
     fused, ref = _both_paths(name, np.float64, True, bias=False)
     for k in ref:
         np.testing.assert_allclose(fused[k], ref[k], atol=1e-12, err_msg=k)
@@ -116,14 +135,14 @@ def test_fused_kernels_without_bias(name):
 @pytest.mark.parametrize("name,kw", [("rnn", {}), ("lstm", {}), ("gru", {})])
 @pytest.mark.parametrize("T,K", [(7, 1), (7, 3), (6, 3), (2, 3), (1, 3), (1, 1), (7, None)])
 @pytest.mark.parametrize("masked", [False, True])
-def test_chunked_weight_gradients_match_the_numpy_cells(monkeypatch, name, kw, T, K, masked):
+def test_chunked_weight_gradients_match_the_numpy_cells(monkeypatch, time_loop, name, kw, T, K, masked):
     """The fused backward takes the weight gradients K steps at a time (`kernels._seq`): forced small K,
     T not a multiple of K, T < K, T = 1, padding and a strided dout all give the NumPy cell's numbers,
     and a second backward on the same forward gives the same ones."""
     from rnnkit.kernels import _seq
 
     monkeypatch.setattr(_seq, "CHUNK_STEPS", K)
-    monkeypatch.setattr(_seq, "SCRATCH_PARTS", 7)     # later chunks add their products in 7 row blocks
+    monkeypatch.setattr(_seq, "SCRATCH_PARTS", 7)     # python loop: later chunks add in 7 row blocks
     fused, ref = _both_paths(name, np.float64, masked, T=T, strided=True, **kw)
     for k in ref:
         np.testing.assert_allclose(fused[k], ref[k], rtol=0, atol=1e-12, err_msg=k)
@@ -331,3 +350,43 @@ def test_step_follows_weight_changes_and_copies(cls):
     np.testing.assert_array_equal(clone.step(x)[0], y1)
     layer.astype(np.float64)                             # new arrays of another dtype
     np.testing.assert_allclose(layer.step(x.astype(np.float64))[0], y1, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_numpys_blas_is_found_where_numpy_ships_scipy_openblas():
+    """The compiled time loops need NumPy's own CBLAS; on Linux with the PyPI wheels (scipy-openblas)
+    the lookup must succeed, or every fused forward silently falls back to the slower Python loop."""
+    from rnnkit.kernels import _blas
+
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    if not (sys.platform.startswith("linux") and blas.get("name") == "scipy-openblas"):
+        pytest.skip(f"NumPy uses {blas.get('name')!r} on {sys.platform}: the lookup may not apply")
+    if os.environ.get("RNNKIT_NO_BLAS_LOOP"):
+        pytest.skip("RNNKIT_NO_BLAS_LOOP is set")
+    assert _blas.AVAILABLE and _blas.enabled()
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-13)])
+def test_blas_gemm_matches_matmul_for_views_and_beta(dtype, tol):
+    """`_blas.gemm(a, b, c, beta)`: c = a @ b + beta c for row-major and transposed operands, single
+    rows and columns, and strided row views (the chunked weight gradients pass z.T)."""
+    from rnnkit.kernels import _blas
+
+    if not _blas.AVAILABLE:
+        pytest.skip("NumPy's CBLAS gemm was not found in this process")
+    rng = np.random.default_rng(1)
+    for M, K, N in [(5, 7, 3), (1, 7, 3), (5, 1, 3), (5, 7, 1), (1, 1, 1), (33, 17, 65)]:
+        A, Bm = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
+        for a in (A, np.asfortranarray(A)):
+            for b in (Bm, np.asfortranarray(Bm)):
+                for beta in (0.0, 1.0):
+                    c = rng.standard_normal((M, N)).astype(dtype)
+                    want = a @ b + beta * c
+                    _blas.gemm(a, b, c, beta)
+                    assert np.abs(c - want).max() < tol * max(1.0, np.abs(want).max()), (M, K, N, beta)
+    X, W = rng.standard_normal((4, 10)).astype(dtype), rng.standard_normal((6, 5)).astype(dtype)
+    C = np.zeros((4, 12), dtype)
+    _blas.gemm(X[:, 2:8], W[:, :5], C[:, 3:8], 0.0)
+    np.testing.assert_allclose(C[:, 3:8], X[:, 2:8] @ W[:, :5], rtol=tol * 10)
+    assert not C[:, :3].any() and not C[:, 8:].any(), "gemm wrote outside the strided view"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import _blas
 from ._math import JIT
 
 _SHARED: dict = {}  # zero biases and all-ones mask rows, by shape and dtype (never written)
@@ -153,20 +154,20 @@ def all_finite(a):
             if (v[k] & e64) == e64:
                 return False
     return True
-def step_reader(a: np.ndarray, dtype):
-    """t -> a[t] as a C-contiguous (B, H) array of `dtype` for the kernels.
+def block_reader(a: np.ndarray, dtype, K: int):
+    """(t0, t1) -> a[t0:t1] as a C-contiguous (t1 - t0, B, H) array of `dtype` for the kernels.
 
-    A view when a's steps already are (the usual dout); otherwise each step is copied into one reused
-    buffer, so a strided dout (a bidirectional layer's half of the gradient, a reversed view) costs
-    (B, H) rather than a (T, B, H) copy. The returned row is valid until the next call.
+    A view when a's steps already are (the usual dout); otherwise the block is copied into one reused
+    (K, B, H) buffer, so a strided dout (a bidirectional layer's half of the gradient, a reversed view)
+    costs K steps rather than a (T, B, H) copy. The returned block is valid until the next call.
     """
-    if a.dtype == dtype and a[0].flags.c_contiguous:
-        return a.__getitem__
-    buf = np.empty(a.shape[1:], dtype)
+    if a.dtype == dtype and a.flags.c_contiguous:
+        return lambda t0, t1: a[t0:t1]
+    buf = np.empty((K,) + a.shape[1:], dtype)
 
-    def read(t):
-        np.copyto(buf, a[t])
-        return buf
+    def read(t0, t1):
+        np.copyto(buf[:t1 - t0], a[t0:t1])
+        return buf[:t1 - t0]
 
     return read
 
@@ -177,15 +178,16 @@ def chunk_steps(T: int, B: int) -> int:
     return max(1, min(T, int(k)))
 
 
-def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: int, step,
+def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: int, steps,
                        tail: int = 0, dx_add: np.ndarray | None = None):
-    """Run `step(t, dz_t, dtail_t)` for t = T-1 .. 0 and return dx (T, B, D) and the gradients dict.
+    """Run `steps(t0, t1, dz, dtail)` for chunks [t0, t1) from the end back to t = 0 and return dx
+    (T, B, D) and the gradients dict.
 
-    `step` writes dz_t (B, width), the gradient of the input pre-activations x_t W_ih^T + b_ih, and for
-    tail > 0 dtail_t (B, tail) (else None): the recurrent pre-activation gradient is dz_t with its last
-    `tail` columns replaced by dtail_t (GRU: dan * r for the candidate's h_{t-1} W_hn^T + b_hn); with
-    tail = 0 it equals dz_t. dz_t and dtail_t are rows of the K-step buffers, read after `step` has
-    run for the chunk's first step. x: (T, B, D); h_prev: (T, B, H), the state entering each step.
+    `steps` walks t = t1-1 .. t0 and writes dz[t - t0] (B, width), the gradient of the input
+    pre-activations x_t W_ih^T + b_ih, and for tail > 0 dtail[t - t0] (B, tail) (else None): the
+    recurrent pre-activation gradient is dz_t with its last `tail` columns replaced by dtail_t (GRU:
+    dan * r for the candidate's h_{t-1} W_hn^T + b_hn); with tail = 0 it equals dz_t. dz and dtail are
+    the (K, B, .) buffers. x: (T, B, D); h_prev: (T, B, H), the state entering each step.
     dx_add: a (T, B, D) array (any strides, e.g. a time-reversed view) to add dx into instead of
     returning a new array (a bidirectional layer sums both directions' dx; see `cells.lstm.backward`).
     """
@@ -202,25 +204,27 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     if bias:
         grads["bias_ih"], grads["bias_hh"] = np.empty(width, dtype), np.empty(width, dtype)
     g_ih, g_hh, b_ih, b_hh = (grads.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-    scratch = np.empty(-(-width // SCRATCH_PARTS) * max(D, H), dtype) if T > K else None
+    fused = _blas.enabled()                                          # gemm with beta = 1 adds in place
+    scratch = np.empty(-(-width // SCRATCH_PARTS) * max(D, H), dtype) if T > K and not fused else None
     for t1 in range(T, 0, -K):
         t0 = max(0, t1 - K)
         n = (t1 - t0) * B
-        for t in range(t1 - 1, t0 - 1, -1):
-            step(t, dz[t - t0], None if dtail is None else dtail[t - t0])
+        steps(t0, t1, dz, dtail)
         z = dz.reshape(K * B, width)[:n]
         xs, hs = x[t0:t1].reshape(n, D), h_prev[t0:t1].reshape(n, H)
         if dx_add is None:
             np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
+        elif fused and dx_add[t0:t1].flags.c_contiguous:
+            _blas.gemm(z, params["weight_ih"], dx[t0:t1].reshape(n, D), 1.0)
         else:
             dx[t0:t1] += (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
         first = t1 == T                                              # the first chunk writes
         sc = None if first else scratch
-        _accumulate(g_ih, sc, z.T, xs)
-        _accumulate(g_hh[:head], sc, z[:, :head].T, hs)
+        _accumulate(g_ih, first, sc, z.T, xs)
+        _accumulate(g_hh[:head], first, sc, z[:, :head].T, hs)
         if tail:
             zt = dtail.reshape(K * B, tail)[:n]
-            _accumulate(g_hh[head:], sc, zt.T, hs)
+            _accumulate(g_hh[head:], first, sc, zt.T, hs)
         if bias:
             _accumulate_sum(b_ih, first, z)
             if tail:
@@ -230,12 +234,16 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     return dx, grads
 
 
-def _accumulate(out, scratch, a, b):
-    """out = a @ b for the first chunk (scratch None), else out += a @ b, computed into the scratch a
-    quarter of out's rows at a time. (A full temporary of out's size put the H = 512 cases at 1.30x
-    memory; 256-row pieces were 5-10% slower there with two BLAS threads: many small products.)"""
-    if scratch is None:
+def _accumulate(out, first, scratch, a, b):
+    """out = a @ b for the first chunk, else out += a @ b: one gemm with beta = 1 where NumPy's BLAS
+    is callable (`_blas`), else computed into the scratch a quarter of out's rows at a time. (A full
+    temporary of out's size put the H = 512 cases at 1.30x memory; 256-row pieces were 5-10% slower
+    there with two BLAS threads: many small products.)"""
+    if first:
         np.matmul(a, b, out=out)
+        return
+    if scratch is None:
+        _blas.gemm(a, b, out, 1.0)
         return
     rows, cols = out.shape
     step = max(1, scratch.size // cols)

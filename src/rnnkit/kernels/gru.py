@@ -15,8 +15,10 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows, matvec_rows, project,
-                   step_reader)
+from . import _blas
+from ._blas import gemm
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, block_reader, chunk_steps, mask_rows,
+                   matvec_rows, project)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -113,6 +115,24 @@ def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_
             pb[j] = dh * z + g_t * (one - mb)
 
 
+@njit(**JIT)
+def forward_seq(gates, rh, b_ih, b_hh, hs, m, hhn, W_hhT):
+    """All T steps in one call (`forward`'s loop, with NumPy's BLAS called from compiled code)."""
+    for t in range(gates.shape[0]):
+        gemm(hs[t], W_hhT, rh, 0.0)                                  # r_h = h_{t-1} W_hh^T
+        forward_step(gates[t], rh, b_ih, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+
+
+@njit(**JIT)
+def backward_seq(t0, t1, gates, hhn, hs, dout, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh):
+    """Steps t1-1 .. t0 of `backward` in one call; dout, dxi and dhn hold those steps (index t - t0)."""
+    for t in range(t1 - 1, t0 - 1, -1):
+        k = t - t0
+        backward_step(gates[t], hhn[t], hs[t], dout[k], dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
+                      seq[t if record else 0], record)
+        gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh
+
+
 def forward(params, x, state, mask=None):
     """Same contract as `rnnkit.cells.gru.forward`."""
     T, B, _ = x.shape
@@ -127,9 +147,12 @@ def forward(params, x, state, mask=None):
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
     rh = np.empty((B, 3 * H), dtype)
     m = mask_rows(mask, T, B, dtype)
-    for t in range(T):
-        np.matmul(hs[t], W_hhT, out=rh)
-        forward_step(gates[t], rh, b_ih, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+    if _blas.enabled():
+        forward_seq(gates, rh, b_ih, b_hh, hs, m, hhn, W_hhT)
+    else:
+        for t in range(T):
+            np.matmul(hs[t], W_hhT, out=rh)
+            forward_step(gates[t], rh, b_ih, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
@@ -140,7 +163,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     T, B, H = hhn.shape
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout_t = step_reader(dout, dtype)
+    dout_block = block_reader(dout, dtype, chunk_steps(T, B))
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     dhh = np.empty((B, 3 * H), dtype)
@@ -148,13 +171,19 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
 
-    def step(t, dxi_t, dhn_t):
-        backward_step(gates[t], hhn[t], hs[t], dout_t(t), dh_rec, dpass, m[t], dxi_t, dhn_t, dhh,
-                      seq[t if record else 0], record)
-        np.matmul(dhh, W_hh, out=dh_rec)
+    def steps(t0, t1, dxi, dhn):
+        d = dout_block(t0, t1)
+        if _blas.enabled():
+            backward_seq(t0, t1, gates, hhn, hs, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh)
+            return
+        for t in range(t1 - 1, t0 - 1, -1):
+            k = t - t0
+            backward_step(gates[t], hhn[t], hs[t], d[k], dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
+                          seq[t if record else 0], record)
+            np.matmul(dhh, W_hh, out=dh_rec)
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, step, tail=H, dx_add=dx_add)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

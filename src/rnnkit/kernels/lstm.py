@@ -20,8 +20,10 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows, matvec_rows, project,
-                   step_reader)
+from . import _blas
+from ._blas import gemm
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, block_reader, chunk_steps, mask_rows,
+                   matvec_rows, project)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -126,6 +128,23 @@ def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dz, tc_row, dh_s
             pb[j] = pb[j] * (one - mb)
 
 
+@njit(**JIT)
+def forward_seq(gates, r, b_ih, b_hh, hs, cs, W_hhT, m):
+    """All T steps in one call (`forward`'s loop, with NumPy's BLAS called from compiled code)."""
+    for t in range(gates.shape[0]):
+        gemm(hs[t], W_hhT, r, 0.0)                                   # r = h_{t-1} W_hh^T
+        forward_step(gates[t], r, b_ih, b_hh, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
+
+
+@njit(**JIT)
+def backward_seq(t0, t1, gates, cs, dout, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh):
+    """Steps t1-1 .. t0 of `backward` in one call; dout and dz hold those steps (index t - t0)."""
+    for t in range(t1 - 1, t0 - 1, -1):
+        backward_step(gates[t], cs[t + 1], cs[t], dout[t - t0], dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
+                      seq[t if record else 0], record)
+        gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh
+
+
 def forward(params, x, state, mask=None):
     """Same contract as `rnnkit.cells.lstm.forward`."""
     T, B, _ = x.shape
@@ -140,9 +159,12 @@ def forward(params, x, state, mask=None):
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 4H): no-trans BLAS per step
     r = np.empty((B, 4 * H), dtype)
     m = mask_rows(mask, T, B, dtype)
-    for t in range(T):
-        np.matmul(hs[t], W_hhT, out=r)
-        forward_step(gates[t], r, b_ih, b_hh, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
+    if _blas.enabled():
+        forward_seq(gates, r, b_ih, b_hh, hs, cs, W_hhT, m)
+    else:
+        for t in range(T):
+            np.matmul(hs[t], W_hhT, out=r)
+            forward_step(gates[t], r, b_ih, b_hh, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
@@ -153,7 +175,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout_t = step_reader(dout, dtype)
+    dout_block = block_reader(dout, dtype, chunk_steps(T, B))
     if dstate is None:
         dh_rec, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
     else:
@@ -164,12 +186,17 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     seq = dh_seq if record else dpass[None]
     tc_row = np.empty(H, dtype)
 
-    def step(t, dz_t, _):
-        backward_step(gates[t], cs[t + 1], cs[t], dout_t(t), dh_rec, dpass, dc, m[t], dz_t, tc_row,
-                      seq[t if record else 0], record)
-        np.matmul(dz_t, W_hh, out=dh_rec)
+    def steps(t0, t1, dz, _):
+        d = dout_block(t0, t1)
+        if _blas.enabled():
+            backward_seq(t0, t1, gates, cs, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh)
+            return
+        for t in range(t1 - 1, t0 - 1, -1):
+            backward_step(gates[t], cs[t + 1], cs[t], d[t - t0], dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
+                          seq[t if record else 0], record)
+            np.matmul(dz[t - t0], W_hh, out=dh_rec)
 
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, step, dx_add=dx_add)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, steps, dx_add=dx_add)
     dh_rec += dpass
     return dx, (dh_rec, dc), grads
 

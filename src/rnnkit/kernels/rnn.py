@@ -14,8 +14,10 @@ import numpy as np
 from numba import njit
 
 from . import register_cache
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows, matvec_rows, project,
-                   step_reader)
+from . import _blas
+from ._blas import gemm
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, block_reader, chunk_steps, mask_rows,
+                   matvec_rows, project)
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -79,6 +81,23 @@ def backward_step(h, dout, dh_rec, dpass, m, da, dh_seq, record, relu):
             dpass[b, j] = g_t * (one - mb)
 
 
+@njit(**JIT)
+def forward_seq(hs, rh, b_ih, b_hh, m, relu, W_hhT):
+    """All T steps in one call (`forward`'s loop, with NumPy's BLAS called from compiled code)."""
+    for t in range(hs.shape[0] - 1):
+        gemm(hs[t], W_hhT, rh, 0.0)                                  # h_{t-1} W_hh^T
+        forward_step(hs[t + 1], rh, b_ih, b_hh, hs[t], m[t], relu)
+
+
+@njit(**JIT)
+def backward_seq(t0, t1, hs, dout, dh_rec, dpass, m, da, seq, record, relu, W_hh):
+    """Steps t1-1 .. t0 of `backward` in one call; dout and da hold those steps (index t - t0)."""
+    for t in range(t1 - 1, t0 - 1, -1):
+        backward_step(hs[t + 1], dout[t - t0], dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
+                      record, relu)
+        gemm(da[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = da_t W_hh
+
+
 def forward(params, x, state, mask=None, nonlinearity="tanh"):
     """Same contract as `rnnkit.cells.rnn.forward`."""
     if nonlinearity not in RELU:
@@ -95,9 +114,12 @@ def forward(params, x, state, mask=None, nonlinearity="tanh"):
     rh = np.empty((B, H), dtype)
     m = mask_rows(mask, T, B, dtype)
     relu = RELU[nonlinearity]
-    for t in range(T):
-        np.matmul(hs[t], W_hhT, out=rh)
-        forward_step(hs[t + 1], rh, b_ih, b_hh, hs[t], m[t], relu)
+    if _blas.enabled():
+        forward_seq(hs, rh, b_ih, b_hh, m, relu, W_hhT)
+    else:
+        for t in range(T):
+            np.matmul(hs[t], W_hhT, out=rh)
+            forward_step(hs[t + 1], rh, b_ih, b_hh, hs[t], m[t], relu)
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
@@ -108,7 +130,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout_t = step_reader(dout, dtype)
+    dout_block = block_reader(dout, dtype, chunk_steps(T, B))
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     m = mask_rows(mask, T, B, dtype)
@@ -116,12 +138,17 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
 
-    def step(t, da_t, _):
-        backward_step(hs[t + 1], dout_t(t), dh_rec, dpass, m[t], da_t, seq[t if record else 0], record,
-                      relu)
-        np.matmul(da_t, W_hh, out=dh_rec)
+    def steps(t0, t1, da, _):
+        d = dout_block(t0, t1)
+        if _blas.enabled():
+            backward_seq(t0, t1, hs, d, dh_rec, dpass, m, da, seq, record, relu, W_hh)
+            return
+        for t in range(t1 - 1, t0 - 1, -1):
+            backward_step(hs[t + 1], d[t - t0], dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
+                          record, relu)
+            np.matmul(da[t - t0], W_hh, out=dh_rec)
 
-    dx, grads = backward_in_chunks(params, x, hs[:-1], H, step, dx_add=dx_add)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], H, steps, dx_add=dx_add)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

@@ -1,0 +1,121 @@
+"""NumPy's own BLAS `gemm`, callable from inside the Numba kernels and with `beta` (C = A B + beta C).
+
+Why: the fused sequence loops did one Python iteration per time step (a `np.matmul` call and a kernel
+call, about 3.5 us of dispatch per step), and the chunked weight gradients of the backward added each
+chunk's product through a scratch buffer (`out += a @ b` is a second pass over `out`). BLAS itself
+does both better: called from compiled code there is no per-step dispatch (the whole time loop is one
+Numba call), and `beta = 1` accumulates in the product's own write pass.
+
+How: NumPy's BLAS library is already loaded in the process (for the wheels: scipy-openblas, whose
+symbols carry a `scipy_` prefix and a `64_` suffix, 64-bit integers). We look the `cblas_?gemm`
+symbol up in the loaded libraries, hand its address to LLVM under a name of ours (`add_symbol`), and
+declare it to Numba as an external function. Compiled code refers to the symbol by name, so Numba's
+on-disk cache stays valid across processes (the address is bound again at every import). It is the
+very library `np.matmul` uses: the same thread pool, so nothing competes with NumPy's own BLAS threads.
+
+When no such symbol is found (another BLAS, another OS), `AVAILABLE` is False and the kernels keep
+their Python loops with `np.matmul` (tests force that path with `set_enabled(False)`).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+
+import numpy as np
+from numba import njit, types
+
+from ._math import JIT
+
+# (symbol prefix, suffix, integer width): scipy-openblas64 (NumPy wheels), scipy-openblas32, plain CBLAS
+_NAMES = [("scipy_cblas_", "64_", 64), ("cblas_", "64_", 64), ("scipy_cblas_", "", 32), ("cblas_", "", 32)]
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _loaded_libraries():
+    """Paths of the shared libraries in this process whose name says BLAS (from /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if line.rstrip().endswith(".so") or ".so." in line}
+    except OSError:  # not Linux: no lookup, the Python loops run
+        return []
+    keys = ("blas", "mkl", "blis")
+    return sorted(p for p in paths if p.startswith("/") and any(k in os.path.basename(p).lower() for k in keys))
+
+
+def _find():
+    """(sgemm address, dgemm address, integer width) of NumPy's CBLAS, or None."""
+    for path in _loaded_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pre, suf, width in _NAMES:
+            try:
+                s, d = getattr(lib, f"{pre}sgemm{suf}"), getattr(lib, f"{pre}dgemm{suf}")
+            except AttributeError:
+                continue
+            return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value, width
+    return None
+
+
+_found = _find() if os.environ.get("RNNKIT_NO_BLAS_LOOP", "").strip() not in ("1", "true", "yes") else None
+AVAILABLE = _found is not None
+_enabled = AVAILABLE
+
+_i32, _f32, _f64, _ptr = types.int32, types.float32, types.float64, types.intp
+_int = types.int64 if _found is None or _found[2] == 64 else types.int32
+_args = (_i32, _i32, _i32, _int, _int, _int)                        # order, trans_a, trans_b, M, N, K
+if AVAILABLE:
+    import llvmlite.binding as llvm
+
+    llvm.add_symbol("rnnkit_cblas_sgemm", _found[0])
+    llvm.add_symbol("rnnkit_cblas_dgemm", _found[1])
+_sgemm = types.ExternalFunction("rnnkit_cblas_sgemm", types.void(
+    *_args, _f32, _ptr, _int, _ptr, _int, _f32, _ptr, _int))
+_dgemm = types.ExternalFunction("rnnkit_cblas_dgemm", types.void(
+    *_args, _f64, _ptr, _int, _ptr, _int, _f64, _ptr, _int))
+
+
+def enabled() -> bool:
+    """True when the kernels run their time loops compiled, with BLAS called from inside."""
+    return _enabled
+
+
+@contextlib.contextmanager
+def disabled():
+    """`with _blas.disabled(): ...` runs the kernels' Python loops with np.matmul (tests)."""
+    global _enabled
+    before = _enabled
+    _enabled = False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+@njit(**JIT)
+def _operand(a):
+    """(transpose flag, leading dimension) of a 2-D array with one unit stride, row-major view."""
+    rows, cols = a.shape
+    s0, s1 = a.strides[0] // a.itemsize, a.strides[1] // a.itemsize
+    if s1 == 1 or cols == 1:
+        return np.int32(_NO_TRANS), max(s0 if rows > 1 else cols, cols, 1)
+    return np.int32(_TRANS), max(s1 if cols > 1 else rows, rows, 1)  # a column-major (transposed) view
+
+
+@njit(**JIT)
+def gemm(a, b, c, beta):
+    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype; a and b may be
+    transposed views (one unit stride), c has unit column stride. No checks: the callers' shapes."""
+    M, K = a.shape
+    N = b.shape[1]
+    ta, lda = _operand(a)
+    tb, ldb = _operand(b)
+    ldc = max(c.strides[0] // c.itemsize if M > 1 else N, N, 1)
+    if c.itemsize == 4:
+        _sgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb,
+               np.float32(beta), c.ctypes.data, ldc)
+    else:
+        _dgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(beta),
+               c.ctypes.data, ldc)
