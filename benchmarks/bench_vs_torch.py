@@ -85,9 +85,19 @@ def median_time(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
-def _timed_after_warm(fn):
-    """Seconds of one call of `fn`, run right after an untimed call of it (see `bench_case`)."""
+WARM_S = 0.03  # untimed calls after a switch of library, at least this long (see `_timed_after_warm`)
+
+
+def _timed_after_warm(fn, warm_s=None):
+    """Seconds of one call of `fn`, run after untimed calls of it that took at least `warm_s` in all
+    (at least one call; see `bench_case`). One untimed call is not enough for short calls: the LSTM
+    B16 T200 H64 forward took 3.25 ms alone, 7.2 ms after one untimed call following torch and 3.2 ms
+    after three (torch's and OpenBLAS's worker threads still spin or sleep for milliseconds)."""
+    warm_s = WARM_S if warm_s is None else warm_s
+    t0 = time.perf_counter()
     fn()
+    while time.perf_counter() - t0 < warm_s:
+        fn()
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
@@ -206,9 +216,10 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         ofn()  # warm-up (compiles / allocates workspaces)
         for f in tfns:
             f()
-        # Alternate the two libraries so drift on a shared machine hits both. Each timed call follows an
-        # untimed call of the same function: after a switch, the other library's worker threads still
-        # spin (OpenBLAS and torch's OpenMP both busy-wait after a parallel call) and would be timed.
+        # Alternate the two libraries so drift on a shared machine hits both. Each timed call follows
+        # untimed calls of the same function (>= WARM_S): after a switch, the other library's worker
+        # threads still spin (OpenBLAS and torch's OpenMP both busy-wait after a parallel call) and
+        # one's own pool has to wake up; both would be timed.
         for _ in range(repeats):
             ot.append(_timed_after_warm(ofn))
             for f, acc in zip(tfns, tts):

@@ -1,8 +1,7 @@
 """Helpers the fused sequence loops and step kernels share: the padding mask as rows, the input
 projection into a preallocated time-major buffer (no bias: the step kernels add the biases, which
 saves two passes over the (T, B, G*H) buffer), the bias vectors, the small matrix-vector products
-of single-step generation, the upstream gradient read one step at a time, and the chunked weight
-gradients of the backward.
+of single-step generation, and the chunked weight gradients of the backward.
 
 Chunked weight gradients (`backward_in_chunks`). The NumPy cells keep the pre-activation gradient dz
 of every step, (T, B, G*H), and then form dW_ih = dZ^T X, dW_hh = dZ^T H_prev, db and dX = dZ W_ih as
@@ -154,24 +153,6 @@ def all_finite(a):
             if (v[k] & e64) == e64:
                 return False
     return True
-def block_reader(a: np.ndarray, dtype, K: int):
-    """(t0, t1) -> a[t0:t1] as a C-contiguous (t1 - t0, B, H) array of `dtype` for the kernels.
-
-    A view when a's steps already are (the usual dout); otherwise the block is copied into one reused
-    (K, B, H) buffer, so a strided dout (a bidirectional layer's half of the gradient, a reversed view)
-    costs K steps rather than a (T, B, H) copy. The returned block is valid until the next call.
-    """
-    if a.dtype == dtype and a.flags.c_contiguous:
-        return lambda t0, t1: a[t0:t1]
-    buf = np.empty((K,) + a.shape[1:], dtype)
-
-    def read(t0, t1):
-        np.copyto(buf[:t1 - t0], a[t0:t1])
-        return buf[:t1 - t0]
-
-    return read
-
-
 def chunk_steps(T: int, B: int) -> int:
     """K, the steps per weight-gradient chunk (see the module docstring)."""
     k = CHUNK_STEPS if CHUNK_STEPS is not None else -(-CHUNK_ROWS // B)

@@ -17,7 +17,7 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, block_reader, chunk_steps, mask_rows,
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows,
                    matvec_rows, project)
 from ._math import JIT, sigmoid, tanh
 
@@ -124,11 +124,13 @@ def forward_seq(gates, rh, b_ih, b_hh, hs, m, hhn, W_hhT):
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, gates, hhn, hs, dout, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh):
-    """Steps t1-1 .. t0 of `backward` in one call; dout, dxi and dhn hold those steps (index t - t0)."""
+def backward_seq(t0, t1, gates, hhn, hs, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh):
+    """Steps t1-1 .. t0 of `backward` in one call; dxi and dhn hold those steps (index t - t0). dout
+    (T, B, H) may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
         k = t - t0
-        backward_step(gates[t], hhn[t], hs[t], dout[k], dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
+        d[:, :] = dout[t]
+        backward_step(gates[t], hhn[t], hs[t], d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
                       seq[t if record else 0], record)
         gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh
 
@@ -163,7 +165,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     T, B, H = hhn.shape
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout_block = block_reader(dout, dtype, chunk_steps(T, B))
+    d = np.empty((B, H), dtype)                                      # dout_t, copied (may be strided)
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     dhh = np.empty((B, 3 * H), dtype)
@@ -172,13 +174,13 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     seq = dh_seq if record else dpass[None]
 
     def steps(t0, t1, dxi, dhn):
-        d = dout_block(t0, t1)
         if _blas.enabled():
-            backward_seq(t0, t1, gates, hhn, hs, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh)
+            backward_seq(t0, t1, gates, hhn, hs, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
-            backward_step(gates[t], hhn[t], hs[t], d[k], dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
+            np.copyto(d, dout[t])
+            backward_step(gates[t], hhn[t], hs[t], d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
                           seq[t if record else 0], record)
             np.matmul(dhh, W_hh, out=dh_rec)
 

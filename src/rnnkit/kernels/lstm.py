@@ -22,7 +22,7 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, block_reader, chunk_steps, mask_rows,
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows,
                    matvec_rows, project)
 from ._math import JIT, sigmoid, tanh
 
@@ -137,10 +137,12 @@ def forward_seq(gates, r, b_ih, b_hh, hs, cs, W_hhT, m):
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, gates, cs, dout, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh):
-    """Steps t1-1 .. t0 of `backward` in one call; dout and dz hold those steps (index t - t0)."""
+def backward_seq(t0, t1, gates, cs, dout, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh):
+    """Steps t1-1 .. t0 of `backward` in one call; dz holds those steps (index t - t0). dout (T, B, H)
+    may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
-        backward_step(gates[t], cs[t + 1], cs[t], dout[t - t0], dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
+        d[:, :] = dout[t]
+        backward_step(gates[t], cs[t + 1], cs[t], d, dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
                       seq[t if record else 0], record)
         gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh
 
@@ -175,7 +177,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout_block = block_reader(dout, dtype, chunk_steps(T, B))
+    d = np.empty((B, H), dtype)                                      # dout_t, copied (may be strided)
     if dstate is None:
         dh_rec, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
     else:
@@ -187,12 +189,12 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     tc_row = np.empty(H, dtype)
 
     def steps(t0, t1, dz, _):
-        d = dout_block(t0, t1)
         if _blas.enabled():
-            backward_seq(t0, t1, gates, cs, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh)
+            backward_seq(t0, t1, gates, cs, dout, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
-            backward_step(gates[t], cs[t + 1], cs[t], d[t - t0], dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
+            np.copyto(d, dout[t])
+            backward_step(gates[t], cs[t + 1], cs[t], d, dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
                           seq[t if record else 0], record)
             np.matmul(dz[t - t0], W_hh, out=dh_rec)
 

@@ -16,7 +16,7 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, block_reader, chunk_steps, mask_rows,
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows,
                    matvec_rows, project)
 from ._math import JIT, tanh
 
@@ -90,10 +90,12 @@ def forward_seq(hs, rh, b_ih, b_hh, m, relu, W_hhT):
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, hs, dout, dh_rec, dpass, m, da, seq, record, relu, W_hh):
-    """Steps t1-1 .. t0 of `backward` in one call; dout and da hold those steps (index t - t0)."""
+def backward_seq(t0, t1, hs, dout, d, dh_rec, dpass, m, da, seq, record, relu, W_hh):
+    """Steps t1-1 .. t0 of `backward` in one call; da holds those steps (index t - t0). dout (T, B, H)
+    may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
-        backward_step(hs[t + 1], dout[t - t0], dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
+        d[:, :] = dout[t]
+        backward_step(hs[t + 1], d, dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
                       record, relu)
         gemm(da[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = da_t W_hh
 
@@ -130,7 +132,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    dout_block = block_reader(dout, dtype, chunk_steps(T, B))
+    d = np.empty((B, H), dtype)                                      # dout_t, copied (may be strided)
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     m = mask_rows(mask, T, B, dtype)
@@ -139,12 +141,12 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     seq = dh_seq if record else dpass[None]
 
     def steps(t0, t1, da, _):
-        d = dout_block(t0, t1)
         if _blas.enabled():
-            backward_seq(t0, t1, hs, d, dh_rec, dpass, m, da, seq, record, relu, W_hh)
+            backward_seq(t0, t1, hs, dout, d, dh_rec, dpass, m, da, seq, record, relu, W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
-            backward_step(hs[t + 1], d[t - t0], dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
+            np.copyto(d, dout[t])
+            backward_step(hs[t + 1], d, dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
                           record, relu)
             np.matmul(da[t - t0], W_hh, out=dh_rec)
 
