@@ -11,6 +11,9 @@ one process with the same thread count:
               `layer.step(x_t, state)`; torch takes the faster of `nn.<Cell>Cell` and the `nn.<Cell>`
               module called on a length-1 sequence, both under `no_grad` (the best torch can do).
 
+For (c) it also times the floor of any step(): one BLAS product of the concatenated [W_ih | W_hh] with
+[x_t; h] per token and nothing else (column "step floor"; torch / floor is the best reachable ratio).
+
 Reported: medians over `--repeats` runs, the ratio torch_time / rnnkit_time (> 1 means rnnkit is faster),
 rnnkit's achieved GFLOP/s on the training step against the machine's float32 matrix-product peak
 (a large `np.matmul`, measured in the same run), and rnnkit's peak NumPy memory during forward plus
@@ -207,6 +210,22 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
                     state = tcell(xs_t[i], state)
 
         pairs["step"] = (ours_step, (torch_step_module, torch_step_cell))
+        # The floor for any step(): per token the weights are read once, [W_ih | W_hh] times [x_t; h],
+        # here as one BLAS product over the concatenated weights with nothing else (no gates, no
+        # Python layer). For batch 1 at H >= 256 the weights no longer fit a core's L2 and this product
+        # is bound by memory bandwidth; torch_time / this time is the best ratio reachable.
+        w_cat = np.ascontiguousarray(np.concatenate([ours.params["weight_ih_l0"], ours.params["weight_hh_l0"]], 1))
+        v_cat = np.ascontiguousarray(rng.standard_normal((step_batch, d + h), dtype=np.float32))
+        prod = np.empty((step_batch, w_cat.shape[0]), np.float32)
+
+        def weight_read_bound():
+            for _ in range(step_count):
+                if step_batch == 1:
+                    np.dot(w_cat, v_cat[0], out=prod[0])
+                else:
+                    np.matmul(v_cat, w_cat.T, out=prod)
+
+        bound = [_timed_after_warm(weight_read_bound) for _ in range(repeats)]
     for part in parts:
         if part not in pairs:
             continue
@@ -230,6 +249,8 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         res[f"{part}_torch_s"] = min(t_meds)
         if part == "step":
             res["step_torch_module_s"], res["step_torch_cell_s"] = t_meds
+            res["step_bound_s"] = statistics.median(bound)
+            res["step_bound_ratio"] = min(t_meds) / res["step_bound_s"]
         res[f"{part}_ratio"] = min(t_meds) / o_med
     if "train" in parts:
         res["train_gflops"] = train_flops(cell, s) / res["train_rnnkit_s"] / 1e9
@@ -270,11 +291,13 @@ def fmt_row(r, peak):
     mem = (f"{r['mem_peak_mb']:.1f}/{r['mem_required_mb']:.1f} ({r['mem_ratio']:.2f})"
            if "mem_ratio" in r else "-")
     mem_dx = f"{r['mem_dx_mb']:.1f} ({r['mem_ratio_wo_dx']:.2f})" if "mem_ratio_wo_dx" in r else "-"
-    return [r["cell"].upper(), r["size"], *cell("train"), *cell("fwd"), *cell("step"), gf, mem, mem_dx]
+    bound = (f"{r['step_bound_s'] * 1e3:.2f} ({r['step_bound_ratio']:.2f}x)" if "step_bound_s" in r else "-")
+    return [r["cell"].upper(), r["size"], *cell("train"), *cell("fwd"), *cell("step"), bound, gf, mem,
+            mem_dx]
 
 
 HEADER = ["cell", "size", "train rk ms", "train torch ms", "train x", "fwd rk ms", "fwd torch ms",
-          "fwd x", "step rk ms", "step torch ms", "step x", "rk GFLOP/s (% peak)",
+          "fwd x", "step rk ms", "step torch ms", "step x", "step floor ms (torch/floor)", "rk GFLOP/s (% peak)",
           "mem MB peak/req (ratio)", "dx MB (ratio w/o dx)"]
 
 
