@@ -236,6 +236,8 @@ def test_benchmark_runs_a_tiny_case(tmp_path):
         for part in ("train", "fwd", "step"):
             assert r[f"{part}_rnnkit_s"] > 0 and r[f"{part}_ratio"] > 0
         assert r["mem_peak_mb"] > 0 and r["train_gflops"] > 0
+        assert r["step_bound_s"] > 0 and r["step_bound_ratio"] > 0
+        assert "x)" in bench.fmt_row(r, 100.0)[11]                   # the step floor column
     r = bench.bench_case("lstm", (2, 5, 3, 4, 2, True), ["train", "fwd", "step"], 1, 1, step_count=3)
     assert "step_ratio" not in r and r["train_ratio"] > 0
     assert "GFLOP" in bench.markdown_table([r], 100.0)
@@ -263,6 +265,16 @@ def test_profile_runs_a_tiny_case(capsys):
     prof = _load("profile_core")
     prof.profile_case("gru", (2, 5, 3, 4), repeats=1, top=5)
     assert "cumulative" in capsys.readouterr().out
+
+
+@needs_numba
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_profile_breakdown_parts_add_up(cell, capsys):
+    prof = _load("profile_core")
+    ms = prof.breakdown_case(cell, (3, 6, 4, 5), repeats=3)
+    assert all(v > 0 for k, v in ms.items() if "recurrence" not in k), ms
+    assert ms["forward"] == pytest.approx(ms["projection"] + ms["forward recurrence"])
+    assert "weight gradients" in capsys.readouterr().out
 
 
 def test_step_skips_checks_only_for_its_own_state():
