@@ -136,6 +136,15 @@ def matvec_rows(W, v, out):
 
 
 @njit(**JIT)
+def copy_rows(src, dst):
+    """dst[:, :] = src for (B, H) arrays, src with any strides (a loop: Numba's slice assignment
+    made each calling kernel take seconds longer to compile)."""
+    for b in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[b, j] = src[b, j]
+
+
+@njit(**JIT)
 def all_finite(a):
     """True when no element of `a` is NaN or +-Inf, read from the exponent bits (fastmath may assume
     finite floats and fold a float comparison away)."""

@@ -17,7 +17,7 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows,
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
                    matvec_rows, project)
 from ._math import JIT, sigmoid, tanh
 
@@ -129,7 +129,7 @@ def backward_seq(t0, t1, gates, hhn, hs, dout, d, dh_rec, dpass, m, dxi, dhn, dh
     (T, B, H) may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
         k = t - t0
-        d[:, :] = dout[t]
+        copy_rows(dout[t], d)
         backward_step(gates[t], hhn[t], hs[t], d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
                       seq[t if record else 0], record)
         gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh

@@ -22,7 +22,7 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows,
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
                    matvec_rows, project)
 from ._math import JIT, sigmoid, tanh
 
@@ -141,7 +141,7 @@ def backward_seq(t0, t1, gates, cs, dout, d, dh_rec, dpass, dc, m, dz, tc_row, s
     """Steps t1-1 .. t0 of `backward` in one call; dz holds those steps (index t - t0). dout (T, B, H)
     may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
-        d[:, :] = dout[t]
+        copy_rows(dout[t], d)
         backward_step(gates[t], cs[t + 1], cs[t], d, dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
                       seq[t if record else 0], record)
         gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh

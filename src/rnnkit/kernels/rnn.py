@@ -16,7 +16,7 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, mask_rows,
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
                    matvec_rows, project)
 from ._math import JIT, tanh
 
@@ -94,7 +94,7 @@ def backward_seq(t0, t1, hs, dout, d, dh_rec, dpass, m, da, seq, record, relu, W
     """Steps t1-1 .. t0 of `backward` in one call; da holds those steps (index t - t0). dout (T, B, H)
     may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
-        d[:, :] = dout[t]
+        copy_rows(dout[t], d)
         backward_step(hs[t + 1], d, dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
                       record, relu)
         gemm(da[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = da_t W_hh
