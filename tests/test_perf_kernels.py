@@ -402,3 +402,12 @@ def test_blas_gemm_matches_matmul_for_views_and_beta(dtype, tol):
     _blas.gemm(X[:, 2:8], W[:, :5], C[:, 3:8], 0.0)
     np.testing.assert_allclose(C[:, 3:8], X[:, 2:8] @ W[:, :5], rtol=tol * 10)
     assert not C[:, :3].any() and not C[:, 8:].any(), "gemm wrote outside the strided view"
+
+
+@needs_numba
+def test_first_call_script_times_a_fresh_and_a_cached_run(capsys):
+    script = _load("first_call")
+    first, cached = script.main(["--cells", "rnn"])
+    assert set(first) == set(cached) == {"import rnnkit", "rnn"}
+    assert first["rnn"] > cached["rnn"] > 0       # the fresh copy compiles; the second run loads the cache
+    assert "first use" in capsys.readouterr().out
