@@ -190,6 +190,39 @@ def test_training_step_memory_stays_near_the_kept_activations():
 
 
 @needs_numba
+def test_state_rows_address_the_views_a_layer_makes():
+    """`_seq.state_rows` maps a states array to (buffer, first row, row step, column block) for its
+    own array and both halves of a bidirectional buffer, and refuses views it cannot address; `project`
+    writes into a time-reversed half (the RNN's reverse direction projects into its states)."""
+    from rnnkit.kernels import _seq
+
+    T, B, D, H = 4, 3, 2, 5
+    buf = np.arange((T + 2) * B * 2 * H, dtype=np.float64).reshape(T + 2, B, 2 * H)
+    own = np.arange((T + 1) * B * H, dtype=np.float64).reshape(T + 1, B, H)
+    one = np.arange((T + 2) * 2 * H, dtype=np.float64).reshape(T + 2, 1, 2 * H)   # batch 1
+    for hs in (own, buf[:-1, :, :H], buf[:0:-1, :, H:], one[:-1, :, :H], one[:0:-1, :, H:]):
+        rows = _seq.state_rows(hs)
+        for s in range(T + 1):
+            np.testing.assert_array_equal(_seq.state_block(rows, s), hs[s])
+            for b in range(hs.shape[1]):
+                np.testing.assert_array_equal(_seq.state_row(rows, s, b), hs[s, b])
+    wide = np.zeros((T + 1, 4, 2 * H))
+    for bad in (buf[:-1, :, 1:H + 1], buf[:-1, ::2, :H], buf[:-1, :, :H].copy()[:, :, ::-1],
+                wide[:, 1:3, :H]):                     # rows 1, 2 of 4: would start past column 2H
+        with pytest.raises(ValueError, match="hs must"):
+            _seq.state_rows(bad)
+    rng = np.random.default_rng(0)
+    params = {"weight_ih": rng.standard_normal((H, D))}
+    x = rng.standard_normal((T, B, D))
+    for out in (buf[1:T + 1, :, :H], buf[T:0:-1, :, H:]):
+        _seq.project(params, x, out)
+        np.testing.assert_allclose(out, x @ params["weight_ih"].T, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="one matrix"):
+        _seq.project(params, x, buf[1:T + 1, ::-1, :H])
+
+
+
+@needs_numba
 def test_float32_activations_are_accurate():
     from numba import njit
 
