@@ -86,16 +86,20 @@ def step(params, x_t, state):
     return (h,)
 
 
-def forward(params, x, state, mask=None):
-    """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache."""
+def forward(params, x, state, mask=None, *, hs=None):
+    """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache.
+
+    hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
+    (out is then hs[1:] when mask is None).
+    """
     fused = kernels.get("gru")
     if fused is not None:
-        return fused.forward(params, x, state, mask)
+        return fused.forward(params, x, state, mask, hs=hs)
     T, B, _ = x.shape
     W_hh, b_hh = params["weight_hh"], params.get("bias_hh")
     H = W_hh.shape[1]
     xi = input_projection(params, x, fold_hh_bias=False)            # (T, B, 3H)
-    hs = np.empty((T + 1, B, H), dtype=xi.dtype)
+    hs = np.empty((T + 1, B, H), dtype=xi.dtype) if hs is None else hs
     gates = np.empty((T, B, 3 * H), dtype=xi.dtype)
     hhn = np.empty((T, B, H), dtype=xi.dtype)
     hs[0] = state[0]

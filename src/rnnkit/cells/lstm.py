@@ -81,17 +81,21 @@ def step(params, x_t, state):
     return h, c
 
 
-def forward(params, x, state, mask=None):
-    """Run the whole sequence. Returns out (T, B, H), final state (h_T, c_T), cache."""
+def forward(params, x, state, mask=None, *, hs=None):
+    """Run the whole sequence. Returns out (T, B, H), final state (h_T, c_T), cache.
+
+    hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
+    (out is then hs[1:] when mask is None).
+    """
     fused = kernels.get("lstm")
     if fused is not None:
-        return fused.forward(params, x, state, mask)
+        return fused.forward(params, x, state, mask, hs=hs)
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     xw = input_projection(params, x, fold_hh_bias=True)             # (T, B, 4H)
     dtype = xw.dtype
-    hs = np.empty((T + 1, B, H), dtype=dtype)
+    hs = np.empty((T + 1, B, H), dtype=dtype) if hs is None else hs
     cs = np.empty((T + 1, B, H), dtype=dtype)
     tcs = np.empty((T, B, H), dtype=dtype)
     gates = np.empty((T, B, 4 * H), dtype=dtype)

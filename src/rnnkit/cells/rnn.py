@@ -56,18 +56,22 @@ def step(params, x_t, state, nonlinearity="tanh"):
     return (step_forward(xw, state[0], params["weight_hh"], nonlinearity),)
 
 
-def forward(params, x, state, mask=None, nonlinearity="tanh"):
-    """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache."""
+def forward(params, x, state, mask=None, nonlinearity="tanh", *, hs=None):
+    """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache.
+
+    hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
+    (out is then hs[1:] when mask is None).
+    """
     fused = kernels.get("rnn")
     if fused is not None:
-        return fused.forward(params, x, state, mask, nonlinearity)
+        return fused.forward(params, x, state, mask, nonlinearity, hs=hs)
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     xw = input_projection(params, x, fold_hh_bias=True)             # (T, B, H)
-    hs = np.empty((T + 1, B, H), dtype=xw.dtype)
+    hs = np.empty((T + 1, B, H), dtype=xw.dtype) if hs is None else hs
     hs[0] = state[0]
     for t in range(T):
         h = step_forward(xw[t], hs[t], W_hh, nonlinearity)

@@ -63,10 +63,67 @@ def refuse_nonfinite(x_t: np.ndarray):
 
 
 def project(params: dict, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out (T, B, G*H) = x W_ih^T: one BLAS product for all steps, written in place, no bias."""
+    """out (T, B, G*H) = x W_ih^T: one BLAS product for all steps, written in place, no bias.
+
+    out may be a strided view: the RNN projects into its states, which in a bidirectional layer are
+    half of a shared buffer, and for the reverse direction run backwards in time. The rows are
+    independent, so a time-reversed out is filled in forward order (x[::-1] is then the caller's
+    array, not a copy), which makes out one (T*B, G*H) matrix with a row stride.
+    """
     T, B, D = x.shape
-    np.matmul(x.reshape(T * B, D), params["weight_ih"].T, out=out.reshape(T * B, out.shape[2]))
+    xs, dest = (x[::-1], out[::-1]) if out.strides[0] < 0 else (x, out)
+    rows = dest.reshape(T * B, out.shape[2])                         # (T*B, G*H)
+    if not np.may_share_memory(rows, out):                           # a copy would lose the product
+        raise ValueError(f"project: out with strides {out.strides} is not one matrix of rows")
+    np.matmul(xs.reshape(T * B, D), params["weight_ih"].T, out=rows)
     return out
+
+
+def state_rows(hs: np.ndarray) -> tuple:
+    """rows = (hb, r0, dr, k): hs[s, b] == hb[r0 + dr*s, b, k] (H,) with hb a C-contiguous 4-D array;
+    how the compiled loops address a states array hs (T+1, B, H) (`state_row`, `state_block`).
+
+    hs is either its own contiguous array (hb = hs as (T+1, B, 1, H)) or a view of a bidirectional
+    layer's (T+2, B, 2H) buffer: one half of its columns, forward or backward in time
+    (`layers.recurrent._direction_states`; hb = the buffer as (T+2, B, 2, H)). Why not the strided
+    (B, H) views: the gate kernels compiled for unknown strides are not vectorised (copying through
+    contiguous temporaries instead cost the RNN 11% even unidirectional), and a row taken by
+    integer indices is a contiguous vector to Numba (a slice hb[r, b, c0:c0+H] is too, but its
+    bounds handling cost the RNN forward 2% at B16 H64).
+    """
+    T1, B, H = hs.shape
+    if hs.flags.c_contiguous:
+        return hs.reshape(T1, B, 1, H), 0, 1, 0
+    owner, item = hs.base, hs.itemsize
+    W = hs.strides[1] // item                                        # the buffer's row width (2H)
+    ok = (isinstance(owner, np.ndarray) and owner.flags.c_contiguous and owner.dtype == hs.dtype
+          and hs.strides[2] == item and hs.strides[1] % item == 0 and W % H == 0
+          and hs.strides[0] % (B * W * item) == 0)
+    if ok:
+        flat = owner.reshape(-1)
+        first = (hs.__array_interface__["data"][0] - flat.__array_interface__["data"][0]) // item
+        r0, c0 = divmod(first, B * W)                                # hs[0, 0, 0] = hb[r0, 0, c0]
+        R, dr = flat.size // (B * W), hs.strides[0] // (B * W * item)
+        ok = (c0 % H == 0 and c0 + H <= W and 0 <= min(r0, r0 + dr * (T1 - 1))
+              and max(r0, r0 + dr * (T1 - 1)) < R)
+    if not ok:
+        raise ValueError("hs must be C-contiguous or whole rows of a C-contiguous (R, B, W) buffer, got "
+                         f"shape {hs.shape}, strides {hs.strides}")
+    return flat[:R * B * W].reshape(R, B, W // H, H), r0, dr, c0 // H
+
+
+@njit(**JIT)
+def state_row(rows, s, b):
+    """hs[s, b] (H,), contiguous (see `state_rows`)."""
+    hb, r0, dr, k = rows
+    return hb[r0 + dr * s, b, k]
+
+
+@njit(**JIT)
+def state_block(rows, s):
+    """hs[s] (B, H), a view with a row stride (for BLAS, which takes any leading dimension)."""
+    hb, r0, dr, k = rows
+    return hb[r0 + dr * s, :, k]
 
 
 def biases(params: dict, GH: int, dtype):

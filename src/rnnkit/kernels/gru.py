@@ -18,7 +18,7 @@ from . import register_cache
 from . import _blas
 from ._blas import gemm
 from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
-                   matvec_rows, project)
+                   matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -78,17 +78,18 @@ def step_small(x, W_ih, W_hh, b_ih, b_hh, h_prev, h_out):
 
 
 @njit(**JIT)
-def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_seq, record):
+def backward_step(gates, hhn, rows, t, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_seq, record):
     """From the gates (B, 3H): dxi = [dar, daz, dan], dhn = dan * r, dhh (B, 3H) = [dar, daz, dan * r].
 
-    dh = dout*m + dh_rec + dpass; dpass becomes the part of dL/dh_{t-1} that skips W_hh (dh * z and
-    what padding passes on).
+    h_{t-1} is hs[t], addressed through `rows` (`_seq.state_rows`). dh = dout*m + dh_rec + dpass;
+    dpass becomes the part of dL/dh_{t-1} that skips W_hh (dh * z and what padding passes on).
     """
-    B, H = h_prev.shape
+    B, H = dout.shape
     one = np.ones(1, m.dtype)[0]                                     # 1 in the data's dtype (a literal
     for b in range(B):                                               # 1 would promote to float64)
         mb = m[b]
-        gb, nb, hp, db, hb, pb, sb = gates[b], hhn[b], h_prev[b], dout[b], dh_rec[b], dpass[b], dhh[b]
+        gb, nb, db, hb, pb, sb = gates[b], hhn[b], dout[b], dh_rec[b], dpass[b], dhh[b]
+        hp = state_row(rows, t, b)
         xb, qnb = dxi[b], dhn[b]
         for j in range(H):                                           # dL/dh_t, both paths
             pb[j] = db[j] * mb + hb[j] + pb[j]
@@ -116,45 +117,54 @@ def backward_step(gates, hhn, h_prev, dout, dh_rec, dpass, m, dxi, dhn, dhh, dh_
 
 
 @njit(**JIT)
-def forward_seq(gates, rh, b_ih, b_hh, hs, m, hhn, W_hhT):
-    """All T steps in one call (`forward`'s loop, with NumPy's BLAS called from compiled code)."""
-    for t in range(gates.shape[0]):
-        gemm(hs[t], W_hhT, rh, 0.0)                                  # r_h = h_{t-1} W_hh^T
-        forward_step(gates[t], rh, b_ih, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+def forward_rows(t, gates, rh, b_ih, b_hh, rows, m, hhn):
+    """`forward_step` for step t with the states hs addressed through `rows` (`_seq.state_rows`)."""
+    for b in range(rh.shape[0]):
+        _gates_row(gates[t, b], rh[b], b_ih, b_hh, state_row(rows, t, b), m[t, b], hhn[t, b],
+                   state_row(rows, t + 1, b))
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, gates, hhn, hs, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh):
+def forward_seq(gates, rh, b_ih, b_hh, rows, m, hhn, W_hhT):
+    """All T steps in one call (`forward`'s loop, with NumPy's BLAS called from compiled code)."""
+    for t in range(gates.shape[0]):
+        gemm(state_block(rows, t), W_hhT, rh, 0.0)                  # r_h = h_{t-1} W_hh^T
+        forward_rows(t, gates, rh, b_ih, b_hh, rows, m, hhn)
+
+
+@njit(**JIT)
+def backward_seq(t0, t1, gates, hhn, rows, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh):
     """Steps t1-1 .. t0 of `backward` in one call; dxi and dhn hold those steps (index t - t0). dout
     (T, B, H) may be strided: each step is copied into d (B, H) first."""
     for t in range(t1 - 1, t0 - 1, -1):
         k = t - t0
         copy_rows(dout[t], d)
-        backward_step(gates[t], hhn[t], hs[t], d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
+        backward_step(gates[t], hhn[t], rows, t, d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
                       seq[t if record else 0], record)
         gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh
 
 
-def forward(params, x, state, mask=None):
-    """Same contract as `rnnkit.cells.gru.forward`."""
+def forward(params, x, state, mask=None, hs=None):
+    """Same contract as `rnnkit.cells.gru.forward` (hs: see `_seq.state_rows`)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
     gates = project(params, x, np.empty((T, B, 3 * H), dtype))
     b_ih, b_hh = biases(params, 3 * H, dtype)
-    hs = np.empty((T + 1, B, H), dtype)
+    hs = np.empty((T + 1, B, H), dtype) if hs is None else hs
+    rows = state_rows(hs)
     hhn = np.empty((T, B, H), dtype)
     hs[0] = state[0]
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
     rh = np.empty((B, 3 * H), dtype)
     m = mask_rows(mask, T, B, dtype)
     if _blas.enabled():
-        forward_seq(gates, rh, b_ih, b_hh, hs, m, hhn, W_hhT)
+        forward_seq(gates, rh, b_ih, b_hh, rows, m, hhn, W_hhT)
     else:
         for t in range(T):
             np.matmul(hs[t], W_hhT, out=rh)
-            forward_step(gates[t], rh, b_ih, b_hh, hs[t], m[t], hhn[t], hs[t + 1])
+            forward_rows(t, gates, rh, b_ih, b_hh, rows, m, hhn)
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
@@ -172,15 +182,17 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
     m = mask_rows(mask, T, B, dtype)
     record = dh_seq is not None
     seq = dh_seq if record else dpass[None]
+    rows = state_rows(hs)
 
     def steps(t0, t1, dxi, dhn):
         if _blas.enabled():
-            backward_seq(t0, t1, gates, hhn, hs, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh)
+            backward_seq(t0, t1, gates, hhn, rows, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record,
+                         W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
             np.copyto(d, dout[t])
-            backward_step(gates[t], hhn[t], hs[t], d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
+            backward_step(gates[t], hhn[t], rows, t, d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
                           seq[t if record else 0], record)
             np.matmul(dhh, W_hh, out=dh_rec)
 

@@ -23,7 +23,7 @@ from . import register_cache
 from . import _blas
 from ._blas import gemm
 from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
-                   matvec_rows, project)
+                   matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -129,11 +129,19 @@ def backward_step(gates, c, c_prev, dout, dh_rec, dpass, dc, m, dz, tc_row, dh_s
 
 
 @njit(**JIT)
-def forward_seq(gates, r, b_ih, b_hh, hs, cs, W_hhT, m):
+def forward_rows(t, gates, r, b_ih, b_hh, rows, cs, m):
+    """`forward_step` for step t with the states hs addressed through `rows` (`_seq.state_rows`)."""
+    for b in range(r.shape[0]):
+        _gates_row(gates[t, b], r[b], b_ih, b_hh, cs[t, b], state_row(rows, t, b), m[t, b], cs[t + 1, b],
+                   state_row(rows, t + 1, b))
+
+
+@njit(**JIT)
+def forward_seq(gates, r, b_ih, b_hh, rows, cs, W_hhT, m):
     """All T steps in one call (`forward`'s loop, with NumPy's BLAS called from compiled code)."""
     for t in range(gates.shape[0]):
-        gemm(hs[t], W_hhT, r, 0.0)                                   # r = h_{t-1} W_hh^T
-        forward_step(gates[t], r, b_ih, b_hh, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
+        gemm(state_block(rows, t), W_hhT, r, 0.0)                   # r = h_{t-1} W_hh^T
+        forward_rows(t, gates, r, b_ih, b_hh, rows, cs, m)
 
 
 @njit(**JIT)
@@ -147,26 +155,27 @@ def backward_seq(t0, t1, gates, cs, dout, d, dh_rec, dpass, dc, m, dz, tc_row, s
         gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh
 
 
-def forward(params, x, state, mask=None):
-    """Same contract as `rnnkit.cells.lstm.forward`."""
+def forward(params, x, state, mask=None, hs=None):
+    """Same contract as `rnnkit.cells.lstm.forward` (hs: see `_seq.state_rows`)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
     gates = project(params, x, np.empty((T, B, 4 * H), dtype))
     b_ih, b_hh = biases(params, 4 * H, dtype)
-    hs = np.empty((T + 1, B, H), dtype)
+    hs = np.empty((T + 1, B, H), dtype) if hs is None else hs
+    rows = state_rows(hs)
     cs = np.empty((T + 1, B, H), dtype)
     hs[0], cs[0] = state
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 4H): no-trans BLAS per step
     r = np.empty((B, 4 * H), dtype)
     m = mask_rows(mask, T, B, dtype)
     if _blas.enabled():
-        forward_seq(gates, r, b_ih, b_hh, hs, cs, W_hhT, m)
+        forward_seq(gates, r, b_ih, b_hh, rows, cs, W_hhT, m)
     else:
         for t in range(T):
             np.matmul(hs[t], W_hhT, out=r)
-            forward_step(gates[t], r, b_ih, b_hh, hs[t], cs[t], m[t], hs[t + 1], cs[t + 1])
+            forward_rows(t, gates, r, b_ih, b_hh, rows, cs, m)
     out = hs[1:] if mask is None else hs[1:] * mask
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 

@@ -7,6 +7,9 @@ The math lives in `rnnkit.cells`; this file only stacks layers and directions:
     layer l, direction d:  out_{l,d}, state_{l,d} = cell.forward(params_{l,d}, input_l (reversed if d=1))
     input_{l+1} = dropout([out_{l,0}, out_{l,1}])      (dropout only between layers, in training mode)
 
+Without `lengths` the two directions write their states into one (T+2, B, 2H) buffer whose rows 1..T
+are [out_{l,0}, out_{l,1}] (`_direction_states`), so that array is not built and kept a second time.
+
 Shapes: x (T, B, D) or (B, T, D) with batch_first; out (T, B, nd*H); h_n (L*nd, B, H), index l*nd + d.
 `lengths` (B,) gives each sequence's true length (PyTorch packed-sequence semantics): the reverse
 direction reads each sequence from its own last real step, padded steps leave the state alone, get zero
@@ -27,6 +30,20 @@ def _reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
     """(T, B) gather index that reverses each sequence within its own length; an involution."""
     t = np.arange(T)[:, None]                                        # (T, 1)
     return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+
+def _direction_states(buf: np.ndarray, d: int) -> np.ndarray:
+    """Direction d's states hs (T+1, B, H), hs[0] = h_0, as a view of its layer's buffer (T+2, B, 2H).
+
+    forward  hs[s] = buf[s, :, :H]:        its output at time t, hs[t+1], is buf[t+1, :, :H];
+    reverse  hs[s] = buf[T+1-s, :, H:]:    it reads the reversed input, so its output at time t,
+                                           hs[T-t], is buf[t+1, :, H:].
+    The layer's output [h_fwd_t, h_rev_t] is then buf[1:T+1], one contiguous (T, B, 2H) array that both
+    directions' caches keep anyway, instead of a concatenated copy kept again as the next layer's input
+    (2H floats per step and row). buf[0, :, H:] and buf[T+1, :, :H] are not used.
+    """
+    H = buf.shape[2] // 2
+    return buf[:-1, :, :H] if d == 0 else buf[:0:-1, :, H:]
 
 
 def _orthogonal(rng, n: int, dtype) -> np.ndarray:
@@ -189,21 +206,30 @@ class _Recurrent(Module):
             rev = _reverse_index(lengths, T)
         init = self._state_arrays(state, B, "state")
         nd, H = self.num_directions, self.hidden_size
+        # both directions write their states into one buffer whose rows 1..T are the layer's output
+        # (`_direction_states`); with lengths the reverse output is a per-sequence gather: concatenated
+        shared = nd == 2 and rev is None
         final = [np.empty_like(a) for a in init]
         caches, drop_masks = [], []
         inp = x
         for l in range(self.num_layers):
+            # a new buffer each call: the caller may keep the outputs of several forwards
+            buf = np.empty((T + 2, B, 2 * H), self.dtype) if shared else None
             outs = []
             for d in range(nd):
                 xin = inp if d == 0 else self._reverse(inp, rev)
                 st0 = tuple(a[l * nd + d] for a in init)
-                out, stT, cache = self.cell.forward(self._cell_params(l, d), xin, st0, mask,
+                hs = None if buf is None else _direction_states(buf, d)
+                out, stT, cache = self.cell.forward(self._cell_params(l, d), xin, st0, mask, hs=hs,
                                                     **self.cell_kwargs)
                 for a, s in zip(final, stT):
                     a[l * nd + d] = s
                 outs.append(out if d == 0 else self._reverse(out, rev))
                 caches.append(cache)
-            inp = outs[0] if nd == 1 else np.concatenate(outs, axis=2)      # (T, B, nd*H)
+            if shared:
+                inp = buf[1:T + 1]                                   # (T, B, 2H), no copy
+            else:
+                inp = outs[0] if nd == 1 else np.concatenate(outs, axis=2)  # (T, B, nd*H)
             if self.training and self.dropout > 0 and l < self.num_layers - 1:
                 keep = self._dropout_rng.random(inp.shape) >= self.dropout
                 dm = keep.astype(self.dtype) / (1.0 - self.dropout)
