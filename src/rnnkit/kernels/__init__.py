@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 
 _enabled = os.environ.get("RNNKIT_NO_NUMBA", "").strip() not in ("1", "true", "yes")
 _available: bool | None = None
@@ -46,15 +47,20 @@ def set_enabled(flag: bool) -> None:
 
 
 @contextlib.contextmanager
-def disabled():
-    """`with kernels.disabled(): ...` runs the pure-NumPy reference code inside the block."""
-    global _enabled
-    before = _enabled
-    _enabled = False
+def switched_off(module, flag: str = "_enabled"):
+    """Set `module.<flag>` to False inside the block and restore it after (the `disabled()` switches
+    of this package and of `_blas`)."""
+    before = getattr(module, flag)
+    setattr(module, flag, False)
     try:
         yield
     finally:
-        _enabled = before
+        setattr(module, flag, before)
+
+
+def disabled():
+    """`with kernels.disabled(): ...` runs the pure-NumPy reference code inside the block."""
+    return switched_off(sys.modules[__name__])
 
 
 def backend() -> str:

@@ -18,9 +18,9 @@ their Python loops with `np.matmul` (tests force that path with `set_enabled(Fal
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
+import sys
 
 import numpy as np
 from numba import njit, types
@@ -82,16 +82,10 @@ def enabled() -> bool:
     return _enabled
 
 
-@contextlib.contextmanager
 def disabled():
     """`with _blas.disabled(): ...` runs the kernels' Python loops with np.matmul (tests)."""
-    global _enabled
-    before = _enabled
-    _enabled = False
-    try:
-        yield
-    finally:
-        _enabled = before
+    from . import switched_off
+    return switched_off(sys.modules[__name__])
 
 
 @njit(**JIT)
