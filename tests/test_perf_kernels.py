@@ -527,6 +527,11 @@ def test_numpys_blas_is_found_where_numpy_ships_scipy_openblas():
     if os.environ.get("RNNKIT_NO_BLAS_LOOP"):
         pytest.skip("RNNKIT_NO_BLAS_LOOP is set")
     assert _blas.AVAILABLE and _blas.enabled()
+    pytest.importorskip("scipy.linalg")                # loads SciPy's own OpenBLAS into the process too
+    own = os.path.dirname(os.path.realpath(np.__file__))
+    libs = _blas._loaded_libraries()
+    assert any("scipy.libs" in p or "scipy/" in p for p in libs[1:]) or len(libs) == 1
+    assert os.path.realpath(libs[0]).startswith(own), f"NumPy's BLAS is not looked up first: {libs}"
 
 
 @needs_numba

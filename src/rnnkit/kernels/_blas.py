@@ -40,7 +40,11 @@ def _loaded_libraries():
     except OSError:  # not Linux: no lookup, the Python loops run
         return []
     keys = ("blas", "mkl", "blis")
-    return sorted(p for p in paths if p.startswith("/") and any(k in os.path.basename(p).lower() for k in keys))
+    found = [p for p in paths if p.startswith("/") and any(k in os.path.basename(p).lower() for k in keys)]
+    # NumPy's own first (numpy.libs/ beside the package): SciPy or torch may have loaded another BLAS,
+    # whose separate thread pool would compete with NumPy's
+    own = os.path.dirname(os.path.realpath(np.__file__))
+    return sorted(found, key=lambda p: (not os.path.realpath(p).startswith(own), p))
 
 
 def _find():
