@@ -214,7 +214,7 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         # here as one BLAS product over the concatenated weights with nothing else (no gates, no
         # Python layer). For batch 1 at H >= 256 the weights no longer fit a core's L2 and this product
         # is bound by memory bandwidth; torch_time / this time is the best ratio reachable.
-        w_cat = np.ascontiguousarray(np.concatenate([ours.params["weight_ih_l0"], ours.params["weight_hh_l0"]], 1))
+        w_cat = np.concatenate([ours.params["weight_ih_l0"], ours.params["weight_hh_l0"]], 1)  # C order
         v_cat = np.ascontiguousarray(rng.standard_normal((step_batch, d + h), dtype=np.float32))
         prod = np.empty((step_batch, w_cat.shape[0]), np.float32)
 
@@ -297,7 +297,8 @@ def fmt_row(r, peak):
 
 
 HEADER = ["cell", "size", "train rk ms", "train torch ms", "train x", "fwd rk ms", "fwd torch ms",
-          "fwd x", "step rk ms", "step torch ms", "step x", "step floor ms (torch/floor)", "rk GFLOP/s (% peak)",
+          "fwd x", "step rk ms", "step torch ms", "step x", "step floor ms (torch/floor)",
+          "rk GFLOP/s (% peak)",
           "mem MB peak/req (ratio)", "dx MB (ratio w/o dx)"]
 
 

@@ -14,7 +14,8 @@ on-disk cache stays valid across processes (the address is bound again at every 
 very library `np.matmul` uses: the same thread pool, so nothing competes with NumPy's own BLAS threads.
 
 When no such symbol is found (another BLAS, another OS), `AVAILABLE` is False and the kernels keep
-their Python loops with `np.matmul` (tests force that path with `set_enabled(False)`).
+their Python loops with `np.matmul` (tests force that path with `_blas.disabled()`; the environment
+variable RNNKIT_NO_BLAS_LOOP=1 skips the lookup).
 """
 from __future__ import annotations
 
@@ -112,8 +113,8 @@ def gemm(a, b, c, beta):
     tb, ldb = _operand(b)
     ldc = max(c.strides[0] // c.itemsize if M > 1 else N, N, 1)
     if c.itemsize == 4:
-        _sgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb,
-               np.float32(beta), c.ctypes.data, ldc)
+        _sgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, np.float32(1.0), a.ctypes.data, lda,
+               b.ctypes.data, ldb, np.float32(beta), c.ctypes.data, ldc)
     else:
-        _dgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(beta),
-               c.ctypes.data, ldc)
+        _dgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, 1.0, a.ctypes.data, lda,
+               b.ctypes.data, ldb, np.float64(beta), c.ctypes.data, ldc)

@@ -219,6 +219,8 @@ def all_finite(a):
             if (v[k] & e64) == e64:
                 return False
     return True
+
+
 def chunk_steps(T: int, B: int) -> int:
     """K, the steps per weight-gradient chunk (see the module docstring)."""
     k = CHUNK_STEPS if CHUNK_STEPS is not None else -(-CHUNK_ROWS // B)
@@ -266,12 +268,11 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
         else:
             dx[t0:t1] += (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
         first = t1 == T                                              # the first chunk writes
-        sc = None if first else scratch
-        _accumulate(g_ih, first, sc, z.T, xs)
-        _accumulate(g_hh[:head], first, sc, z[:, :head].T, hs)
+        _accumulate(g_ih, first, scratch, z.T, xs)
+        _accumulate(g_hh[:head], first, scratch, z[:, :head].T, hs)
         if tail:
             zt = dtail.reshape(K * B, tail)[:n]
-            _accumulate(g_hh[head:], first, sc, zt.T, hs)
+            _accumulate(g_hh[head:], first, scratch, zt.T, hs)
         if bias:
             _accumulate_sum(b_ih, first, z)
             if tail:
