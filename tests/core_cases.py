@@ -1,9 +1,12 @@
 """The configuration grid shared by the core engine's finite-difference and PyTorch-parity tests."""
+import contextlib
 import itertools
 
 import numpy as np
+import pytest
 
 import rnnkit
+from rnnkit import kernels
 
 CELLS = {"rnn": rnnkit.RNN, "rnn_relu": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
 T, B, D, H = 5, 3, 3, 4
@@ -12,6 +15,34 @@ LENGTHS = [5, 2, 4]  # unsorted, one full-length, one short: exercises packing o
 GRID = list(itertools.product(CELLS, (1, 2), (False, True), (False, True), (False, True), (False, True)))
 IDS = [f"{c}-L{l}-{'bi' if bi else 'uni'}-{'len' if ln else 'full'}-{'h0' if h0 else 'noh0'}-"
        f"{'dstate' if ds else 'nodstate'}" for c, l, bi, ln, h0, ds in GRID]
+# the bidirectional cases again, with the two directions run side by side (`side_by_side`)
+BIDI = [g for g in GRID if g[2]]
+BIDI_IDS = [f"{i}-side-by-side" for g, i in zip(GRID, IDS) if g[2]]
+
+
+@contextlib.contextmanager
+def side_by_side():
+    """Bidirectional layers run their two directions at once on two threads (`kernels._parallel`)
+    inside the block, also at the tests' small sizes (where `worth` would say no); skips where that
+    path cannot run (no Numba, no callable OpenBLAS)."""
+    if not kernels.enabled():
+        pytest.skip("numba is not installed")
+    from rnnkit.kernels import _blas, _parallel
+
+    if not _blas.enabled() or _blas.threads() is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS rnnkit can call")
+    saved, threads = (_parallel.MIN_STEP_MACS, _parallel.MAX_STEP_MACS), _blas.threads()
+    _parallel.MIN_STEP_MACS, _parallel.MAX_STEP_MACS = 0, 1 << 62
+    _blas.set_threads(max(2, threads))
+    calls = []
+    pair = _parallel.pair
+    _parallel.pair = lambda f0, f1: calls.append(1) or pair(f0, f1)
+    try:
+        yield calls
+    finally:
+        _parallel.pair = pair
+        _parallel.MIN_STEP_MACS, _parallel.MAX_STEP_MACS = saved
+        _blas.set_threads(threads)
 
 
 def make_layer(cell, num_layers, bidirectional, dtype=np.float64, seed=0, **kw):

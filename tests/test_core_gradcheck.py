@@ -3,11 +3,23 @@ import numpy as np
 import pytest
 
 import rnnkit
-from core_cases import GRID, IDS, LENGTHS, make_inputs, make_layer
+from core_cases import BIDI, BIDI_IDS, GRID, IDS, LENGTHS, make_inputs, make_layer, side_by_side
 
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
 def test_bptt_matches_finite_differences(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate):
+    check_gradients(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
+
+
+@pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", BIDI, ids=BIDI_IDS)
+def test_bptt_side_by_side_matches_finite_differences(cell, num_layers, bidirectional, use_lengths,
+                                                      use_h0, use_dstate):
+    with side_by_side() as calls:
+        check_gradients(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
+    assert calls, "the directions did not run side by side"
+
+
+def check_gradients(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate):
     layer = make_layer(cell, num_layers, bidirectional)
     x, state = make_inputs(cell, num_layers, bidirectional)
     report = rnnkit.gradcheck(layer, x, state=state if use_h0 else None,

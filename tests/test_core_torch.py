@@ -6,7 +6,7 @@ Outputs, final states, every named parameter gradient, dx and the initial-state 
 import numpy as np
 import pytest
 
-from core_cases import GRID, IDS, LENGTHS, T, make_inputs, make_layer
+from core_cases import BIDI, BIDI_IDS, GRID, IDS, LENGTHS, T, make_inputs, make_layer, side_by_side
 
 torch = pytest.importorskip("torch")
 TORCH = {"rnn": torch.nn.RNN, "rnn_relu": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -45,6 +45,17 @@ def close(name, ours, theirs):
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
 def test_matches_torch(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate):
+    check_against_torch(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
+
+
+@pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", BIDI, ids=BIDI_IDS)
+def test_side_by_side_matches_torch(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate):
+    with side_by_side() as calls:
+        check_against_torch(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
+    assert calls, "the directions did not run side by side"
+
+
+def check_against_torch(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate):
     layer = make_layer(cell, num_layers, bidirectional)
     x, state = make_inputs(cell, num_layers, bidirectional)
     if not use_h0:  # rnnkit starts from zeros; torch gets explicit zeros so its h0 gradient exists

@@ -196,9 +196,10 @@ def test_training_step_memory_stays_near_the_kept_activations():
 
 # -- bidirectional layers: both directions write their states into one buffer, the layer's output ----
 
-@pytest.fixture(params=["compiled loop", "python loop", "numpy cells"])
+@pytest.fixture(params=["compiled loop", "side by side", "python loop", "numpy cells"])
 def layer_path(request):
-    """A layer's three paths: the fused kernels with either time loop (see `time_loop`), the NumPy cells."""
+    """A layer's four paths: the fused kernels with either time loop (see `time_loop`), the compiled
+    loops with the two directions side by side (`core_cases.side_by_side`), the NumPy cells."""
     if request.param == "numpy cells":
         with kernels.disabled():
             yield request.param
@@ -209,6 +210,12 @@ def layer_path(request):
 
     if request.param == "python loop":
         with _blas.disabled():
+            yield request.param
+        return
+    if request.param == "side by side":
+        from core_cases import side_by_side
+
+        with side_by_side():
             yield request.param
         return
     if not _blas.AVAILABLE:
@@ -567,3 +574,120 @@ def test_first_call_script_times_a_fresh_and_a_cached_run(capsys):
     assert set(first) == set(cached) == {"import rnnkit", "rnn"}
     assert first["rnn"] > cached["rnn"] > 0       # the fresh copy compiles; the second run loads the cache
     assert "first use" in capsys.readouterr().out
+
+
+# -- the two directions of a bidirectional layer side by side (kernels._parallel) ---------------------
+
+@pytest.fixture
+def parallel():
+    """`kernels._parallel`, where it can run (Numba, NumPy's OpenBLAS callable); BLAS at >= 2 threads
+    inside the test, its thread count restored after."""
+    if not kernels.enabled():
+        pytest.skip("numba is not installed")
+    from rnnkit.kernels import _blas, _parallel
+
+    if not _blas.enabled() or _blas.threads() is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS rnnkit can call")
+    threads = _blas.threads()
+    _blas.set_threads(max(2, threads))
+    try:
+        yield _parallel
+    finally:
+        _blas.set_threads(threads)
+
+
+def test_pair_runs_the_second_job_in_a_worker_with_one_blas_thread(parallel):
+    import threading
+
+    from rnnkit.kernels import _blas
+
+    before = _blas.threads()
+    seen = parallel.pair(lambda: (threading.current_thread().name, _blas.threads()),
+                         lambda: (threading.current_thread().name, _blas.threads()))
+    assert seen[0] == (threading.current_thread().name, 1)
+    assert seen[1][0].startswith("rnnkit-direction") and seen[1][1] == 1
+    assert _blas.threads() == before, "pair did not restore NumPy's BLAS thread count"
+
+
+def test_pair_raises_after_both_ended_and_restores_the_threads(parallel):
+    import time
+
+    from rnnkit.kernels import _blas
+
+    before, done = _blas.threads(), []
+
+    def slow():
+        time.sleep(0.05)
+        done.append(1)
+
+    with pytest.raises(ZeroDivisionError):
+        parallel.pair(lambda: 1 / 0, slow)
+    assert done == [1], "pair returned before the worker's job ended"
+    assert _blas.threads() == before
+    with pytest.raises(KeyError):
+        parallel.pair(lambda: None, lambda: {}["missing"])
+    assert _blas.threads() == before
+
+
+def test_pair_inside_pair_runs_one_after_the_other(parallel):
+    """The BLAS thread count is process-wide: a second pair while one runs (another thread, or nested)
+    does not touch it and runs its jobs in the calling thread."""
+    import threading
+
+    inner = parallel.pair(lambda: parallel.pair(threading.current_thread, threading.current_thread),
+                          lambda: None)[0]
+    assert inner[0] is inner[1] is threading.current_thread()
+
+
+def test_side_by_side_only_where_it_pays(parallel):
+    """At the benchmark's 2-layer bidirectional size (B32 H128) both cells' directions run side by side;
+    at H = 512 (two-thread BLAS is efficient alone) and with one BLAS thread they do not."""
+    from rnnkit.kernels import _blas
+
+    assert parallel.worth(32, 4, 128) and parallel.worth(32, 3, 128) and parallel.worth(32, 1, 128)
+    assert not parallel.worth(128, 4, 512) and not parallel.worth(1, 1, 8)
+    threads = _blas.threads()
+    _blas.set_threads(1)
+    try:
+        assert not parallel.worth(32, 4, 128)
+    finally:
+        _blas.set_threads(threads)
+    assert rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(32)
+    assert not rnnkit.LSTM(8, 128)._side_by_side(32)
+    with kernels.disabled():
+        assert not rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(32)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, cell):
+    """float32, B32 H128, 2 layers: the same numbers (to float rounding: one-thread BLAS sums in another
+    order) as the directions one after the other, outputs, dx and every gradient, and no more memory
+    than one after the other plus the second direction's chunk buffers (both directions add into one
+    dx: before that, a second dx array cost +0.13x of the kept activations)."""
+    layer = CELLS_BY_NAME[cell](16, 128, num_layers=2, bidirectional=True, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 32, 16)).astype(np.float32)
+    dout = rng.standard_normal((40, 32, 256)).astype(np.float32)
+    assert layer._side_by_side(32)
+    out, _ = layer.forward(x)
+    out = out.copy()
+    dx, _ = layer.backward(dout)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    peak = _peak_bytes(layer, x, dout)
+    saved = parallel.MAX_STEP_MACS
+    parallel.MAX_STEP_MACS = 0
+    try:
+        assert not layer._side_by_side(32)
+        out1, _ = layer.forward(x)
+        dx1, _ = layer.backward(dout)
+        peak1 = _peak_bytes(layer, x, dout)
+    finally:
+        parallel.MAX_STEP_MACS = saved
+    np.testing.assert_allclose(out, out1, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(dx, dx1, rtol=0, atol=1e-4)
+    for k, g in grads.items():
+        assert np.abs(g - layer.grads[k]).max() <= 1e-5 * max(1.0, np.abs(g).max()), k
+    assert peak <= 1.05 * peak1, f"side by side peaked at {peak / peak1:.3f}x one after the other"
+
+
+CELLS_BY_NAME = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}

@@ -49,7 +49,7 @@ def _loaded_libraries():
 
 
 def _find():
-    """(sgemm address, dgemm address, integer width) of NumPy's CBLAS, or None."""
+    """(sgemm address, dgemm address, integer width, the library) of NumPy's CBLAS, or None."""
     for path in _loaded_libraries():
         try:
             lib = ctypes.CDLL(path)
@@ -60,7 +60,7 @@ def _find():
                 s, d = getattr(lib, f"{pre}sgemm{suf}"), getattr(lib, f"{pre}dgemm{suf}")
             except AttributeError:
                 continue
-            return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value, width
+            return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value, width, lib
     return None
 
 
@@ -80,6 +80,35 @@ _sgemm = types.ExternalFunction("rnnkit_cblas_sgemm", types.void(
     *_args, _f32, _ptr, _int, _ptr, _int, _f32, _ptr, _int))
 _dgemm = types.ExternalFunction("rnnkit_cblas_dgemm", types.void(
     *_args, _f64, _ptr, _int, _ptr, _int, _f64, _ptr, _int))
+
+
+def _thread_functions():
+    """OpenBLAS's (get_num_threads, set_num_threads) in NumPy's BLAS library, or None (another BLAS)."""
+    if _found is None:
+        return None
+    lib = _found[3]
+    for pre, suf in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "64_"),
+                     ("openblas_", "")):
+        try:
+            get, put = getattr(lib, f"{pre}get_num_threads{suf}"), getattr(lib, f"{pre}set_num_threads{suf}")
+        except AttributeError:
+            continue
+        get.restype, get.argtypes, put.restype, put.argtypes = ctypes.c_int, [], None, [ctypes.c_int]
+        return get, put
+    return None
+
+
+_threads = _thread_functions()
+
+
+def threads() -> int | None:
+    """How many threads NumPy's BLAS uses now (None: not OpenBLAS, unknown)."""
+    return None if _threads is None else int(_threads[0]())
+
+
+def set_threads(n: int) -> None:
+    """Set NumPy's BLAS thread count, process-wide (as threadpoolctl does; needs `threads()`)."""
+    _threads[1](int(n))
 
 
 def enabled() -> bool:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import _blas
+from . import _blas, _parallel
 from ._math import JIT
+from ._parallel import ADD_LOCK
 
 _SHARED: dict = {}  # zero biases and all-ones mask rows, by shape and dtype (never written)
 
@@ -223,7 +224,8 @@ def all_finite(a):
 
 def chunk_steps(T: int, B: int) -> int:
     """K, the steps per weight-gradient chunk (see the module docstring)."""
-    k = CHUNK_STEPS if CHUNK_STEPS is not None else -(-CHUNK_ROWS // B)
+    rows = CHUNK_ROWS // 2 if _parallel.running() else CHUNK_ROWS  # two directions side by side
+    k = CHUNK_STEPS if CHUNK_STEPS is not None else -(-rows // B)
     return max(1, min(T, int(k)))
 
 
@@ -238,7 +240,8 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     dan * r for the candidate's h_{t-1} W_hn^T + b_hn); with tail = 0 it equals dz_t. dz and dtail are
     the (K, B, .) buffers. x: (T, B, D); h_prev: (T, B, H), the state entering each step.
     dx_add: a (T, B, D) array (any strides, e.g. a time-reversed view) to add dx into instead of
-    returning a new array (a bidirectional layer sums both directions' dx; see `cells.lstm.backward`).
+    returning a new array (a bidirectional layer sums both directions' dx; see `cells.lstm.backward`),
+    each chunk under `_parallel.ADD_LOCK` (the two directions may run side by side).
     """
     T, B, D = x.shape
     H = h_prev.shape[2]
@@ -263,10 +266,12 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
         xs, hs = x[t0:t1].reshape(n, D), h_prev[t0:t1].reshape(n, H)
         if dx_add is None:
             np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
-        elif fused and dx_add[t0:t1].flags.c_contiguous:
-            _blas.gemm(z, params["weight_ih"], dx[t0:t1].reshape(n, D), 1.0)
         else:
-            dx[t0:t1] += (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
+            with ADD_LOCK:                  # both directions may add into one dx side by side
+                if fused and dx_add[t0:t1].flags.c_contiguous:
+                    _blas.gemm(z, params["weight_ih"], dx[t0:t1].reshape(n, D), 1.0)
+                else:
+                    dx[t0:t1] += (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
         first = t1 == T                                              # the first chunk writes
         _accumulate(g_ih, first, scratch, z.T, xs)
         _accumulate(g_hh[:head], first, scratch, z[:, :head].T, hs)

@@ -188,6 +188,23 @@ class _Recurrent(Module):
         return tuple(arrays) if self.cell.N_STATES == 2 else arrays[0]
 
     # -- forward / backward ------------------------------------------------------------------------
+    def _side_by_side(self, B: int, cache=None) -> bool:
+        """Run this layer's two directions at once, one core each (`kernels._parallel`)? For a
+        backward, only for a cache the fused kernels made (their dx sums take `ADD_LOCK`)."""
+        if self.num_directions != 2 or kernels.get(self.cell_name) is None:
+            return False
+        if cache is not None and kernels.made_by(cache) is None:
+            return False
+        from ..kernels import _parallel
+        return _parallel.worth(B, self.cell.GATES, self.hidden_size)
+
+    def _directions(self, run, B: int) -> list:
+        """[run(d) for each direction d]; the two of a bidirectional layer side by side where that pays."""
+        if self._side_by_side(B):
+            from ..kernels import _parallel
+            return _parallel.pair(lambda: run(0), lambda: run(1))
+        return [run(d) for d in range(self.num_directions)]
+
     def forward(self, x, state=None, lengths=None):
         """out, state = layer.forward(x, state=None, lengths=None); see the module docstring."""
         layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
@@ -216,12 +233,15 @@ class _Recurrent(Module):
             # a new buffer each call: the caller may keep the outputs of several forwards
             buf = np.empty((T + 2, B, 2 * H), self.dtype) if shared else None
             outs = []
-            for d in range(nd):
+
+            def run(d, l=l, inp=inp, buf=buf):
                 xin = inp if d == 0 else self._reverse(inp, rev)
                 st0 = tuple(a[l * nd + d] for a in init)
                 hs = None if buf is None else _direction_states(buf, d)
-                out, stT, cache = self.cell.forward(self._cell_params(l, d), xin, st0, mask, hs=hs,
-                                                    **self.cell_kwargs)
+                return self.cell.forward(self._cell_params(l, d), xin, st0, mask, hs=hs,
+                                         **self.cell_kwargs)
+
+            for d, (out, stT, cache) in enumerate(self._directions(run, B)):
                 for a, s in zip(final, stT):
                     a[l * nd + d] = s
                 outs.append(out if d == 0 else self._reverse(out, rev))
@@ -269,18 +289,29 @@ class _Recurrent(Module):
                     dinp = dinp * drop_masks[l]
                 else:
                     dinp *= drop_masks[l]                            # our own dx: in place
-            dx_total = None
-            for d in range(nd):
+
+            def run(d, into=None, l=l, dinp=dinp):
                 dout_d = dinp[:, :, d * H:(d + 1) * H]
                 if d == 1:
                     dout_d = self._reverse(dout_d, rev)
                 dh_seq = np.empty((T, B, H), self.dtype) if self.record_hidden_grads else None
                 dst = tuple(a[l * nd + d] for a in dfinal)
-                # the reverse direction adds its dx straight into the forward direction's (through a
-                # time-reversed view; per-sequence reversal with lengths is a gather, summed below)
-                into = dx_total[::-1] if d == 1 and rev is None else None
-                dx, dst0, grads = self.cell.backward(self._cell_params(l, d), caches[l * nd + d],
-                                                     dout_d, dst, dh_seq=dh_seq, dx_add=into)
+                return (*self.cell.backward(self._cell_params(l, d), caches[l * nd + d], dout_d, dst,
+                                            dh_seq=dh_seq, dx_add=into), dh_seq, into)
+
+            if self._side_by_side(B, caches[l * nd]):      # both add into one zeroed dx, in turns
+                from ..kernels import _parallel
+                dx_both = np.zeros((T, B, self.input_size if l == 0 else nd * H), self.dtype)
+                results = _parallel.pair(lambda: run(0, dx_both),
+                                         lambda: run(1, dx_both[::-1] if rev is None else None))
+            else:
+                results = [run(0)]
+                if nd == 2:      # the reverse direction adds its dx straight into the forward one's
+                    # (through a time-reversed view; per-sequence reversal with lengths is a gather,
+                    # summed below)
+                    results.append(run(1, results[0][0][::-1] if rev is None else None))
+            dx_total = None
+            for d, (dx, dst0, grads, dh_seq, into) in enumerate(results):
                 for a, s in zip(dinit, dst0):
                     a[l * nd + d] = s
                 suffix = self._suffix(l, d)
