@@ -656,6 +656,10 @@ def test_side_by_side_only_where_it_pays(parallel):
     assert not rnnkit.LSTM(8, 128)._side_by_side(32)
     with kernels.disabled():
         assert not rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(32)
+    code = "import rnnkit.kernels._parallel as p; print(p.worth(32, 4, 128))"
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "RNNKIT_NO_SIDE_BY_SIDE": "1"})
+    assert off.stdout.strip() == "False", off.stdout + off.stderr
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -19,7 +19,9 @@ buffers together are the size of one (measured: no slower at B32 H128).
 
 Used only when the compiled loops run, NumPy's BLAS is OpenBLAS with two or more threads, the layer is
 in the size range where it pays, and no other thread is inside `pair` (the thread count is global);
-otherwise the directions run one after the other, as before. The results agree up to float rounding
+otherwise the directions run one after the other, as before. The environment variable
+RNNKIT_NO_SIDE_BY_SIDE=1 (read at import) switches it off, e.g. for a program whose other threads
+use NumPy's BLAS at the same time (they would get one BLAS thread while a pair runs). The results agree up to float rounding
 (one-thread BLAS sums in another order than two-thread BLAS; the tests compare both ways).
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ from . import _blas
 MIN_STEP_MACS = 16 * 4 * 32 * 32
 MAX_STEP_MACS = 32 * 4 * 192 * 192
 
+ENABLED = os.environ.get("RNNKIT_NO_SIDE_BY_SIDE", "").strip() not in ("1", "true", "yes")
 _lock = threading.Lock()
 _running = False
 ADD_LOCK = threading.Lock()  # held while a direction adds its chunk of dx into the layer's shared dx
@@ -49,7 +52,7 @@ def running() -> bool:
 
 def worth(B: int, G: int, H: int) -> bool:
     """True when `pair` would run two directions of this size side by side."""
-    if not (MIN_STEP_MACS <= B * G * H * H <= MAX_STEP_MACS and _blas.enabled()):
+    if not (ENABLED and MIN_STEP_MACS <= B * G * H * H <= MAX_STEP_MACS and _blas.enabled()):
         return False
     n = _blas.threads()
     return n is not None and n >= 2
