@@ -640,23 +640,26 @@ def test_pair_inside_pair_runs_one_after_the_other(parallel):
 
 
 def test_side_by_side_only_where_it_pays(parallel):
-    """At the benchmark's 2-layer bidirectional size (B32 H128) both cells' directions run side by side;
-    at H = 512 (two-thread BLAS is efficient alone) and with one BLAS thread they do not."""
+    """At the benchmark's 2-layer bidirectional size (T100 B32 H128) every cell's directions run side by
+    side; at H = 512 (two-thread BLAS is efficient alone), for short or small sequences (the thread
+    hand-offs cost more) and with one BLAS thread they do not."""
     from rnnkit.kernels import _blas
 
-    assert parallel.worth(32, 4, 128) and parallel.worth(32, 3, 128) and parallel.worth(32, 1, 128)
-    assert not parallel.worth(128, 4, 512) and not parallel.worth(1, 1, 8)
+    assert parallel.worth(100, 32, 4, 128) and parallel.worth(100, 32, 3, 128)
+    assert parallel.worth(100, 32, 1, 128)
+    assert not parallel.worth(50, 128, 4, 512)
+    assert not parallel.worth(20, 1, 4, 128) and not parallel.worth(10, 4, 4, 64)
     threads = _blas.threads()
     _blas.set_threads(1)
     try:
-        assert not parallel.worth(32, 4, 128)
+        assert not parallel.worth(100, 32, 4, 128)
     finally:
         _blas.set_threads(threads)
-    assert rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(32)
-    assert not rnnkit.LSTM(8, 128)._side_by_side(32)
+    assert rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(100, 32)
+    assert not rnnkit.LSTM(8, 128)._side_by_side(100, 32)
     with kernels.disabled():
-        assert not rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(32)
-    code = "import rnnkit.kernels._parallel as p; print(p.worth(32, 4, 128))"
+        assert not rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(100, 32)
+    code = "import rnnkit.kernels._parallel as p; print(p.worth(100, 32, 4, 128))"
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "RNNKIT_NO_SIDE_BY_SIDE": "1"})
     assert off.stdout.strip() == "False", off.stdout + off.stderr
@@ -664,15 +667,15 @@ def test_side_by_side_only_where_it_pays(parallel):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, cell):
-    """float32, B32 H128, 2 layers: the same numbers (to float rounding: one-thread BLAS sums in another
+    """float32, T60 B32 H128, 2 layers: the same numbers (to float rounding: one-thread BLAS sums in another
     order) as the directions one after the other, outputs, dx and every gradient, and no more memory
     than one after the other plus the second direction's chunk buffers (both directions add into one
     dx: before that, a second dx array cost +0.13x of the kept activations)."""
     layer = CELLS_BY_NAME[cell](16, 128, num_layers=2, bidirectional=True, seed=0)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((40, 32, 16)).astype(np.float32)
-    dout = rng.standard_normal((40, 32, 256)).astype(np.float32)
-    assert layer._side_by_side(32)
+    x = rng.standard_normal((60, 32, 16)).astype(np.float32)
+    dout = rng.standard_normal((60, 32, 256)).astype(np.float32)
+    assert layer._side_by_side(60, 32)
     out, _ = layer.forward(x)
     out = out.copy()
     dx, _ = layer.backward(dout)
@@ -681,7 +684,7 @@ def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, ce
     saved = parallel.MAX_STEP_MACS
     parallel.MAX_STEP_MACS = 0
     try:
-        assert not layer._side_by_side(32)
+        assert not layer._side_by_side(60, 32)
         out1, _ = layer.forward(x)
         dx1, _ = layer.backward(dout)
         peak1 = _peak_bytes(layer, x, dout)

@@ -7,7 +7,8 @@ the forward and in the backward (only their dx are summed afterwards), so each c
 its own with single-threaded BLAS and no core waits. Measured for two B32 T100 H128 layers, forward
 plus backward, one after the other with two BLAS threads against side by side with one each: LSTM
 1.25x, GRU 1.35x, RNN 1.30x faster (D = 64); LSTM with D = 256 1.13x. At H >= 256 two-thread BLAS is
-efficient on its own and side by side is not faster (0.95-1.06x), so `worth` says no there.
+efficient on its own and side by side is not faster (0.95-1.06x), nor is it for short or small
+sequences, so `worth` says no there.
 
 How: the compiled time loops release the GIL (`nogil`) and call BLAS from inside (`_blas`), so the
 reverse direction runs in a second Python thread truly in parallel. NumPy's OpenBLAS is set to one
@@ -32,9 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import _blas
 
-# per direction, the multiply-adds of one step's recurrent product: B * G*H * H. Below MIN the thread
-# hand-off (~50 us) is not worth it; above MAX two-thread BLAS already uses both cores well.
-MIN_STEP_MACS = 16 * 4 * 32 * 32
+# per direction, B * G*H * H multiply-adds per step in the recurrent product, T steps: below MIN_SEQ
+# for the whole sequence the thread hand-offs (two per forward + backward, ~0.1 ms each here) cost more
+# than they save (measured 0.8-0.96x at 0.7-30M, 1.11-1.23x at 20-210M); above MAX_STEP per step
+# two-thread BLAS already uses both cores well.
+MIN_SEQ_MACS = 30_000_000
 MAX_STEP_MACS = 32 * 4 * 192 * 192
 
 ENABLED = os.environ.get("RNNKIT_NO_SIDE_BY_SIDE", "").strip() not in ("1", "true", "yes")
@@ -50,9 +53,10 @@ def running() -> bool:
     return _running
 
 
-def worth(B: int, G: int, H: int) -> bool:
-    """True when `pair` would run two directions of this size side by side."""
-    if not (ENABLED and MIN_STEP_MACS <= B * G * H * H <= MAX_STEP_MACS and _blas.enabled()):
+def worth(T: int, B: int, G: int, H: int) -> bool:
+    """True when `pair` would run two directions of this size side by side (G gate blocks of H)."""
+    step = B * G * H * H
+    if not (ENABLED and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS and _blas.enabled()):
         return False
     n = _blas.threads()
     return n is not None and n >= 2

@@ -188,7 +188,7 @@ class _Recurrent(Module):
         return tuple(arrays) if self.cell.N_STATES == 2 else arrays[0]
 
     # -- forward / backward ------------------------------------------------------------------------
-    def _side_by_side(self, B: int, cache=None) -> bool:
+    def _side_by_side(self, T: int, B: int, cache=None) -> bool:
         """Run this layer's two directions at once, one core each (`kernels._parallel`)? For a
         backward, only for a cache the fused kernels made (their dx sums take `ADD_LOCK`)."""
         if self.num_directions != 2 or kernels.get(self.cell_name) is None:
@@ -196,11 +196,11 @@ class _Recurrent(Module):
         if cache is not None and kernels.made_by(cache) is None:
             return False
         from ..kernels import _parallel
-        return _parallel.worth(B, self.cell.GATES, self.hidden_size)
+        return _parallel.worth(T, B, self.cell.GATES, self.hidden_size)
 
-    def _directions(self, run, B: int) -> list:
+    def _directions(self, run, T: int, B: int) -> list:
         """[run(d) for each direction d]; the two of a bidirectional layer side by side where that pays."""
-        if self._side_by_side(B):
+        if self._side_by_side(T, B):
             from ..kernels import _parallel
             return _parallel.pair(lambda: run(0), lambda: run(1))
         return [run(d) for d in range(self.num_directions)]
@@ -241,7 +241,7 @@ class _Recurrent(Module):
                 return self.cell.forward(self._cell_params(l, d), xin, st0, mask, hs=hs,
                                          **self.cell_kwargs)
 
-            for d, (out, stT, cache) in enumerate(self._directions(run, B)):
+            for d, (out, stT, cache) in enumerate(self._directions(run, T, B)):
                 for a, s in zip(final, stT):
                     a[l * nd + d] = s
                 outs.append(out if d == 0 else self._reverse(out, rev))
@@ -299,7 +299,7 @@ class _Recurrent(Module):
                 return (*self.cell.backward(self._cell_params(l, d), caches[l * nd + d], dout_d, dst,
                                             dh_seq=dh_seq, dx_add=into), dh_seq, into)
 
-            if self._side_by_side(B, caches[l * nd]):      # both add into one zeroed dx, in turns
+            if self._side_by_side(T, B, caches[l * nd]):      # both add into one zeroed dx, in turns
                 from ..kernels import _parallel
                 dx_both = np.zeros((T, B, self.input_size if l == 0 else nd * H), self.dtype)
                 results = _parallel.pair(lambda: run(0, dx_both),
