@@ -602,11 +602,22 @@ def test_pair_runs_the_second_job_in_a_worker_with_one_blas_thread(parallel):
     from rnnkit.kernels import _blas
 
     before = _blas.threads()
-    seen = parallel.pair(lambda: (threading.current_thread().name, _blas.threads()),
-                         lambda: (threading.current_thread().name, _blas.threads()))
-    assert seen[0] == (threading.current_thread().name, 1)
-    assert seen[1][0].startswith("rnnkit-direction") and seen[1][1] == 1
+
+    def other_thread_running():         # another thread meanwhile: not part of the pair
+        out = []
+        t = threading.Thread(target=lambda: out.append(parallel.running()))
+        t.start()
+        t.join()
+        return out[0]
+
+    seen = parallel.pair(
+        lambda: (threading.current_thread().name, _blas.threads(), parallel.running(),
+                 other_thread_running()),
+        lambda: (threading.current_thread().name, _blas.threads(), parallel.running()))
+    assert seen[0] == (threading.current_thread().name, 1, True, False)
+    assert seen[1][0].startswith("rnnkit-direction") and seen[1][1:] == (1, True)
     assert _blas.threads() == before, "pair did not restore NumPy's BLAS thread count"
+    assert not parallel.running()
 
 
 def test_pair_raises_after_both_ended_and_restores_the_threads(parallel):
@@ -667,8 +678,8 @@ def test_side_by_side_only_where_it_pays(parallel):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, cell):
-    """float32, T60 B32 H128, 2 layers: the same numbers (to float rounding: one-thread BLAS sums in another
-    order) as the directions one after the other, outputs, dx and every gradient, and no more memory
+    """float32, T60 B32 H128, 2 layers: the same bits twice, and the same numbers (to float rounding:
+    one-thread BLAS rounds differently) as the directions one after the other, outputs, dx and every gradient, and no more memory
     than one after the other plus the second direction's chunk buffers (both directions add into one
     dx: before that, a second dx array cost +0.13x of the kept activations)."""
     layer = CELLS_BY_NAME[cell](16, 128, num_layers=2, bidirectional=True, seed=0)
@@ -680,6 +691,9 @@ def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, ce
     out = out.copy()
     dx, _ = layer.backward(dout)
     grads = {k: v.copy() for k, v in layer.grads.items()}
+    again, _ = layer.forward(x)                         # side by side is deterministic: the same bits
+    assert np.array_equal(again, out) and np.array_equal(layer.backward(dout)[0], dx)
+    assert all(np.array_equal(layer.grads[k], g) for k, g in grads.items())
     peak = _peak_bytes(layer, x, dout)
     saved = parallel.MAX_STEP_MACS
     parallel.MAX_STEP_MACS = 0

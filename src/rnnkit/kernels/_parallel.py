@@ -20,10 +20,15 @@ buffers together are the size of one (measured: no slower at B32 H128).
 
 Used only when the compiled loops run, NumPy's BLAS is OpenBLAS with two or more threads, the layer is
 in the size range where it pays, and no other thread is inside `pair` (the thread count is global);
-otherwise the directions run one after the other, as before. The environment variable
-RNNKIT_NO_SIDE_BY_SIDE=1 (read at import) switches it off, e.g. for a program whose other threads
-use NumPy's BLAS at the same time (they would get one BLAS thread while a pair runs). The results agree up to float rounding
-(one-thread BLAS sums in another order than two-thread BLAS; the tests compare both ways).
+otherwise the directions run one after the other, as before. RNNKIT_NO_SIDE_BY_SIDE=1 in the
+environment (read at import) switches it off, e.g. for a program whose other threads use NumPy's BLAS
+at the same time (they would get one BLAS thread while a pair runs).
+
+Results: each path gives the same bits every time (each dx element is +0 plus the two directions'
+products, added in either order: the same sum). The two paths agree to float rounding only:
+one-thread BLAS rounds differently from two-thread BLAS, the forward outputs included (the tests run
+the finite-difference and torch grids both ways). In a program where several threads run
+bidirectional layers at once, which path a call takes depends on timing.
 """
 from __future__ import annotations
 
@@ -42,15 +47,25 @@ MAX_STEP_MACS = 32 * 4 * 192 * 192
 
 ENABLED = os.environ.get("RNNKIT_NO_SIDE_BY_SIDE", "").strip() not in ("1", "true", "yes")
 _lock = threading.Lock()
-_running = False
+_inside = threading.local()  # .on: this thread is running one of a pair's two jobs
 ADD_LOCK = threading.Lock()  # held while a direction adds its chunk of dx into the layer's shared dx
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, one worker): a forked child makes its own
 
 
 def running() -> bool:
-    """True while a `pair` runs: each backward then takes half the usual rows per weight-gradient
-    chunk (`_seq.chunk_steps`), so the two directions' chunk buffers together are one's size."""
-    return _running
+    """True in the two threads of a running `pair` (only there): each backward then takes half the
+    usual rows per weight-gradient chunk (`_seq.chunk_steps`), so the two directions' chunk buffers
+    together are one's size."""
+    return getattr(_inside, "on", False)
+
+
+def _flagged(f):
+    """f() with `running()` True in this thread meanwhile."""
+    _inside.on = True
+    try:
+        return f()
+    finally:
+        _inside.on = False
 
 
 def worth(T: int, B: int, G: int, H: int) -> bool:
@@ -72,21 +87,18 @@ def _worker() -> ThreadPoolExecutor:
 def pair(f0, f1) -> list:
     """[f0(), f1()]: side by side (f1 in the worker thread) with single-threaded BLAS when no other
     `pair` is running, else one after the other. An exception from either is raised after both ended."""
-    global _running
     if not _lock.acquire(blocking=False):
         return [f0(), f1()]
     try:
         before = _blas.threads()
         _blas.set_threads(1)
-        _running = True
         try:
-            job = _worker().submit(f1)
+            job = _worker().submit(_flagged, f1)
             try:
-                r0 = f0()
+                r0 = _flagged(f0)
             finally:
                 r1 = job.result()                                    # waits even when f0 raised
         finally:
-            _running = False
             _blas.set_threads(before)
         return [r0, r1]
     finally:

@@ -266,12 +266,12 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
         xs, hs = x[t0:t1].reshape(n, D), h_prev[t0:t1].reshape(n, H)
         if dx_add is None:
             np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
-        else:
-            with ADD_LOCK:                  # both directions may add into one dx side by side
-                if fused and dx_add[t0:t1].flags.c_contiguous:
-                    _blas.gemm(z, params["weight_ih"], dx[t0:t1].reshape(n, D), 1.0)
-                else:
-                    dx[t0:t1] += (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
+        else:   # the whole product, then one addition: with both directions side by side each dx
+            # element is +0 + p_fwd + p_rev in either order, the same bits (a gemm with beta = 1 would
+            # interleave the other direction's value with its partial sums)
+            part = (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
+            with ADD_LOCK:
+                dx[t0:t1] += part
         first = t1 == T                                              # the first chunk writes
         _accumulate(g_ih, first, scratch, z.T, xs)
         _accumulate(g_hh[:head], first, scratch, z[:, :head].T, hs)
