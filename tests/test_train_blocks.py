@@ -38,6 +38,24 @@ def test_embedding_fd_repeated_ids():
     assert_close(emb.grads["weight"], num_grad(f, emb.params["weight"]), "weight")
 
 
+def test_embedding_gradient_matches_a_scatter_add():
+    """The sort-and-reduceat gradient against np.add.at (float64): many repeated ids, some ids absent,
+    a 3-D id array; and no ids at all gives zeros."""
+    rng = np.random.default_rng(3)
+    emb = Embedding(50, 4, seed=0).astype(np.float64)
+    ids = rng.integers(0, 40, (30, 7, 5))               # ids 40..49 never occur
+    up = rng.standard_normal((30, 7, 5, 4))
+    emb.forward(ids)
+    emb.backward(up)
+    ref = np.zeros((50, 4))
+    np.add.at(ref, ids.reshape(-1), up.reshape(-1, 4))
+    np.testing.assert_allclose(emb.grads["weight"], ref, rtol=0, atol=1e-12)
+    assert not emb.grads["weight"][40:].any()
+    emb.forward(np.zeros((0, 3), dtype=np.int64))
+    emb.backward(np.zeros((0, 3, 4)))
+    assert emb.grads["weight"].shape == (50, 4) and not emb.grads["weight"].any()
+
+
 def test_layers_bad_input():
     with pytest.raises(ValueError, match="last axis"):
         Linear(4, 3).forward(np.zeros((2, 5)))
