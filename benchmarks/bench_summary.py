@@ -29,7 +29,8 @@ def load(paths, min_peak_frac=0.0):
     cases: dict[tuple, list[dict]] = {}
     for run in runs:
         for r in run["results"]:
-            cases.setdefault((r["cell"], r["size"]), []).append({**r, "_peak": run["meta"]["matmul_peak_gflops"]})
+            peak = r.get("matmul_peak_gflops", run["meta"]["matmul_peak_gflops"])  # per case since 1 Dec
+            cases.setdefault((r["cell"], r["size"]), []).append({**r, "_peak": peak})
     return runs, cases, dropped
 
 

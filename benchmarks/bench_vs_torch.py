@@ -16,7 +16,9 @@ For (c) it also times the floor of any step(): one BLAS product of the concatena
 
 Reported: medians over `--repeats` runs, the ratio torch_time / rnnkit_time (> 1 means rnnkit is faster),
 rnnkit's achieved GFLOP/s on the training step against the machine's float32 matrix-product peak
-(a large `np.matmul`, measured in the same run), and rnnkit's peak NumPy memory during forward plus
+(a 2048² `np.matmul`, measured at the start of the run and again just before and after each case's
+training-step timing: the share uses the higher of the case's two, so a machine that gets busier
+during a run does not make the share read low against a quiet start, nor high), and rnnkit's peak NumPy memory during forward plus
 backward (tracemalloc) against the activations BPTT must keep (per layer and direction: h_t for every
 step plus the gate activations the backward needs: RNN H, LSTM 4H + c_t, GRU 3H + the recurrent part of
 the candidate pre-activation H, all per step and batch row). Beside that ratio: the size of the returned
@@ -235,6 +237,8 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         ofn()  # warm-up (compiles / allocates workspaces)
         for f in tfns:
             f()
+        if part == "train":  # the peak around this case's timing, not only at the start of the run
+            peaks = [matmul_peak(repeats=3)]
         # Alternate the two libraries so drift on a shared machine hits both. Each timed call follows
         # untimed calls of the same function (>= WARM_S): after a switch, the other library's worker
         # threads still spin (OpenBLAS and torch's OpenMP both busy-wait after a parallel call) and
@@ -243,6 +247,9 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
             ot.append(_timed_after_warm(ofn))
             for f, acc in zip(tfns, tts):
                 acc.append(_timed_after_warm(f))
+        if part == "train":
+            peaks.append(matmul_peak(repeats=3))
+            res["matmul_peak_gflops"] = max(peaks)                  # the higher: a lower share
         o_med = statistics.median(ot)
         t_meds = [statistics.median(a) for a in tts]
         res[f"{part}_rnnkit_s"] = o_med
@@ -287,6 +294,7 @@ def fmt_row(r, peak):
         return [f"{r[f'{part}_rnnkit_s'] * 1e3:.2f}", f"{r[f'{part}_torch_s'] * 1e3:.2f}",
                 f"{r[f'{part}_ratio']:.2f}x"]
 
+    peak = r.get("matmul_peak_gflops", peak)                      # measured around the case
     gf = f"{r['train_gflops']:.1f} ({100 * r['train_gflops'] / peak:.0f}%)" if "train_gflops" in r else "-"
     mem = (f"{r['mem_peak_mb']:.1f}/{r['mem_required_mb']:.1f} ({r['mem_ratio']:.2f})"
            if "mem_ratio" in r else "-")

@@ -393,7 +393,9 @@ def test_benchmark_runs_a_tiny_case(tmp_path):
                              step_count=3)
         for part in ("train", "fwd", "step"):
             assert r[f"{part}_rnnkit_s"] > 0 and r[f"{part}_ratio"] > 0
-        assert r["mem_peak_mb"] > 0 and r["train_gflops"] > 0
+        assert r["mem_peak_mb"] > 0 and r["train_gflops"] > 0 and r["matmul_peak_gflops"] > 0
+        share = 100 * r["train_gflops"] / r["matmul_peak_gflops"]
+        assert f"({share:.0f}%)" in bench.fmt_row(r, 1e-9)[12]     # the case's own peak, not the run's
         assert r["step_bound_s"] > 0 and r["step_bound_ratio"] > 0
         assert "x)" in bench.fmt_row(r, 100.0)[11]                   # the step floor column
     r = bench.bench_case("lstm", (2, 5, 3, 4, 2, True), ["train", "fwd", "step"], 1, 1, step_count=3)
@@ -416,6 +418,15 @@ def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
     assert "met    LSTM B16 T200 D32 H64         train >= 1.5x (H <= 128): 1.60" in out
     assert "met    LSTM B128 T50 D256 H512       train >= 1.0x (H = 512): 1.60" in out
     assert "MISSED LSTM B128 T50 D256 H512       train >= 70% of peak (H = 512): 50.00" in out
+    run["results"][1]["matmul_peak_gflops"] = 125.0       # a case's own peak counts over the run's
+    (tmp_path / "run2.json").write_text(json.dumps(run))
+    summary.main([str(p) for p in sorted(tmp_path.glob("run*.json"))] + ["--goals"])
+    assert "train >= 70% of peak (H = 512): 50.00" in capsys.readouterr().out  # median of 50, 50, 80
+    for i in range(2):
+        run["results"][1]["matmul_peak_gflops"] = 125.0
+        (tmp_path / f"run{i}.json").write_text(json.dumps(run))
+    summary.main([str(p) for p in sorted(tmp_path.glob("run*.json"))] + ["--goals"])
+    assert "met    LSTM B128 T50 D256 H512       train >= 70% of peak (H = 512): 80.00" in capsys.readouterr().out
     assert "step >= 3x: 3.50" in out and "memory <= 1.3x: 1.25" in out
 
 
