@@ -662,13 +662,13 @@ def test_pair_inside_pair_runs_one_after_the_other(parallel):
 
 
 def test_side_by_side_only_where_it_pays(parallel):
-    """At the benchmark's 2-layer bidirectional size (T100 B32 H128) every cell's directions run side by
-    side; at H = 512 (two-thread BLAS is efficient alone), for short or small sequences (the thread
+    """At the benchmark's 2-layer bidirectional size (T100 B32 H128) and at B32 H256 every cell's
+    directions run side by side; at B128 H = 512 (two-thread BLAS is efficient alone), for short or small sequences (the thread
     hand-offs cost more) and with one BLAS thread they do not."""
     from rnnkit.kernels import _blas
 
     assert parallel.worth(100, 32, 4, 128) and parallel.worth(100, 32, 3, 128)
-    assert parallel.worth(100, 32, 1, 128)
+    assert parallel.worth(100, 32, 1, 128) and parallel.worth(100, 32, 4, 256)
     assert not parallel.worth(50, 128, 4, 512)
     assert not parallel.worth(20, 1, 4, 128) and not parallel.worth(10, 4, 4, 64)
     threads = _blas.threads()

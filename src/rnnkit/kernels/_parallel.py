@@ -4,11 +4,12 @@ Why: per time step a direction does one small product (B, H) x (H, G*H) and one 
 two BLAS threads the product is split in two halves (a thread handshake per step, each half small)
 and the gate kernel runs on one core while the other waits. The two directions are independent, in
 the forward and in the backward (only their dx are summed afterwards), so each can run on a core of
-its own with single-threaded BLAS and no core waits. Measured for two B32 T100 H128 layers, forward
-plus backward, one after the other with two BLAS threads against side by side with one each: LSTM
-1.25x, GRU 1.35x, RNN 1.30x faster (D = 64); LSTM with D = 256 1.13x. At H >= 256 two-thread BLAS is
-efficient on its own and side by side is not faster (0.95-1.06x), nor is it for short or small
-sequences, so `worth` says no there.
+its own with single-threaded BLAS and no core waits. Measured for two T100 layers, forward plus
+backward, one after the other with two BLAS threads against side by side with one each: B32 H128
+LSTM 1.25x, GRU 1.35x, RNN 1.30x faster (D = 64), LSTM with D = 256 1.13x; B32 H256 LSTM 1.27x, GRU
+1.52x, RNN 1.50x; B48-64 H256 LSTM 1.15-1.21x (one earlier run 0.99-1.06x), GRU 1.19x. At B128 H512
+two-thread BLAS is efficient on its own and side by side was slower (0.94-0.95x), and so it is for
+short or small sequences, so `worth` says no there.
 
 How: the compiled time loops release the GIL (`nogil`) and call BLAS from inside (`_blas`), so the
 reverse direction runs in a second Python thread truly in parallel. NumPy's OpenBLAS is set to one
@@ -40,10 +41,10 @@ from . import _blas
 
 # per direction, B * G*H * H multiply-adds per step in the recurrent product, T steps: below MIN_SEQ
 # for the whole sequence the thread hand-offs (two per forward + backward, ~0.1 ms each here) cost more
-# than they save (measured 0.8-0.96x at 0.7-30M, 1.11-1.23x at 20-210M); above MAX_STEP per step
-# two-thread BLAS already uses both cores well.
+# than they save (measured 0.8-0.96x at 0.7-30M, 1.11-1.23x at 20-210M); above MAX_STEP (B64 LSTM
+# H256) per step two-thread BLAS uses both cores well enough.
 MIN_SEQ_MACS = 30_000_000
-MAX_STEP_MACS = 32 * 4 * 192 * 192
+MAX_STEP_MACS = 64 * 4 * 256 * 256
 
 ENABLED = os.environ.get("RNNKIT_NO_SIDE_BY_SIDE", "").strip() not in ("1", "true", "yes")
 _lock = threading.Lock()
