@@ -112,16 +112,19 @@ def forward(params, x, state, mask=None, *, hs=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True):
     """BPTT. dout (T, B, H), dstate (dh_T,) or None -> dx (T, B, D), (dh_0,), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
     dx_add, if given, is a (T, B, D) array (any strides) that dx is added into and returned as dx:
     a bidirectional layer sums both directions' dx there without a second array.
+    need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
+    does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
+    the (T, B, D) array.
     """
     fused = kernels.made_by(cache)
     if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add)
+        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx)
     x, hs, gates, hhn, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]
@@ -139,5 +142,5 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
             dh = dh_rec + g * (1 - m)
         if dh_seq is not None:
             dh_seq[t] = g
-    dx, grads = weight_grads(params, x, hs[:-1], dxi, dhh, dx_add=dx_add)
+    dx, grads = weight_grads(params, x, hs[:-1], dxi, dhh, dx_add=dx_add, need_dx=need_dx)
     return dx, (dh,), grads

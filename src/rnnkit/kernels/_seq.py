@@ -230,7 +230,7 @@ def chunk_steps(T: int, B: int) -> int:
 
 
 def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: int, steps,
-                       tail: int = 0, dx_add: np.ndarray | None = None):
+                       tail: int = 0, dx_add: np.ndarray | None = None, need_dx: bool = True):
     """Run `steps(t0, t1, dz, dtail)` for chunks [t0, t1) from the end back to t = 0 and return dx
     (T, B, D) and the gradients dict.
 
@@ -242,6 +242,7 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     dx_add: a (T, B, D) array (any strides, e.g. a time-reversed view) to add dx into instead of
     returning a new array (a bidirectional layer sums both directions' dx; see `cells.lstm.backward`),
     each chunk under `_parallel.ADD_LOCK` (the two directions may run side by side).
+    need_dx=False: no dx product and no dx array; dx is returned as None (the input is data).
     """
     T, B, D = x.shape
     H = h_prev.shape[2]
@@ -250,7 +251,7 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     head = width - tail                                              # dW_hh rows taken from dz
     dz = np.empty((K, B, width), dtype)
     dtail = np.empty((K, B, tail), dtype) if tail else None
-    dx = np.empty((T, B, D), dtype) if dx_add is None else dx_add
+    dx = None if not need_dx else np.empty((T, B, D), dtype) if dx_add is None else dx_add
     grads = {"weight_ih": np.empty((width, D), dtype), "weight_hh": np.empty((width, H), dtype)}
     bias = "bias_ih" in params
     if bias:
@@ -264,7 +265,9 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
         steps(t0, t1, dz, dtail)
         z = dz.reshape(K * B, width)[:n]
         xs, hs = x[t0:t1].reshape(n, D), h_prev[t0:t1].reshape(n, H)
-        if dx_add is None:
+        if dx is None:                                               # need_dx=False
+            pass
+        elif dx_add is None:
             np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
         else:   # the whole product, then one addition: with both directions side by side each dx
             # element is +0 + p_fwd + p_rev in either order, the same bits (a gemm with beta = 1 would

@@ -169,7 +169,7 @@ def forward(params, x, state, mask=None, hs=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True):
     """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
     x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
@@ -197,7 +197,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None):
             np.matmul(dhh, W_hh, out=dh_rec)
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add, need_dx=need_dx)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

@@ -267,8 +267,13 @@ class _Recurrent(Module):
             return a[::-1]
         return np.take_along_axis(a, rev[:, :, None], axis=0)
 
-    def backward(self, dout, dstate=None):
-        """dx, dstate0 = layer.backward(dout, dstate=None): exact BPTT for the last `forward`."""
+    def backward(self, dout, dstate=None, *, input_grad=True):
+        """dx, dstate0 = layer.backward(dout, dstate=None): exact BPTT for the last `forward`.
+
+        input_grad=False: the input is data, so dx is not computed and None is returned in its place
+        (torch skips it for an input that does not require grad). That saves the bottom layer's
+        dx = dz W_ih product and its (T, B, D) array; the gradients of the parameters are the same.
+        """
         if self._cache is None:
             raise ValueError("backward called before forward: run layer.forward(x) first, then "
                              "backward with the gradient of its output")
@@ -279,8 +284,9 @@ class _Recurrent(Module):
         check_shape("dout", dout, out_shape, "the shape of forward's output")
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
-        dfinal = self._state_arrays(dstate, B, "dstate", finite=False)
-        dinit = [np.empty_like(a) for a in dfinal]
+        # no dstate: the cells start from zeros of their own (no (L*nd, B, H) zeros here as well)
+        dfinal = None if dstate is None else self._state_arrays(dstate, B, "dstate", finite=False)
+        dinit = [np.empty((L * nd, B, H), self.dtype) for _ in range(self.cell.N_STATES)]
         self.hidden_grads = {}
         dinp = dout
         for l in reversed(range(L)):
@@ -290,26 +296,30 @@ class _Recurrent(Module):
                 else:
                     dinp *= drop_masks[l]                            # our own dx: in place
 
-            def run(d, into=None, l=l, dinp=dinp):
+            need_dx = input_grad or l > 0
+
+            def run(d, into=None, l=l, dinp=dinp, need_dx=need_dx):
                 dout_d = dinp[:, :, d * H:(d + 1) * H]
                 if d == 1:
                     dout_d = self._reverse(dout_d, rev)
                 dh_seq = np.empty((T, B, H), self.dtype) if self.record_hidden_grads else None
-                dst = tuple(a[l * nd + d] for a in dfinal)
+                dst = None if dfinal is None else tuple(a[l * nd + d] for a in dfinal)
                 return (*self.cell.backward(self._cell_params(l, d), caches[l * nd + d], dout_d, dst,
-                                            dh_seq=dh_seq, dx_add=into), dh_seq, into)
+                                            dh_seq=dh_seq, dx_add=into, need_dx=need_dx), dh_seq, into)
 
             if self._side_by_side(T, B, caches[l * nd]):      # both add into one zeroed dx, in turns
                 from ..kernels import _parallel
-                dx_both = np.zeros((T, B, self.input_size if l == 0 else nd * H), self.dtype)
-                results = _parallel.pair(lambda: run(0, dx_both),
-                                         lambda: run(1, dx_both[::-1] if rev is None else None))
+                dx_both = np.zeros((T, B, self.input_size if l == 0 else nd * H),
+                                   self.dtype) if need_dx else None
+                results = _parallel.pair(
+                    lambda: run(0, dx_both),
+                    lambda: run(1, dx_both[::-1] if rev is None and need_dx else None))
             else:
                 results = [run(0)]
                 if nd == 2:      # the reverse direction adds its dx straight into the forward one's
                     # (through a time-reversed view; per-sequence reversal with lengths is a gather,
                     # summed below)
-                    results.append(run(1, results[0][0][::-1] if rev is None else None))
+                    results.append(run(1, results[0][0][::-1] if rev is None and need_dx else None))
             dx_total = None
             for d, (dx, dst0, grads, dh_seq, into) in enumerate(results):
                 for a, s in zip(dinit, dst0):
@@ -318,7 +328,7 @@ class _Recurrent(Module):
                 for name, g in grads.items():
                     self._grads[name + suffix] = g
                 if d == 1:
-                    if into is None:
+                    if into is None and dx is not None:
                         dx = self._reverse(dx, rev)
                     if dh_seq is not None:
                         dh_seq = self._reverse(dh_seq, rev)
@@ -329,7 +339,7 @@ class _Recurrent(Module):
                 elif into is None:
                     dx_total += dx                                   # in place: no third (T, B, D)
             dinp = dx_total
-        dx = dinp.transpose(1, 0, 2) if self.batch_first else dinp
+        dx = dinp.transpose(1, 0, 2) if self.batch_first and dinp is not None else dinp
         return dx, self._pack_state(dinit)
 
     def step(self, x_t, state=None):
