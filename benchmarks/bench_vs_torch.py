@@ -21,10 +21,12 @@ training-step timing: the share uses the higher of the case's two, so a machine 
 during a run does not make the share read low against a quiet start, nor high), and rnnkit's peak NumPy memory during forward plus
 backward (tracemalloc) against the activations BPTT must keep (per layer and direction: h_t for every
 step plus the gate activations the backward needs: RNN H, LSTM 4H + c_t, GRU 3H + the recurrent part of
-the candidate pre-activation H, all per step and batch row). Beside that ratio: the size of the returned
-dx and the ratio without it (dx must exist: for the RNN with D = H/2 it alone is half the kept
-activations); the JSON also has the parameter gradients and the ratio without both
-(mem_ratio_wo_returned).
+the candidate pre-activation H, all per step and batch row). That is with the returned dx (for the RNN
+with D = H/2 dx alone is half the kept activations). Beside it, "mem on data": the same measured for
+a training step on data, `backward(dout, input_grad=False)`, which skips dx as torch does for an
+input that does not require grad (what rnnkit's tasks do for feature input). The JSON also has dx's
+and the parameter gradients' sizes and the ratios with them subtracted (mem_ratio_wo_dx,
+mem_ratio_wo_returned).
 
 Usage: python3 benchmarks/bench_vs_torch.py [--cells lstm,gru] [--sizes 0,1] [--repeats 5]
        [--parts train,fwd,step,mem] [--threads 2] [--json out.json] [--quick]
@@ -263,17 +265,25 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
         res["train_gflops"] = train_flops(cell, s) / res["train_rnnkit_s"] / 1e9
         res["train_torch_gflops"] = train_flops(cell, s) / res["train_torch_s"] / 1e9
     if "mem" in parts:
-        gc.collect()
-        ours.forward(x)  # warm so lazily built workspaces count like in a training loop
-        ours.backward(dout)
-        gc.collect()
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        ours.forward(x)
-        dx, _ = ours.backward(dout)
-        peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
+        def traced_peak(**kw):
+            gc.collect()
+            ours.forward(x)  # warm so lazily built workspaces count like in a training loop
+            ours.backward(dout, **kw)
+            gc.collect()
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            ours.forward(x)
+            dx, _ = ours.backward(dout, **kw)
+            peak = tracemalloc.get_traced_memory()[1] - base
+            tracemalloc.stop()
+            return peak, dx
+
+        peak_data, _ = traced_peak(input_grad=False)
+        peak, dx = traced_peak()
         req = required_activation_bytes(cell, s)
+        # Training on data (x needs no gradient, as torch with x.requires_grad False): measured.
+        res["mem_peak_data_mb"] = peak_data / 2**20
+        res["mem_ratio_data"] = peak_data / req
         res["mem_peak_mb"] = peak / 2**20
         res["mem_required_mb"] = req / 2**20
         res["mem_ratio"] = peak / req
@@ -298,7 +308,8 @@ def fmt_row(r, peak):
     gf = f"{r['train_gflops']:.1f} ({100 * r['train_gflops'] / peak:.0f}%)" if "train_gflops" in r else "-"
     mem = (f"{r['mem_peak_mb']:.1f}/{r['mem_required_mb']:.1f} ({r['mem_ratio']:.2f})"
            if "mem_ratio" in r else "-")
-    mem_dx = f"{r['mem_dx_mb']:.1f} ({r['mem_ratio_wo_dx']:.2f})" if "mem_ratio_wo_dx" in r else "-"
+    mem_dx = (f"{r['mem_peak_data_mb']:.1f} ({r['mem_ratio_data']:.2f})" if "mem_ratio_data" in r
+              else f"- ({r['mem_ratio_wo_dx']:.2f} w/o dx)" if "mem_ratio_wo_dx" in r else "-")
     bound = (f"{r['step_bound_s'] * 1e3:.2f} ({r['step_bound_ratio']:.2f}x)" if "step_bound_s" in r else "-")
     return [r["cell"].upper(), r["size"], *cell("train"), *cell("fwd"), *cell("step"), bound, gf, mem,
             mem_dx]
@@ -307,7 +318,7 @@ def fmt_row(r, peak):
 HEADER = ["cell", "size", "train rk ms", "train torch ms", "train x", "fwd rk ms", "fwd torch ms",
           "fwd x", "step rk ms", "step torch ms", "step x", "step floor ms (torch/floor)",
           "rk GFLOP/s (% peak)",
-          "mem MB peak/req (ratio)", "dx MB (ratio w/o dx)"]
+          "mem MB peak/req (ratio)", "mem on data MB (ratio)"]
 
 
 def markdown_table(rows, peak):
