@@ -54,6 +54,25 @@ def test_sequence_net_gradients_fd(cell, pooling, bidir, embed):
     assert report.passed, str(report)
 
 
+@pytest.mark.parametrize("embed", [False, True])
+def test_sequence_net_backward_without_input_grad(embed):
+    """input_grad=False (what fit uses) returns None and the same bits for every gradient, the
+    embedding's included (its ids still need the bottom layer's dx)."""
+    net = SequenceNet(3, 4, cell="gru", hidden_size=3, num_layers=2, bidirectional=True,
+                      vocab_size=7 if embed else None, embedding_dim=3, seed=1)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 7, (5, 3)) if embed else rng.standard_normal((5, 3, 3)).astype(np.float32)
+    up = rng.standard_normal((3, 4)).astype(np.float32)
+    net.forward(x, np.array([5, 2, 4]))
+    dx = net.backward(up)
+    full = {k: v.copy() for k, v in net.grads.items()}
+    assert (dx is None) == embed
+    assert net.backward(up, input_grad=False) is None
+    assert full.keys() == net.grads.keys()
+    for k, g in net.grads.items():
+        assert np.array_equal(g, full[k]), k
+
+
 def test_fit_predict_numeric_sequences_and_padding_invariance():
     X, y = toy_sequences()
     clf = SequenceClassifier(hidden_size=12, epochs=12, pooling="mean", seed=0).fit(X, y)

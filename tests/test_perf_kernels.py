@@ -161,20 +161,20 @@ def test_chunked_fused_path_matches_torch(monkeypatch, cell, num_layers, bidirec
     check(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
 
 
-def _peak_bytes(layer, x, dout):
-    """Peak traced bytes of one forward + backward, after a warm-up pair (compiled kernels, lazily
-    built workspaces), as the benchmark's mem part measures it."""
+def _peak_bytes(layer, x, dout, **kw):
+    """Peak traced bytes of one forward + backward(dout, **kw), after a warm-up pair (compiled
+    kernels, lazily built workspaces), as the benchmark's mem part measures it."""
     import gc
     import tracemalloc
 
     layer.forward(x)
-    layer.backward(dout)
+    layer.backward(dout, **kw)
     gc.collect()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         layer.forward(x)
-        layer.backward(dout)
+        layer.backward(dout, **kw)
         return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -282,6 +282,60 @@ def test_shared_buffer_matches_the_concatenating_path(layer_path, cell, num_laye
     assert got.keys() == want.keys()
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("num_layers,bidirectional,lengths", [
+    (1, False, False), (2, False, True), (1, True, False), (2, True, False), (2, True, True)])
+def test_backward_without_input_grad_gives_the_same_gradients(layer_path, cell, num_layers,
+                                                              bidirectional, lengths):
+    """backward(dout, input_grad=False) returns None for dx and the same bits as a full backward for
+    dstate0, every parameter gradient and the recorded dL/dh (the bottom layer's dx product is the
+    only thing left out; upper layers still need theirs)."""
+    from core_cases import LENGTHS, make_inputs, make_layer
+
+    layer = make_layer(cell, num_layers, bidirectional, batch_first=num_layers == 2)
+    layer.record_hidden_grads = True
+    x, state = make_inputs(cell, num_layers, bidirectional)
+    if num_layers == 2:
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))
+    nd = 2 if bidirectional else 1
+    rng = np.random.default_rng(3)
+    out, _ = layer.forward(x, state, lengths=LENGTHS if lengths else None)
+    dout = rng.standard_normal(out.shape)
+
+    def grads_of(**kw):
+        dx, dstate0 = layer.backward(dout, **kw)
+        flat = dstate0 if isinstance(dstate0, tuple) else (dstate0,)
+        return dx, [a.copy() for a in flat], {k: g.copy() for k, g in layer.grads.items()}, \
+            {k: g.copy() for k, g in layer.hidden_grads.items()}
+
+    dx, *full = grads_of()
+    assert dx.shape == x.shape
+    none, *part = grads_of(input_grad=False)
+    assert none is None
+    for a, b in zip(full[0], part[0]):
+        assert np.array_equal(a, b), "dstate0 differs"
+    assert full[1].keys() == part[1].keys() and len(full[1]) == 4 * num_layers * nd
+    for k in full[1]:
+        assert np.array_equal(full[1][k], part[1][k]), k
+    assert full[2].keys() == part[2].keys() and len(full[2]) == num_layers * nd
+    for k in full[2]:
+        assert np.array_equal(full[2][k], part[2][k]), k
+
+
+@needs_numba
+@pytest.mark.parametrize("cls", [rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU])
+def test_backward_without_input_grad_keeps_no_dx(cls):
+    """input_grad=False saves the (T, B, D) dx array at the peak (tracemalloc, float32; to within a
+    few Python objects' bytes)."""
+    T, B, D, H = 60, 16, 48, 32
+    layer = cls(D, H, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, D), dtype=np.float32)
+    dout = rng.standard_normal((T, B, H), dtype=np.float32)
+    full, part = _peak_bytes(layer, x, dout), _peak_bytes(layer, x, dout, input_grad=False)
+    assert full - part >= 0.99 * T * B * D * 4, (full, part)
 
 
 @pytest.mark.parametrize("cls", [rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU])
@@ -409,12 +463,13 @@ def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
     for i, ratio in enumerate((1.2, 1.8, 1.6)):           # three runs; median train ratio 1.6
         results = [{"cell": "lstm", "size": size, "H": H, "train_ratio": ratio, "train_rnnkit_s": 0.01,
                     "train_gflops": 100.0, "step_ratio": 2.5 + i, "step_rnnkit_s": 0.001,
-                    "mem_ratio": 1.25, "mem_ratio_wo_dx": 1.1} for size, H in zip(sizes, (64, 512))]
+                    "mem_ratio": 1.25, "mem_ratio_wo_dx": 1.1, "mem_ratio_data": 1.31 + i / 100}
+                   for size, H in zip(sizes, (64, 512))]
         run = {"meta": {"matmul_peak_gflops": 200.0}, "results": results}
         (tmp_path / f"run{i}.json").write_text(json.dumps(run))
     summary.main([str(p) for p in sorted(tmp_path.glob("run*.json"))] + ["--goals"])
     out = capsys.readouterr().out
-    assert "| LSTM | B16 T200 D32 H64 | 1.60 (1.20-1.80) |" in out
+    assert "| LSTM | B16 T200 D32 H64 | 1.60 (1.20-1.80) |" in out and "| 1.25 (1.32) |" in out
     assert "met    LSTM B16 T200 D32 H64         train >= 1.5x (H <= 128): 1.60" in out
     assert "met    LSTM B128 T50 D256 H512       train >= 1.0x (H = 512): 1.60" in out
     assert "MISSED LSTM B128 T50 D256 H512       train >= 70% of peak (H = 512): 50.00" in out
@@ -427,7 +482,14 @@ def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
         (tmp_path / f"run{i}.json").write_text(json.dumps(run))
     summary.main([str(p) for p in sorted(tmp_path.glob("run*.json"))] + ["--goals"])
     assert "met    LSTM B128 T50 D256 H512       train >= 70% of peak (H = 512): 80.00" in capsys.readouterr().out
-    assert "step >= 3x: 3.50" in out and "memory <= 1.3x: 1.25" in out
+    assert "step >= 3x: 3.50" in out and "met    LSTM B16 T200 D32 H64         memory <= 1.3x (with dx): 1.25" in out
+    assert "MISSED LSTM B16 T200 D32 H64         memory <= 1.3x (on data, no dx): 1.32" in out
+    del run["results"][0]["mem_ratio_data"]               # runs from before input_grad: dx subtracted
+    for i in range(3):
+        (tmp_path / f"run{i}.json").write_text(json.dumps(run))
+    summary.main([str(p) for p in sorted(tmp_path.glob("run*.json"))] + ["--goals"])
+    out = capsys.readouterr().out
+    assert "| 1.25 (1.10 w/o dx) |" in out and "H64         memory <= 1.3x (on data" not in out
 
 
 def test_profile_runs_a_tiny_case(capsys):

@@ -256,7 +256,7 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
             x, lengths = self._batch(seqs, idx)
             logits = self.model_.forward(x, lengths)
             loss, dlogits = weighted_cross_entropy(logits, y_idx[idx], weights)
-            self.model_.backward(dlogits)
+            self.model_.backward(dlogits, input_grad=False)
             return loss, len(idx)
 
         def eval_fn():

@@ -146,7 +146,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
 
         def train_step(idx):
             loss, dout = loss_and_grad(idx)
-            self.model_.backward(dout)
+            self.model_.backward(dout, input_grad=False)
             return loss, len(idx)
 
         def eval_fn():

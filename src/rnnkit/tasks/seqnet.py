@@ -59,10 +59,12 @@ class SequenceNet(Module):
         pooled, self._pool_cache = pool_forward(out, lengths, self.pooling, self.num_directions)
         return self.head.forward(pooled)                        # (B, O)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
+        """Gradients of every parameter from dy (B, O); returns dx (T, B, D) for feature input, None
+        for ids or with input_grad=False (training on data: the bottom layer's dx is skipped)."""
         dpooled = self.head.backward(dy)                        # (B, F)
         dout = pool_backward(self._pool_cache, dpooled)         # (T, B, F)
-        dx, _ = self.rnn.backward(dout)
+        dx, _ = self.rnn.backward(dout, input_grad=input_grad or self.embed is not None)
         if self.embed is not None:
             self.embed.backward(dx)
             return None

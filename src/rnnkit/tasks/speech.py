@@ -139,8 +139,10 @@ class CTCModel(Module):
         h, _ = self.rnn.forward(x, lengths=lengths)
         return self.out.forward(h)
 
-    def backward(self, dlogits: np.ndarray) -> np.ndarray:
-        dx, _ = self.rnn.backward(self.out.backward(dlogits))
+    def backward(self, dlogits: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Gradients of every parameter; returns dx, or None with input_grad=False (features are
+        data: the bottom layer's dx product is skipped)."""
+        dx, _ = self.rnn.backward(self.out.backward(dlogits), input_grad=input_grad)
         return dx
 
 
@@ -154,7 +156,7 @@ def ctc_step(model: CTCModel, feats, labels) -> tuple[float, int]:
         targets[b, : len(y)] = y
     loss, dlogits = ctc_loss(logits, targets, lengths, [len(y) for y in labels], blank=BLANK,
                              reduction="mean")
-    model.backward(dlogits)
+    model.backward(dlogits, input_grad=False)
     return loss, len(labels)
 
 
