@@ -23,10 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+
+import numpy as np  # noqa: E402
 
 from rnnkit.data import bundled  # noqa: E402
 from rnnkit.data.tables import read_text_labels  # noqa: E402

@@ -44,9 +44,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+
+import numpy as np  # noqa: E402
 
 SIZES = [  # (B, T, D, H, num_layers, bidirectional)
     (16, 200, 32, 64, 1, False),

@@ -27,9 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+
+import numpy as np  # noqa: E402
 
 SIZES = {"small": (16, 200, 32, 64), "large": (128, 50, 256, 512)}
 

@@ -27,12 +27,12 @@ def side_by_side():
     path cannot run (no Numba, no callable OpenBLAS)."""
     if not kernels.enabled():
         pytest.skip("numba is not installed")
-    from rnnkit.kernels import _blas, _parallel
+    from rnnkit.kernels import _blas, _parallel, _spin
 
     if not _blas.enabled() or _blas.threads() is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS rnnkit can call")
-    saved, threads = (_parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS), _blas.threads()
-    _parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS = 0, 1 << 62
+    saved, threads = (_parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS, _spin.SHORT), _blas.threads()
+    _parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS, _spin.SHORT = 0, 1 << 62, True
     _blas.set_threads(max(2, threads))
     calls = []
     pair = _parallel.pair
@@ -41,7 +41,7 @@ def side_by_side():
         yield calls
     finally:
         _parallel.pair = pair
-        _parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS = saved
+        _parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS, _spin.SHORT = saved
         _blas.set_threads(threads)
 
 

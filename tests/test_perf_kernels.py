@@ -654,19 +654,22 @@ def test_first_call_script_times_a_fresh_and_a_cached_run(capsys):
 @pytest.fixture
 def parallel():
     """`kernels._parallel`, where it can run (Numba, NumPy's OpenBLAS callable); BLAS at >= 2 threads
-    inside the test, its thread count restored after."""
+    inside the test, its thread count restored after; the BLAS spin taken as short (`_spin`: whether
+    it is depends on whether pytest imported NumPy before rnnkit)."""
     if not kernels.enabled():
         pytest.skip("numba is not installed")
-    from rnnkit.kernels import _blas, _parallel
+    from rnnkit.kernels import _blas, _parallel, _spin
 
     if not _blas.enabled() or _blas.threads() is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS rnnkit can call")
-    threads = _blas.threads()
+    threads, short = _blas.threads(), _spin.SHORT
     _blas.set_threads(max(2, threads))
+    _spin.SHORT = True
     try:
         yield _parallel
     finally:
         _blas.set_threads(threads)
+        _spin.SHORT = short
 
 
 def test_pair_runs_the_second_job_in_a_worker_with_one_blas_thread(parallel):
@@ -747,6 +750,31 @@ def test_side_by_side_only_where_it_pays(parallel):
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "RNNKIT_NO_SIDE_BY_SIDE": "1"})
     assert off.stdout.strip() == "False", off.stdout + off.stderr
+    from rnnkit.kernels import _spin
+
+    _spin.SHORT = False                 # OpenBLAS's default ~0.1 s spin: one after the other
+    assert not parallel.worth(100, 32, 4, 128)
+
+
+def test_blas_spin_is_set_short_only_before_numpy_loads():
+    """OPENBLAS_THREAD_TIMEOUT: set to 22 when unset and NumPy is not loaded yet; a user's value is
+    kept and judged (<= 24 is short); with NumPy loaded first and no value, the spin is the default."""
+    from rnnkit.kernels import _spin
+
+    env = {}
+    assert _spin.configure(env, {}) and env == {"OPENBLAS_THREAD_TIMEOUT": "22"}
+    env = {}
+    assert not _spin.configure(env, {"numpy": None}) and env == {}
+    for value, short in (("20", True), ("24", True), ("28", False), ("junk", False)):
+        env = {"OPENBLAS_THREAD_TIMEOUT": value}
+        assert _spin.configure(env, {"numpy": None}) is short and env["OPENBLAS_THREAD_TIMEOUT"] == value
+    code = ("import os, sys\n{first}\nimport rnnkit\nfrom rnnkit.kernels import _spin\n"
+            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), _spin.SHORT)")
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    for first, want in (("", "22 True"), ("import numpy", "None False")):
+        got = subprocess.run([sys.executable, "-c", code.format(first=first)], capture_output=True,
+                             text=True, check=True, env=clean)
+        assert got.stdout.strip() == want, (first, got.stdout + got.stderr)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

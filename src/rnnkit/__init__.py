@@ -1,4 +1,5 @@
 """rnnkit: recurrent neural networks (RNN, LSTM, GRU) on NumPy with exact backpropagation through time."""
+from .kernels import _spin  # noqa: F401  first, before NumPy loads OpenBLAS (see kernels/_spin.py)
 from .errors import UserError
 from .gradcheck import GradcheckReport, check_function, gradcheck
 from .layers import GRU, LSTM, RNN, Embedding, Linear, Module

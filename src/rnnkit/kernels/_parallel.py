@@ -19,8 +19,10 @@ backward_in_chunks`): no second dx array (it was +0.13x of the kept activations 
 bidirectional LSTM), and each takes half the rows per chunk (`running`), so the two directions' chunk
 buffers together are the size of one (measured: no slower at B32 H128).
 
-Used only when the compiled loops run, NumPy's BLAS is OpenBLAS with two or more threads, the layer is
-in the size range where it pays, and no other thread is inside `pair` (the thread count is global);
+Used only when the compiled loops run, NumPy's BLAS is OpenBLAS with two or more threads whose idle
+spin is short (`_spin`: rnnkit imported before NumPy, or OPENBLAS_THREAD_TIMEOUT set; with OpenBLAS's
+default ~0.1 s spin a bidirectional layer in a model was slower side by side), the layer is in the
+size range where it pays, and no other thread is inside `pair` (the thread count is global);
 otherwise the directions run one after the other, as before. RNNKIT_NO_SIDE_BY_SIDE=1 in the
 environment (read at import) switches it off, e.g. for a program whose other threads use NumPy's BLAS
 at the same time (they would get one BLAS thread while a pair runs).
@@ -37,7 +39,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from . import _blas
+from . import _blas, _spin
 
 # per direction, B * G*H * H multiply-adds per step in the recurrent product, T steps: below MIN_SEQ
 # for the whole sequence the thread hand-offs (two per forward + backward, ~0.1 ms each here) cost more
@@ -72,7 +74,8 @@ def _flagged(f):
 def worth(T: int, B: int, G: int, H: int) -> bool:
     """True when `pair` would run two directions of this size side by side (G gate blocks of H)."""
     step = B * G * H * H
-    if not (ENABLED and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS and _blas.enabled()):
+    if not (ENABLED and _spin.SHORT and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS
+            and _blas.enabled()):
         return False
     n = _blas.threads()
     return n is not None and n >= 2

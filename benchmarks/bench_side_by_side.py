@@ -1,0 +1,108 @@
+"""A bidirectional layer inside a model step: its directions side by side vs one after the other, with
+OpenBLAS's idle spin short (rnnkit imported before NumPy) and with OpenBLAS's default spin.
+
+Why: `bench_vs_torch` times a layer alone. In a model, a multi-threaded BLAS product (here a Linear
+head over every step) runs between the layer's forward and backward; with OpenBLAS's default idle
+spin (~0.1 s) its worker thread then competes with the two directions (`rnnkit/kernels/_spin.py`).
+Each setting runs in its own process (OpenBLAS reads the spin when NumPy loads it), the two paths
+alternate inside it, and the numbers are medians of `--repeats` steps per round over `--rounds`
+rounds. With the default spin the side-by-side path is forced here (rnnkit would not take it).
+
+Usage: python3 benchmarks/bench_side_by_side.py [--cells lstm,gru,rnn] [--repeats 5] [--rounds 4]
+       [--head 256] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def measure(cells, repeats, rounds, head):
+    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers."""
+    import numpy as np
+
+    import rnnkit
+    from rnnkit.kernels import _parallel, _spin
+
+    _spin.SHORT = True                                       # forced where NumPy came first
+    B, T, D, H = 32, 100, 64, 128
+    rng = np.random.default_rng(0)
+    out = {}
+    for cell in cells:
+        layer = getattr(rnnkit, cell.upper())(D, H, num_layers=2, bidirectional=True, seed=0)
+        lin = rnnkit.Linear(2 * H, head, seed=1)
+        x = rng.standard_normal((T, B, D), dtype=np.float32)
+        dlogits = rng.standard_normal((T * B, head), dtype=np.float32) * 1e-3
+
+        def step():
+            h, _ = layer.forward(x)
+            lin.forward(h.reshape(T * B, 2 * H))             # the head's products: two BLAS threads
+            dh = lin.backward(dlogits).reshape(T, B, 2 * H)
+            layer.backward(dh, input_grad=False)
+
+        res = {"side": [], "seq": []}
+        for _ in range(rounds):
+            for mode in res:
+                _parallel.ENABLED = mode == "side"
+                assert layer._side_by_side(T, B) == (mode == "side")
+                step()
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    step()
+                    times.append(time.perf_counter() - t0)
+                res[mode].append(statistics.median(times) * 1e3)
+        out[cell] = res
+    return out
+
+
+def run_setting(first, args):
+    """measure() in a fresh process that imports `first` (rnnkit or numpy) before anything else."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    code = (f"import sys; sys.path.insert(0, {SRC!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            f"import {first}\nimport json, bench_side_by_side as b\n"
+            f"print(json.dumps(b.measure({args.cells.split(',')!r}, {args.repeats}, {args.rounds}, "
+            f"{args.head})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(f"error: the {first}-first run failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: rnn, lstm, gru")
+    p.add_argument("--repeats", type=int, default=5, help="timed steps per round and path (median)")
+    p.add_argument("--rounds", type=int, default=4, help="rounds of side/sequential per process")
+    p.add_argument("--head", type=int, default=256, help="output width of the Linear head")
+    p.add_argument("--json", help="write the results here")
+    a = p.parse_args(argv)
+    unknown = set(a.cells.split(",")) - {"rnn", "lstm", "gru"}
+    if unknown or a.repeats < 1 or a.rounds < 1 or a.head < 1:
+        p.error(f"unknown cells {sorted(unknown)}" if unknown else "--repeats, --rounds, --head must be >= 1")
+    settings = {"short spin (rnnkit first)": "rnnkit", "default spin (NumPy first)": "numpy"}
+    results = {name: run_setting(first, a) for name, first in settings.items()}
+    print("2-layer bidirectional, B32 T100 D64 H128, Linear head of width "
+          f"{a.head} between forward and backward; ms per step, median of rounds (min-max)\n")
+    print("| setting | cell | side by side | one after the other | speed-up |")
+    print("|---|---|---|---|---|")
+    for name, res in results.items():
+        for cell, r in res.items():
+            side, seq = statistics.median(r["side"]), statistics.median(r["seq"])
+            print(f"| {name} | {cell.upper()} | {side:.1f} ({min(r['side']):.1f}-{max(r['side']):.1f}) | "
+                  f"{seq:.1f} ({min(r['seq']):.1f}-{max(r['seq']):.1f}) | {seq / side:.2f}x |")
+    if a.json:
+        Path(a.json).write_text(json.dumps({"args": vars(a), "results": results}, indent=1))
+        print(f"\nwrote {a.json}")
+
+
+if __name__ == "__main__":
+    main()
