@@ -492,6 +492,22 @@ def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
     assert "| 1.25 (1.10 w/o dx) |" in out and "H64         memory <= 1.3x (on data" not in out
 
 
+def test_side_by_side_benchmark_measures_both_paths(parallel):
+    """bench_side_by_side.measure: both paths per round (it asserts which one each took), positive
+    times; bad options exit with a message."""
+    from rnnkit.kernels import _spin
+
+    script = _load("bench_side_by_side")
+    short, enabled = _spin.SHORT, parallel.ENABLED
+    try:
+        res = script.measure(["rnn"], 1, 1, 8)
+    finally:
+        _spin.SHORT, parallel.ENABLED = short, enabled
+    assert set(res["rnn"]) == {"side", "seq"} and all(v[0] > 0 for v in res["rnn"].values())
+    with pytest.raises(SystemExit):
+        script.main(["--cells", "lstm,cnn"])
+
+
 def test_profile_runs_a_tiny_case(capsys):
     prof = _load("profile_core")
     prof.profile_case("gru", (2, 5, 3, 4), repeats=1, top=5)
