@@ -19,10 +19,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+sys.path.insert(0, str(Path(__file__).resolve().parent))    # bench_vs_torch.median_time
 
 
 def measure(cells, repeats, rounds, head):
@@ -30,6 +30,7 @@ def measure(cells, repeats, rounds, head):
     import numpy as np
 
     import rnnkit
+    from bench_vs_torch import median_time
     from rnnkit.kernels import _parallel, _spin
 
     _spin.SHORT = True                                       # forced where NumPy came first
@@ -53,13 +54,7 @@ def measure(cells, repeats, rounds, head):
             for mode in res:
                 _parallel.ENABLED = mode == "side"
                 assert layer._side_by_side(T, B) == (mode == "side")
-                step()
-                times = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    step()
-                    times.append(time.perf_counter() - t0)
-                res[mode].append(statistics.median(times) * 1e3)
+                res[mode].append(median_time(step, repeats) * 1e3)
         out[cell] = res
     return out
 
