@@ -5,11 +5,12 @@ CPU cycles before they sleep: by default 2**28, about 0.1 s on this machine. A w
 a core away from the two directions that `_parallel.pair` runs side by side, one thread each (set to
 one BLAS thread, but the spinning worker is already waiting). A bidirectional layer in a model has
 such calls right before it (the head's product before the backward), and there running the directions
-side by side was slower than one after the other (2-layer bidirectional LSTM, B32 T100 D64 H128, with
-a 256-wide head product between forward and backward: 0.81-0.86x), while the layer alone was 1.28x
-faster. With OPENBLAS_THREAD_TIMEOUT=22 (2**22 cycles, about 1.5 ms: still long enough to keep the
-workers awake between the per-step products of a time loop) the model step was 1.14-1.29x faster
-side by side, and the layer alone 1.26-1.27x (separate processes, noisy machine).
+side by side was slower than one after the other (2-layer bidirectional, B32 T100 D64 H128, a
+Linear head of width 256 between forward and backward: LSTM 0.88x, GRU 0.79x, RNN 0.89x), while the
+layer alone was 1.28x faster. With OPENBLAS_THREAD_TIMEOUT=22 (2**22 cycles, about 1.5 ms: still long
+enough to keep the workers awake between the per-step products of a time loop) the model step was
+1.27x, 1.19x, 1.21x faster side by side (`benchmarks/bench_side_by_side.py`, a process per setting).
+The same spin had slowed torch's calls in the alternating benchmark too (docs/readme/performance.md).
 
 OpenBLAS reads the variable once, when NumPy loads it. So rnnkit sets it, if it is unset, when rnnkit
 is imported before NumPy (`import rnnkit` first, `python -m rnnkit`, the `rnnkit` command). It only
