@@ -251,7 +251,7 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     head = width - tail                                              # dW_hh rows taken from dz
     dz = np.empty((K, B, width), dtype)
     dtail = np.empty((K, B, tail), dtype) if tail else None
-    dx = None if not need_dx else np.empty((T, B, D), dtype) if dx_add is None else dx_add
+    dx = (np.empty((T, B, D), dtype) if dx_add is None else dx_add) if need_dx else None
     grads = {"weight_ih": np.empty((width, D), dtype), "weight_hh": np.empty((width, H), dtype)}
     bias = "bias_ih" in params
     if bias:
@@ -265,11 +265,9 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
         steps(t0, t1, dz, dtail)
         z = dz.reshape(K * B, width)[:n]
         xs, hs = x[t0:t1].reshape(n, D), h_prev[t0:t1].reshape(n, H)
-        if dx is None:                                               # need_dx=False
-            pass
-        elif dx_add is None:
+        if need_dx and dx_add is None:
             np.matmul(z, params["weight_ih"], out=dx[t0:t1].reshape(n, D))
-        else:   # the whole product, then one addition: with both directions side by side each dx
+        elif need_dx:   # the whole product, then one addition: with both directions side by side each dx
             # element is +0 + p_fwd + p_rev in either order, the same bits (a gemm with beta = 1 would
             # interleave the other direction's value with its partial sums)
             part = (z @ params["weight_ih"]).reshape(t1 - t0, B, D)
