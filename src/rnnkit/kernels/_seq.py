@@ -202,6 +202,35 @@ def copy_rows(src, dst):
             dst[b, j] = src[b, j]
 
 
+def dout_rows(dout: np.ndarray, B: int, H: int, dtype) -> tuple:
+    """(whole, d) for reading dout_t in the backward loops (`dout_step`): a C-contiguous dout in the
+    layer's dtype is read in place (whole = dout, d has no rows); any other (a bidirectional layer's
+    half of its (T, B, 2H) gradient) is copied a step at a time into d (B, H), contiguous for the
+    vectorised gate kernels (whole is then d[None], never read). In place saves the (B, H) copy: 2% of
+    the states the RNN keeps at B128 T50 H512."""
+    if dout.flags.c_contiguous and dout.dtype == dtype:
+        return dout, np.empty((0, H), dtype)
+    d = np.empty((B, H), dtype)
+    return d[None], d
+
+
+@njit(**JIT)
+def dout_step(dout, whole, d, t):
+    """dout[t] as a C-contiguous (B, H) array (`dout_rows`)."""
+    if d.shape[0] == 0:
+        return whole[t]
+    copy_rows(dout[t], d)
+    return d
+
+
+def dout_step_py(dout, whole, d, t):
+    """`dout_step` for the Python loops (NumPy's BLAS not callable from compiled code)."""
+    if d.shape[0] == 0:
+        return whole[t]
+    np.copyto(d, dout[t])
+    return d
+
+
 @njit(**JIT)
 def all_finite(a):
     """True when no element of `a` is NaN or +-Inf, read from the exponent bits (fastmath may assume

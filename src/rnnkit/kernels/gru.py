@@ -17,8 +17,8 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, dout_step_py,
+                   mask_rows, matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -133,14 +133,14 @@ def forward_seq(gates, rh, b_ih, b_hh, rows, m, hhn, W_hhT):
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, gates, hhn, rows, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record, W_hh):
+def backward_seq(t0, t1, gates, hhn, rows, dout, whole, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record,
+                 W_hh):
     """Steps t1-1 .. t0 of `backward` in one call; dxi and dhn hold those steps (index t - t0). dout
-    (T, B, H) may be strided: each step is copied into d (B, H) first."""
+    (T, B, H) may be strided: then each step is copied into d (B, H) first (`_seq.dout_rows`)."""
     for t in range(t1 - 1, t0 - 1, -1):
         k = t - t0
-        copy_rows(dout[t], d)
-        backward_step(gates[t], hhn[t], rows, t, d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
-                      seq[t if record else 0], record)
+        backward_step(gates[t], hhn[t], rows, t, dout_step(dout, whole, d, t), dh_rec, dpass, m[t], dxi[k],
+                      dhn[k], dhh, seq[t if record else 0], record)
         gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh
 
 
@@ -175,7 +175,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
     T, B, H = hhn.shape
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    d = np.empty((B, H), dtype)                                      # dout_t, copied (may be strided)
+    whole, d = dout_rows(dout, B, H, dtype)
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     dhh = np.empty((B, 3 * H), dtype)
@@ -186,14 +186,13 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
 
     def steps(t0, t1, dxi, dhn):
         if _blas.enabled():
-            backward_seq(t0, t1, gates, hhn, rows, dout, d, dh_rec, dpass, m, dxi, dhn, dhh, seq, record,
-                         W_hh)
+            backward_seq(t0, t1, gates, hhn, rows, dout, whole, d, dh_rec, dpass, m, dxi, dhn, dhh, seq,
+                         record, W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
-            np.copyto(d, dout[t])
-            backward_step(gates[t], hhn[t], rows, t, d, dh_rec, dpass, m[t], dxi[k], dhn[k], dhh,
-                          seq[t if record else 0], record)
+            backward_step(gates[t], hhn[t], rows, t, dout_step_py(dout, whole, d, t), dh_rec, dpass, m[t],
+                          dxi[k], dhn[k], dhh, seq[t if record else 0], record)
             np.matmul(dhh, W_hh, out=dh_rec)
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]

@@ -22,8 +22,8 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, dout_step_py,
+                   mask_rows, matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -145,13 +145,12 @@ def forward_seq(gates, r, b_ih, b_hh, rows, cs, W_hhT, m):
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, gates, cs, dout, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh):
+def backward_seq(t0, t1, gates, cs, dout, whole, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh):
     """Steps t1-1 .. t0 of `backward` in one call; dz holds those steps (index t - t0). dout (T, B, H)
-    may be strided: each step is copied into d (B, H) first."""
+    may be strided: then each step is copied into d (B, H) first (`_seq.dout_rows`)."""
     for t in range(t1 - 1, t0 - 1, -1):
-        copy_rows(dout[t], d)
-        backward_step(gates[t], cs[t + 1], cs[t], d, dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
-                      seq[t if record else 0], record)
+        backward_step(gates[t], cs[t + 1], cs[t], dout_step(dout, whole, d, t), dh_rec, dpass, dc, m[t],
+                      dz[t - t0], tc_row, seq[t if record else 0], record)
         gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh
 
 
@@ -186,7 +185,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    d = np.empty((B, H), dtype)                                      # dout_t, copied (may be strided)
+    whole, d = dout_rows(dout, B, H, dtype)
     if dstate is None:
         dh_rec, dc = np.zeros((B, H), dtype), np.zeros((B, H), dtype)
     else:
@@ -199,12 +198,12 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
 
     def steps(t0, t1, dz, _):
         if _blas.enabled():
-            backward_seq(t0, t1, gates, cs, dout, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record, W_hh)
+            backward_seq(t0, t1, gates, cs, dout, whole, d, dh_rec, dpass, dc, m, dz, tc_row, seq, record,
+                         W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
-            np.copyto(d, dout[t])
-            backward_step(gates[t], cs[t + 1], cs[t], d, dh_rec, dpass, dc, m[t], dz[t - t0], tc_row,
-                          seq[t if record else 0], record)
+            backward_step(gates[t], cs[t + 1], cs[t], dout_step_py(dout, whole, d, t), dh_rec, dpass, dc,
+                          m[t], dz[t - t0], tc_row, seq[t if record else 0], record)
             np.matmul(dz[t - t0], W_hh, out=dh_rec)
 
     dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, steps, dx_add=dx_add, need_dx=need_dx)

@@ -16,8 +16,8 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, copy_rows, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, dout_step_py,
+                   mask_rows, matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -105,13 +105,12 @@ def forward_seq(rows, rh, b_ih, b_hh, m, relu, W_hhT):
 
 
 @njit(**JIT)
-def backward_seq(t0, t1, rows, dout, d, dh_rec, dpass, m, da, seq, record, relu, W_hh):
+def backward_seq(t0, t1, rows, dout, whole, d, dh_rec, dpass, m, da, seq, record, relu, W_hh):
     """Steps t1-1 .. t0 of `backward` in one call; da holds those steps (index t - t0). dout (T, B, H)
-    may be strided: each step is copied into d (B, H) first."""
+    may be strided: then each step is copied into d (B, H) first (`_seq.dout_rows`)."""
     for t in range(t1 - 1, t0 - 1, -1):
-        copy_rows(dout[t], d)
-        backward_step(rows, t, d, dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
-                      record, relu)
+        backward_step(rows, t, dout_step(dout, whole, d, t), dh_rec, dpass, m[t], da[t - t0],
+                      seq[t if record else 0], record, relu)
         gemm(da[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = da_t W_hh
 
 
@@ -148,7 +147,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     W_hh = params["weight_hh"]
     dtype = W_hh.dtype
-    d = np.empty((B, H), dtype)                                      # dout_t, copied (may be strided)
+    whole, d = dout_rows(dout, B, H, dtype)
     dh_rec = np.zeros((B, H), dtype) if dstate is None else np.array(dstate[0], dtype=dtype)
     dpass = np.zeros((B, H), dtype)
     m = mask_rows(mask, T, B, dtype)
@@ -159,12 +158,11 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
 
     def steps(t0, t1, da, _):
         if _blas.enabled():
-            backward_seq(t0, t1, rows, dout, d, dh_rec, dpass, m, da, seq, record, relu, W_hh)
+            backward_seq(t0, t1, rows, dout, whole, d, dh_rec, dpass, m, da, seq, record, relu, W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
-            np.copyto(d, dout[t])
-            backward_step(rows, t, d, dh_rec, dpass, m[t], da[t - t0], seq[t if record else 0],
-                          record, relu)
+            backward_step(rows, t, dout_step_py(dout, whole, d, t), dh_rec, dpass, m[t], da[t - t0],
+                          seq[t if record else 0], record, relu)
             np.matmul(da[t - t0], W_hh, out=dh_rec)
 
     dx, grads = backward_in_chunks(params, x, hs[:-1], H, steps, dx_add=dx_add, need_dx=need_dx)
