@@ -307,19 +307,20 @@ class _Recurrent(Module):
                 return (*self.cell.backward(self._cell_params(l, d), caches[l * nd + d], dout_d, dst,
                                             dh_seq=dh_seq, dx_add=into, need_dx=need_dx), dh_seq, into)
 
+            def reverse_into(dx, need_dx=need_dx):
+                """Where the reverse direction adds its dx: the time-reversed view of `dx`, or None
+                (per-sequence reversal with lengths is a gather, summed below; no dx wanted)."""
+                return dx[::-1] if rev is None and need_dx else None
+
             if self._side_by_side(T, B, caches[l * nd]):      # both add into one zeroed dx, in turns
                 from ..kernels import _parallel
                 dx_both = np.zeros((T, B, self.input_size if l == 0 else nd * H),
                                    self.dtype) if need_dx else None
-                results = _parallel.pair(
-                    lambda: run(0, dx_both),
-                    lambda: run(1, dx_both[::-1] if rev is None and need_dx else None))
+                results = _parallel.pair(lambda: run(0, dx_both), lambda: run(1, reverse_into(dx_both)))
             else:
                 results = [run(0)]
                 if nd == 2:      # the reverse direction adds its dx straight into the forward one's
-                    # (through a time-reversed view; per-sequence reversal with lengths is a gather,
-                    # summed below)
-                    results.append(run(1, results[0][0][::-1] if rev is None and need_dx else None))
+                    results.append(run(1, reverse_into(results[0][0])))
             dx_total = None
             for d, (dx, dst0, grads, dh_seq, into) in enumerate(results):
                 for a, s in zip(dinit, dst0):
