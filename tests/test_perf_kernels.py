@@ -427,6 +427,15 @@ def test_backward_reads_a_contiguous_dout_in_place():
     assert d.shape == (3, 5) and d.flags.c_contiguous and whole.shape == (1, 3, 5)
     whole, d = _seq.dout_rows(dout.astype(np.float64), 3, 10, np.float32)
     assert d.shape == (3, 10) and d.dtype == np.float32          # another dtype: copied per step
+    rng = np.random.default_rng(0)
+    for cls in (rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU):            # read in place, never written
+        layer = cls(3, 5, seed=0)
+        layer.forward(rng.standard_normal((4, 2, 3), dtype=np.float32))
+        g = rng.standard_normal((4, 2, 5), dtype=np.float32)
+        before = g.copy()
+        layer.backward(g)
+        assert np.array_equal(g, before), f"{cls.__name__}.backward wrote into dout"
+
 
 @needs_numba
 def test_float32_activations_are_accurate():
