@@ -216,18 +216,10 @@ def dout_rows(dout: np.ndarray, B: int, H: int, dtype) -> tuple:
 
 @njit(**JIT)
 def dout_step(dout, whole, d, t):
-    """dout[t] as a C-contiguous (B, H) array (`dout_rows`)."""
+    """dout[t] as a C-contiguous (B, H) array (`dout_rows`); the Python time loops call it too."""
     if d.shape[0] == 0:
         return whole[t]
     copy_rows(dout[t], d)
-    return d
-
-
-def dout_step_py(dout, whole, d, t):
-    """`dout_step` for the Python loops (NumPy's BLAS not callable from compiled code)."""
-    if d.shape[0] == 0:
-        return whole[t]
-    np.copyto(d, dout[t])
     return d
 
 

@@ -17,8 +17,8 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, dout_step_py,
-                   mask_rows, matvec_rows, project, state_block, state_row, state_rows)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
+                   matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -191,7 +191,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             return
         for t in range(t1 - 1, t0 - 1, -1):
             k = t - t0
-            backward_step(gates[t], hhn[t], rows, t, dout_step_py(dout, whole, d, t), dh_rec, dpass, m[t],
+            backward_step(gates[t], hhn[t], rows, t, dout_step(dout, whole, d, t), dh_rec, dpass, m[t],
                           dxi[k], dhn[k], dhh, seq[t if record else 0], record)
             np.matmul(dhh, W_hh, out=dh_rec)
 

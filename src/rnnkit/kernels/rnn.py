@@ -16,8 +16,8 @@ from numba import njit
 from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, dout_step_py,
-                   mask_rows, matvec_rows, project, state_block, state_row, state_rows)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
+                   matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, tanh
 
 RELU = {"tanh": False, "relu": True}  # nonlinearity name -> the kernels' flag
@@ -161,7 +161,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             backward_seq(t0, t1, rows, dout, whole, d, dh_rec, dpass, m, da, seq, record, relu, W_hh)
             return
         for t in range(t1 - 1, t0 - 1, -1):
-            backward_step(rows, t, dout_step_py(dout, whole, d, t), dh_rec, dpass, m[t], da[t - t0],
+            backward_step(rows, t, dout_step(dout, whole, d, t), dh_rec, dpass, m[t], da[t - t0],
                           seq[t if record else 0], record, relu)
             np.matmul(da[t - t0], W_hh, out=dh_rec)
 
