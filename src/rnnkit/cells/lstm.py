@@ -81,15 +81,18 @@ def step(params, x_t, state):
     return h, c
 
 
-def forward(params, x, state, mask=None, *, hs=None):
+def forward(params, x, state, mask=None, *, hs=None, work=None):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T, c_T), cache.
 
     hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
     (out is then hs[1:] when mask is None).
+    work: None, or the internal buffers of a cache the caller has dropped (`kernels.<cell>.spare`);
+    the fused kernels write over those that nothing else refers to (`kernels._seq.take`), this NumPy
+    code ignores it.
     """
     fused = kernels.get("lstm")
     if fused is not None:
-        return fused.forward(params, x, state, mask, hs=hs)
+        return fused.forward(params, x, state, mask, hs=hs, work=work)
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
@@ -111,7 +114,7 @@ def forward(params, x, state, mask=None, *, hs=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, tcs, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
     """BPTT. dout (T, B, H), dstate (dh_T, dc_T) or None -> dx, (dh_0, dc_0), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
@@ -120,10 +123,13 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
     need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
     does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
     the (T, B, D) array.
+    spare: None, or the previous gradients by parameter name, which the caller also holds once (a
+    layer's `grads`); the fused kernels write over those that nothing else refers to
+    (`kernels._seq.take`), this NumPy code ignores it.
     """
     fused = kernels.made_by(cache)
     if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx)
+        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, spare)
     x, hs, cs, gates, tcs, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]

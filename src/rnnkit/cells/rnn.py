@@ -56,11 +56,14 @@ def step(params, x_t, state, nonlinearity="tanh"):
     return (step_forward(xw, state[0], params["weight_hh"], nonlinearity),)
 
 
-def forward(params, x, state, mask=None, nonlinearity="tanh", *, hs=None):
+def forward(params, x, state, mask=None, nonlinearity="tanh", *, hs=None, work=None):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache.
 
     hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
     (out is then hs[1:] when mask is None).
+    work: None, or the internal buffers of a cache the caller has dropped (`kernels.<cell>.spare`);
+    the fused kernels write over those that nothing else refers to (`kernels._seq.take`), this NumPy
+    code ignores it.
     """
     fused = kernels.get("rnn")
     if fused is not None:
@@ -82,7 +85,7 @@ def forward(params, x, state, mask=None, nonlinearity="tanh", *, hs=None):
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
     """BPTT. dout (T, B, H), dstate (dh_T,) or None -> dx (T, B, D), (dh_0,), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with g_t = dL/dh_t (for gradient-flow diagnostics).
@@ -91,10 +94,13 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
     need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
     does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
     the (T, B, D) array.
+    spare: None, or the previous gradients by parameter name, which the caller also holds once (a
+    layer's `grads`); the fused kernels write over those that nothing else refers to
+    (`kernels._seq.take`), this NumPy code ignores it.
     """
     fused = kernels.made_by(cache)
     if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx)
+        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, spare)
     x, hs, mask, nonlinearity = cache
     T, B, _ = x.shape
     W_hh = params["weight_hh"]

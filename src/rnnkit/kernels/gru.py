@@ -18,7 +18,7 @@ from . import register_cache
 from . import _blas
 from ._blas import gemm
 from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows)
+                   matvec_rows, project, state_block, state_row, state_rows, take)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -144,17 +144,18 @@ def backward_seq(t0, t1, gates, hhn, rows, dout, whole, d, dh_rec, dpass, m, dxi
         gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh
 
 
-def forward(params, x, state, mask=None, hs=None):
-    """Same contract as `rnnkit.cells.gru.forward` (hs: see `_seq.state_rows`)."""
+def forward(params, x, state, mask=None, hs=None, work=None):
+    """Same contract as `rnnkit.cells.gru.forward` (hs: see `_seq.state_rows`; work: `spare` of a dropped
+    cache, whose gates and hhn are written over where nothing else refers to them, `_seq.take`)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = project(params, x, np.empty((T, B, 3 * H), dtype))
+    gates = project(params, x, take(work, "gates", (T, B, 3 * H), dtype))
     b_ih, b_hh = biases(params, 3 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype) if hs is None else hs
     rows = state_rows(hs)
-    hhn = np.empty((T, B, H), dtype)
+    hhn = take(work, "hhn", (T, B, H), dtype)
     hs[0] = state[0]
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
     rh = np.empty((B, 3 * H), dtype)
@@ -169,7 +170,7 @@ def forward(params, x, state, mask=None, hs=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
     """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
     x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
@@ -196,9 +197,16 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             np.matmul(dhh, W_hh, out=dh_rec)
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add, need_dx=need_dx)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add, need_dx=need_dx,
+                                   spare=spare)
     dh_rec += dpass
     return dx, (dh_rec,), grads
+
+
+def spare(cache: Cache) -> dict:
+    """The buffers of a dropped cache that only the cache refers to internally (gates, hhn; the
+    states are the layer's outputs), for the next forward's `work` (`_seq.take`)."""
+    return {"gates": cache.gates, "hhn": cache.hhn}
 
 
 def stepper(params, B):

@@ -23,7 +23,7 @@ from . import register_cache
 from . import _blas
 from ._blas import gemm
 from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows)
+                   matvec_rows, project, state_block, state_row, state_rows, take)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -154,17 +154,18 @@ def backward_seq(t0, t1, gates, cs, dout, whole, d, dh_rec, dpass, dc, m, dz, tc
         gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh
 
 
-def forward(params, x, state, mask=None, hs=None):
-    """Same contract as `rnnkit.cells.lstm.forward` (hs: see `_seq.state_rows`)."""
+def forward(params, x, state, mask=None, hs=None, work=None):
+    """Same contract as `rnnkit.cells.lstm.forward` (hs: see `_seq.state_rows`; work: `spare` of a
+    dropped cache, whose gates and cs are written over where nothing else refers to them, `_seq.take`)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = project(params, x, np.empty((T, B, 4 * H), dtype))
+    gates = project(params, x, take(work, "gates", (T, B, 4 * H), dtype))
     b_ih, b_hh = biases(params, 4 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype) if hs is None else hs
     rows = state_rows(hs)
-    cs = np.empty((T + 1, B, H), dtype)
+    cs = take(work, "cs", (T + 1, B, H), dtype)
     hs[0], cs[0] = state
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 4H): no-trans BLAS per step
     r = np.empty((B, 4 * H), dtype)
@@ -179,7 +180,7 @@ def forward(params, x, state, mask=None, hs=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
     """Same contract as `rnnkit.cells.lstm.backward` (the cache stays valid for another backward)."""
     x, hs, cs, gates, mask = cache
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
@@ -206,9 +207,16 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
                           m[t], dz[t - t0], tc_row, seq[t if record else 0], record)
             np.matmul(dz[t - t0], W_hh, out=dh_rec)
 
-    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, steps, dx_add=dx_add, need_dx=need_dx)
+    dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, steps, dx_add=dx_add, need_dx=need_dx,
+                                   spare=spare)
     dh_rec += dpass
     return dx, (dh_rec, dc), grads
+
+
+def spare(cache: Cache) -> dict:
+    """The buffers of a dropped cache that only the cache refers to internally (gates, cs; the
+    states are the layer's outputs), for the next forward's `work` (`_seq.take`)."""
+    return {"gates": cache.gates, "cs": cache.cs}
 
 
 def stepper(params, B):
