@@ -115,7 +115,7 @@ def forward(params, x, state, mask=None, *, hs=None, work=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
     """BPTT. dout (T, B, H), dstate (dh_T,) or None -> dx (T, B, D), (dh_0,), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
@@ -124,13 +124,13 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
     need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
     does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
     the (T, B, D) array.
-    spare: None, or the previous gradients by parameter name, which the caller also holds once (a
+    last_grads: None, or the previous gradients by parameter name, which the caller also holds once (a
     layer's `grads`); the fused kernels write over those that nothing else refers to
     (`kernels._seq.take`), this NumPy code ignores it.
     """
     fused = kernels.made_by(cache)
     if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, spare)
+        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, last_grads)
     x, hs, gates, hhn, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]

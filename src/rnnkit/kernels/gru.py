@@ -145,8 +145,8 @@ def backward_seq(t0, t1, gates, hhn, rows, dout, whole, d, dh_rec, dpass, m, dxi
 
 
 def forward(params, x, state, mask=None, hs=None, work=None):
-    """Same contract as `rnnkit.cells.gru.forward` (hs: see `_seq.state_rows`; work: `spare` of a dropped
-    cache, whose gates and hhn are written over where nothing else refers to them, `_seq.take`)."""
+    """Same contract as `rnnkit.cells.gru.forward` (hs: see `_seq.state_rows`; work: `spare` of a
+    dropped cache, whose gates and hhn are written over where nothing else refers to them, `_seq.take`)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
@@ -170,7 +170,7 @@ def forward(params, x, state, mask=None, hs=None, work=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
     """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
     x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
@@ -198,7 +198,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
     dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add, need_dx=need_dx,
-                                   spare=spare)
+                                   spare=last_grads)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

@@ -180,7 +180,7 @@ def forward(params, x, state, mask=None, hs=None, work=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
     """Same contract as `rnnkit.cells.lstm.backward` (the cache stays valid for another backward)."""
     x, hs, cs, gates, mask = cache
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
@@ -208,7 +208,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             np.matmul(dz[t - t0], W_hh, out=dh_rec)
 
     dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, steps, dx_add=dx_add, need_dx=need_dx,
-                                   spare=spare)
+                                   spare=last_grads)
     dh_rec += dpass
     return dx, (dh_rec, dc), grads
 

@@ -141,7 +141,7 @@ def forward(params, x, state, mask=None, nonlinearity="tanh", hs=None):
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, spare=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
     """Same contract as `rnnkit.cells.rnn.backward`."""
     x, hs, mask, nonlinearity = cache
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
@@ -166,7 +166,7 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             np.matmul(da[t - t0], W_hh, out=dh_rec)
 
     dx, grads = backward_in_chunks(params, x, hs[:-1], H, steps, dx_add=dx_add, need_dx=need_dx,
-                                   spare=spare)
+                                   spare=last_grads)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 

@@ -328,9 +328,9 @@ class _Recurrent(Module):
                 dst = None if dfinal is None else tuple(a[l * nd + d] for a in dfinal)
                 # the last gradients are written over where nothing else refers to them: new ones
                 # beside them were 0.12x of the states the RNN keeps at H=512, in every step of a loop
-                spare = {n: self._grads.get(full) for n, full in self._param_names(l, d)}
+                last = {n: self._grads.get(full) for n, full in self._param_names(l, d)}
                 return (*self.cell.backward(self._cell_params(l, d), caches[l * nd + d], dout_d, dst,
-                                            dh_seq=dh_seq, dx_add=into, need_dx=need_dx, spare=spare),
+                                            dh_seq=dh_seq, dx_add=into, need_dx=need_dx, last_grads=last),
                         dh_seq, into)
 
             def reverse_into(dx, need_dx=need_dx):
