@@ -271,16 +271,16 @@ def bench_case(cell, s, parts, repeats, step_batch, step_count=STEP_COUNT):
             # A training step as it runs in a loop: the second step of a layer that has not run yet,
             # measured from before its first, so that what the layer holds from one step into the
             # next (its cache until the next forward, its gradients) counts; the kernels are compiled
-            # (and lazily built workspaces exist) from a pair on `ours` first. (One step traced after a warm-up pair on the same layer, the method
-            # before 2 Dec, missed the cache held from the pair: 1.23x for an LSTM whose loop peaked at
-            # 2.06x while the layer kept its last cache through the next forward.)
+            # (and lazily built workspaces exist) from a pair on `ours` first. (One step traced after
+            # a warm-up pair on the same layer, the method until 1 Dec evening, missed the cache held
+            # from the pair: 1.23x for an LSTM whose loop peaked at 2.06x while the layer kept its
+            # last cache through the next forward.)
             ours.forward(x)
             ours.backward(dout, **kw)
             fresh = make_pair(cell, s)[0]
             gc.collect()
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
-            dx = None
             for _ in range(2):
                 dx = None                                            # the caller's last dx goes too
                 tracemalloc.reset_peak()
