@@ -12,7 +12,7 @@ import math
 
 from ..optim import OPTIMIZERS, SCHEDULES
 from ..train import TrainConfig
-from ..train.outdir import prepare_out_dir, release_out_dirs  # noqa: F401  (the commands' shared check)
+from ..train.outdir import prepare_out_dir, release_out_dirs  # noqa: F401  (re-exported: the shared check)
 
 
 def _number(convert, ok, expected: str, out_of_range: str | None = None):

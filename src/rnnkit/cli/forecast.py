@@ -7,13 +7,13 @@ matplotlib is installed. `predict` prints the next H values (with the interval w
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..jsonio import write_json
 from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 from .plotting import pyplot_or_none, save_figure
 
@@ -105,7 +105,7 @@ def train(args):
                "forecast": first(mean), "lower": first(lo), "upper": first(hi), "interval": args.interval,
                "train_seconds": seconds, "training": final.history_}
     final.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_json(out / "metrics.json", metrics, indent=2, default=str)
     plotted = plot_forecast(y[:, 0], times, first(mean), first(lo), first(hi), out / "forecast.png",
                             f"{args.column[0]}: {args.horizon}-step forecast")
     print(f"backtest ({len(bt['origins'])} origins, horizon {args.horizon}) MASE: rnnkit "

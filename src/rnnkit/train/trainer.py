@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_content, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 
 
@@ -178,7 +178,8 @@ class Trainer:
                 for _ in range(self.batch_in_epoch):
                     next(it, None)
                 if self._pending_extra is not None and extra_state is not None:
-                    extra_state.load_state_dict(self._pending_extra)
+                    with checkpoint_content(self._resumed_from):
+                        extra_state.load_state_dict(self._pending_extra)
                 self._pending_extra = None
                 n_batches = 0
                 exhausted = True
@@ -301,24 +302,52 @@ class Trainer:
             self.model.load_state_dict(arrays["model"])
         except ValueError as e:
             raise UserError(f"checkpoint {str(path)!r} does not fit this model: {e}") from None
-        s = jsons["trainer"]
-        if s["optimizer"]["type"] != type(self.optimizer).__name__:
-            raise UserError(f"checkpoint {str(path)!r} was trained with {s['optimizer']['type']}, "
-                            f"not {type(self.optimizer).__name__}; pass the same --optimizer")
-        state: dict[str, dict] = {}
-        for key, arr in arrays.get("optimizer", {}).items():
-            buf, name = key.split("/", 1)
-            state.setdefault(name, {})[buf] = arr
-        self.optimizer.load_state_dict({"type": s["optimizer"]["type"], "lr": s["optimizer"]["lr"],
-                                        "t": s["optimizer"]["t"], "hyper": s["optimizer"]["hyper"],
-                                        "state": state})
-        for k in ("step", "epoch", "batch_in_epoch", "elapsed", "items", "lr_scale", "nonfinite_total",
-                  "best_step", "bad_evals", "stopped_early", "history", "epoch_rng_state"):
-            setattr(self, k, s[k])
-        self.best_val = math.inf if s["best_val"] is None else s["best_val"]
-        self.rng.bit_generator.state = s["rng_state"]
+        with checkpoint_content(path):
+            self._restore_state(jsons["trainer"], arrays.get("optimizer", {}))
         self._pending_extra = arrays.get("state")
+        self._resumed_from = path
         for k, v in jsons.items():  # what the caller passed (e.g. an updated config) wins
             if k != "trainer":
                 self.meta.setdefault(k, v)
         return self
+
+    # counters restored on resume, with the types a checkpoint must give them
+    _COUNTERS = {"step": int, "epoch": int, "batch_in_epoch": int, "elapsed": (int, float), "items": int,
+                 "lr_scale": (int, float), "nonfinite_total": int, "best_step": int, "bad_evals": int,
+                 "stopped_early": bool, "history": dict}
+
+    def _restore_state(self, s: dict, opt_arrays: dict) -> None:
+        """Counters, RNG and optimiser state from a checkpoint's trainer.json, each checked (a damaged or
+        foreign file raises TypeError/ValueError/KeyError, which `checkpoint_content` reports)."""
+        o = s["optimizer"]
+        if o["type"] != type(self.optimizer).__name__:
+            raise UserError(f"the checkpoint was trained with {o['type']}, not {type(self.optimizer).__name__}; "
+                            "pass the same --optimizer")
+        params = self.model.params
+        state: dict[str, dict] = {}
+        for key, arr in opt_arrays.items():
+            buf, name = key.split("/", 1)
+            if name not in params or arr.shape != params[name].shape:
+                raise ValueError(f"optimizer state {key!r} {arr.shape} does not fit the model's parameter "
+                                 f"{name!r} {params[name].shape if name in params else '(none of that name)'}")
+            state.setdefault(name, {})[buf] = arr
+        self.optimizer.load_state_dict({"type": o["type"], "lr": o["lr"], "t": o["t"], "hyper": o["hyper"],
+                                        "state": state})
+        for k, kind in self._COUNTERS.items():
+            v = s[k]
+            low = -1 if k == "best_step" else 0   # -1: no validation yet
+            if not isinstance(v, kind) or (kind is not bool and isinstance(v, bool)) or \
+                    (isinstance(v, (int, float)) and not isinstance(v, bool) and not (math.isfinite(v) and v >= low)):
+                raise TypeError(f"trainer.json: {k} is {v!r}, not a valid {getattr(kind, '__name__', 'number')}")
+        for k in self._COUNTERS:
+            setattr(self, k, s[k])
+        h = self.history
+        if set(h) != {"step", "loss", "grad_norm", "lr", "val_step", "val_loss"} or \
+                not all(isinstance(v, list) for v in h.values()):
+            raise TypeError("trainer.json: history is not the trainer's")
+        self.epoch_rng_state = s["epoch_rng_state"]
+        self.best_val = math.inf if s["best_val"] is None else float(s["best_val"])
+        self.rng.bit_generator.state = s["rng_state"]
+        if self.epoch_rng_state is not None:  # checked now: it is only used at the next epoch's start
+            probe = np.random.default_rng()
+            probe.bit_generator.state = copy.deepcopy(self.epoch_rng_state)
