@@ -15,6 +15,7 @@ whole output folder and deletes the copies dead processes left behind.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, describe_os_error
 from ..jsonio import to_json
 
 FORMAT = "rnnkit-checkpoint"
@@ -108,12 +109,36 @@ def tidy_folder(folder) -> list[str]:
 
 
 def save_checkpoint(path, arrays: dict[str, dict[str, np.ndarray]], jsons: dict[str, object]) -> Path:
-    """Write `arrays` (file stem -> {key: array}) and `jsons` (file stem -> object) into folder `path`."""
+    """Write `arrays` (file stem -> {key: array}) and `jsons` (file stem -> object) into folder `path`.
+    A write that fails (full disk, ...) raises one UserError line and leaves the previous checkpoint."""
+    path = Path(path)
+    try:
+        _save(path, arrays, jsons)
+    except OSError as e:  # a full disk, a folder gone read-only: the previous checkpoint is untouched
+        state = "the previous checkpoint is intact" if _complete(path) else "no checkpoint was saved"
+        raise UserError(f"cannot save the checkpoint {str(path)!r}: {describe_os_error(e)}; {state}") from None
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)  # the renames themselves reach the disk
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _save(path: Path, arrays, jsons) -> None:
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     from .. import __version__
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     if tmp.exists():
@@ -123,7 +148,11 @@ def save_checkpoint(path, arrays: dict[str, dict[str, np.ndarray]], jsons: dict[
         files = {}
         for stem, tensors in arrays.items():
             name = f"{stem}.safetensors"
-            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / name))
+            try:
+                save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / name))
+            except SafetensorError as e:  # its I/O errors carry the OS error number in the text only
+                m = re.search(r"os error (\d+)", str(e))
+                raise OSError(int(m[1]) if m else errno.EIO, str(e)) from None
             files[name] = _sha256(tmp / name)
         for stem, obj in jsons.items():
             name = f"{stem}.json"
@@ -141,12 +170,12 @@ def save_checkpoint(path, arrays: dict[str, dict[str, np.ndarray]], jsons: dict[
                 shutil.rmtree(old)
             os.replace(path, old)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return path
 
 
 # safetensors dtypes rnnkit reads, with their item sizes (no object or pointer types exist in the format)

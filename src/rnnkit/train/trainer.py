@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +33,57 @@ from ..errors import UserError
 from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 from .checkpoint import checkpoint_content, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) during `fit`: handled as Ctrl-C is (checkpoint, then stop); `signum` gives the
+    exit status 128 + signum."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _StopSignals:
+    """While `fit` runs: SIGTERM and SIGINT raise `Terminated`, but not in the middle of a checkpoint save
+    (they are held until it is complete). The previous handlers are put back on exit; outside the main
+    thread (where Python allows no handlers) nothing is changed."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.saving = False
+        self.pending: int | None = None
+        self.previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.saving:
+            self.pending = signum
+        else:
+            raise Terminated(signum)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self.previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.previous.items():
+            signal.signal(s, h)
+        self.previous = {}
+        return False
+
+    def save(self, fn):
+        """Run fn() with the signals held; a signal that came meanwhile is raised after it."""
+        self.saving = True
+        try:
+            return fn()
+        finally:
+            self.saving = False
+            if self.pending is not None and self.previous:
+                signum, self.pending = self.pending, None
+                raise Terminated(signum)
 
 
 class Trainer:
@@ -71,6 +124,8 @@ class Trainer:
         self._snapshot = None
         self._best_params = None
         self._t0 = None               # perf_counter at the start of the current fit
+        self._signals = None          # the _StopSignals of the current fit
+        self._last_save = None        # perf_counter of the last checkpoint of the current fit
 
     # -- stopping ----------------------------------------------------------------------------------
     def _time(self) -> float:
@@ -163,8 +218,22 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self, train_batches, train_step, eval_fn=None, extra_state=None) -> "Trainer":
         """Train until the step, epoch or time budget is used up (or early stopping). Returns self."""
+        with _StopSignals() as self._signals:
+            try:
+                return self._fit(train_batches, train_step, eval_fn, extra_state)
+            finally:
+                self._signals = None
+
+    def _checkpoint_due(self) -> bool:
         c = self.config
-        self._t0 = time.perf_counter()
+        if self.out_dir is None:
+            return False
+        return bool((c.checkpoint_every and self.step % c.checkpoint_every == 0)
+                    or (c.checkpoint_seconds and time.perf_counter() - self._last_save >= c.checkpoint_seconds))
+
+    def _fit(self, train_batches, train_step, eval_fn, extra_state) -> "Trainer":
+        c = self.config
+        self._t0 = self._last_save = time.perf_counter()
         self._consecutive_bad = 0
         bar = self._make_bar()
         last_eval_step = self.history["val_step"][-1] if self.history["val_step"] else None
@@ -191,7 +260,7 @@ class Trainer:
                             and self.step != last_eval_step:
                         self._evaluate(eval_fn)
                         last_eval_step = self.step
-                    if self.out_dir is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    if self._checkpoint_due():
                         self.save(extra_state=extra_state)
                     self._update_bar(bar)
                     if self.finished():
@@ -206,11 +275,12 @@ class Trainer:
                 self._evaluate(eval_fn, final=True)  # the run has ended anyway: no early stop
             if self.stopped_early and self._best_params is not None:
                 self.model.load_state_dict(self._best_params)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             self.elapsed, self._t0 = self._time(), None
             if self.out_dir is not None:
                 self.save(extra_state=extra_state)
-                print(f"\nrnnkit: interrupted at step {self.step}; checkpoint saved to "
+                how = f"stopped by {e.args[0]}" if isinstance(e, Terminated) else "interrupted"
+                print(f"\nrnnkit: {how} at step {self.step}; checkpoint saved to "
                       f"{self.out_dir / 'checkpoint'} (continue with --resume {self.out_dir})", file=sys.stderr)
             raise
         finally:
@@ -288,7 +358,12 @@ class Trainer:
             arrays["state"] = dict(extra_state.state_dict())
         jsons = dict(self.meta)
         jsons["trainer"] = self._state_json()
-        return save_checkpoint(path, arrays, jsons)
+        if self._signals is None:
+            return save_checkpoint(path, arrays, jsons)
+        try:
+            return self._signals.save(lambda: save_checkpoint(path, arrays, jsons))
+        finally:
+            self._last_save = time.perf_counter()
 
     def resume(self, path) -> "Trainer":
         """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one)."""
@@ -351,3 +426,14 @@ class Trainer:
         if self.epoch_rng_state is not None:  # checked now: it is only used at the next epoch's start
             probe = np.random.default_rng()
             probe.bit_generator.state = copy.deepcopy(self.epoch_rng_state)
+
+
+def saved_train_config(run_dir) -> dict | None:
+    """The `TrainConfig` (as a dict) saved in the checkpoint of `run_dir` (or the checkpoint folder
+    itself), for `--resume` to keep the run's own settings; None when there is none."""
+    path = Path(run_dir)
+    if (path / "checkpoint").is_dir():
+        path = path / "checkpoint"
+    _, jsons = load_checkpoint(path)
+    saved = jsons.get("trainer", {}).get("train_config") if isinstance(jsons.get("trainer"), dict) else None
+    return saved if isinstance(saved, dict) else None
