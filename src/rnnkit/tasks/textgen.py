@@ -290,7 +290,7 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     meta = {"config": cfg.to_json(), "vocab": vocab.to_json()}
     trainer = Trainer(model, train_cfg, out_dir=out_dir, meta=meta)
     if resume is not None:
-        trainer.resume(resume)
+        trainer.resume(resume, extra_state=carry)
 
     def batches(epoch, rng):
         offset = int(rng.integers(0, cfg.seq_len)) if len(train_ids) - cfg.seq_len >= cfg.batch * (cfg.seq_len + 1) else 0
@@ -341,7 +341,8 @@ def load(path) -> tuple[RNNLanguageModel, Vocab, TextGenConfig]:
         raise UserError(f"{str(path)!r} is not a textgen checkpoint (config, vocab or weights missing)")
     cfg = TextGenConfig.from_json(jsons["config"])
     vocab = Vocab.from_json(jsons["vocab"])
-    check_config_sizes(path, arrays["model"], cfg.hidden_size, cfg.num_layers, embedding_width=cfg.embed_dim)
+    check_config_sizes(path, arrays["model"], cfg.hidden_size, cfg.num_layers, embedding_width=cfg.embed_dim,
+                       vocabulary_size=len(vocab))
     with checkpoint_content(path):
         model = build_model(cfg, len(vocab))
         model.load_state_dict(arrays["model"])

@@ -365,8 +365,9 @@ class Trainer:
         finally:
             self._last_save = time.perf_counter()
 
-    def resume(self, path) -> "Trainer":
-        """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one)."""
+    def resume(self, path, extra_state=None) -> "Trainer":
+        """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one).
+        `extra_state` (the one `fit` will get) is checked against the saved one now, before training."""
         path = Path(path)
         if (path / "checkpoint").is_dir():
             path = path / "checkpoint"
@@ -381,6 +382,9 @@ class Trainer:
             self._restore_state(jsons["trainer"], arrays.get("optimizer", {}))
         self._pending_extra = arrays.get("state")
         self._resumed_from = path
+        if extra_state is not None and self._pending_extra is not None:
+            with checkpoint_content(path):
+                extra_state.load_state_dict(self._pending_extra)
         for k, v in jsons.items():  # what the caller passed (e.g. an updated config) wins
             if k != "trainer":
                 self.meta.setdefault(k, v)
