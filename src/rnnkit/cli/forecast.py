@@ -66,7 +66,7 @@ def plot_forecast(history, times, forecast, lower, upper, path, title) -> bool:
 
 
 def train(args):
-    from ..data.tables import read_table, parse_numeric_column
+    from ..data.tables import check_series, parse_numeric_column, read_table
     from ..tasks.forecast import Forecaster, backtest
 
     cfg = train_config_from_args(args)
@@ -75,6 +75,8 @@ def train(args):
         raise UserError(f"--interval must be a coverage in (0, 1), got {args.interval}")
     table = read_table(args.series)
     cols = [parse_numeric_column(table, c, args.fill) for c in args.column]
+    for c, v in zip(args.column, cols):
+        check_series(v, f"{args.series}: column {c!r}")
     y = np.stack(cols, axis=1)                                        # (T, D)
     times = table.column(args.time_col, "--time-col") if args.time_col else None
     if args.horizon >= len(y):

@@ -126,6 +126,22 @@ def parse_numeric_column(table: Table, col, fill: str | None = None) -> np.ndarr
     return values
 
 
+# beyond this magnitude squares (losses, variances, RMSE) overflow float64 to inf
+MAX_ABS_VALUE = 1e150
+
+
+def check_series(values: np.ndarray, where: str) -> None:
+    """Refuse a series no model can be fitted to honestly: values whose squares overflow float64 (every
+    loss and error would be inf) or a constant series (scaled errors such as MASE divide by zero)."""
+    big = float(np.max(np.abs(values))) if values.size else 0.0
+    if big > MAX_ABS_VALUE:
+        raise UserError(f"{where}: values reach {big:.3g}, too large to train on (their squares overflow); "
+                        "rescale the series, e.g. divide it by a power of ten")
+    if values.size and float(np.ptp(values)) == 0.0:
+        raise UserError(f"{where}: the series is constant (every value is {values.flat[0]:.6g}); there is nothing "
+                        "to learn, and its forecast is that value")
+
+
 def fill_missing(values: np.ndarray, how: str) -> np.ndarray:
     """Fill NaNs of a 1-D series by "linear" interpolation or "ffill"; an all-NaN series is an error."""
     values = np.array(values, dtype=np.float64)
@@ -199,6 +215,9 @@ def check_sequences(X, name: str = "X") -> list:
         if not np.isfinite(a).all():
             t = int(np.argwhere(~np.isfinite(a))[0, 0])
             raise UserError(f"{name}[{i}] has NaN or infinite values (first at step {t}); fill or drop them")
+        if a.size and np.abs(a).max() > MAX_ABS_VALUE:
+            raise UserError(f"{name}[{i}] has values up to {np.abs(a).max():.3g}, too large to train on (their "
+                            "squares overflow); rescale the features")
         out.append(a)
     return out
 

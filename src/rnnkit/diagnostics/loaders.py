@@ -61,8 +61,9 @@ LOADERS = {"memory": _memory, "textgen": _textgen}
 
 def load_for_diagnosis(path, batch_size: int = 16, seed: int = 0):
     from ..train import load_checkpoint
+    from ..train.checkpoint import checkpoint_dir
     path = Path(path)
-    ck = path / "checkpoint" if (path / "checkpoint").is_dir() else path
+    ck = checkpoint_dir(path)
     arrays, jsons = load_checkpoint(ck)
     config = jsons.get("config")
     task = config.get("task") if isinstance(config, dict) else None

@@ -27,7 +27,7 @@ from ..layers.base import Module
 from ..layers.linear import Linear
 from ..losses.ctc import ctc_loss, min_input_length
 from ..losses.functional import log_softmax
-from ..train.checkpoint import check_config_sizes, checkpoint_content
+from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
 from .batching import length_buckets
 from .ctc_decode import cer, greedy_decode, prefix_beam_decode
 from ..layers.recurrent import make_rnn
@@ -261,7 +261,7 @@ def train_speech(manifest, out_dir, train_config, cfg: SpeechConfig, evals: dict
 
     out_dir = Path(out_dir)
     if resume is not None:
-        rpath = Path(resume) / "checkpoint" if (Path(resume) / "checkpoint").is_dir() else Path(resume)
+        rpath = checkpoint_dir(resume)
         arrays, jsons = load_checkpoint(rpath)
         if "speech_config" not in jsons:
             raise UserError(f"{resume}: not a 'rnnkit transcribe' checkpoint")

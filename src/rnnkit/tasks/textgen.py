@@ -331,11 +331,9 @@ def final_metrics(trainer, model, train_ids, val_ids, cfg) -> dict:
 def load(path) -> tuple[RNNLanguageModel, Vocab, TextGenConfig]:
     """Load a trained model from an output folder (or its checkpoint/ folder); problems raise UserError."""
     from ..train import load_checkpoint
-    from ..train.checkpoint import check_config_sizes, checkpoint_content
+    from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
 
-    path = Path(path)
-    if (path / "checkpoint").is_dir():
-        path = path / "checkpoint"
+    path = checkpoint_dir(path)
     arrays, jsons = load_checkpoint(path)
     if "config" not in jsons or "vocab" not in jsons or "model" not in arrays:
         raise UserError(f"{str(path)!r} is not a textgen checkpoint (config, vocab or weights missing)")

@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..jsonio import write_json
 from ..losses.functional import softmax_cross_entropy
 from ..models.seq2seq import BOS, EOS, PAD, UNK, Seq2Seq
-from ..train.checkpoint import check_config_sizes, checkpoint_content
+from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
 from .batching import length_buckets
 from .bleu import corpus_bleu, exact_match
 
@@ -183,7 +183,7 @@ def train_translate(pairs_path, out_dir, train_config, cfg: TranslateConfig, tes
     if not train:
         raise UserError(f"{pairs_path}: no training pairs left after holding out {test_fraction:.0%}")
     if resume is not None:
-        rpath = Path(resume) / "checkpoint" if (Path(resume) / "checkpoint").is_dir() else Path(resume)
+        rpath = checkpoint_dir(resume)
         arrays, jsons = load_checkpoint(rpath)
         if "translate_config" not in jsons:
             raise UserError(f"{resume}: not a 'rnnkit translate' checkpoint")

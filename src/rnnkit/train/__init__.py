@@ -3,4 +3,4 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .trainer import Terminated, Trainer, saved_train_config
 
-__all__ = ["TrainConfig", "Trainer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Terminated", "TrainConfig", "Trainer", "load_checkpoint", "save_checkpoint", "saved_train_config"]

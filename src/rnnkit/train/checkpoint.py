@@ -101,6 +101,15 @@ def recover(path) -> bool:
     return moved
 
 
+def checkpoint_dir(run_dir) -> Path:
+    """The checkpoint folder of a run folder (`RUN/checkpoint`, recovered from a complete copy if a crash
+    left one), or `run_dir` itself when it is the checkpoint folder."""
+    run_dir = Path(run_dir)
+    ck = run_dir / "checkpoint"
+    recover(ck)
+    return ck if ck.is_dir() else run_dir
+
+
 def tidy_folder(folder) -> list[str]:
     """`recover` every checkpoint in `folder` that dead processes left copies of; returns the names
     put back in place."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
-from .checkpoint import checkpoint_content, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_content, checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 
 
@@ -368,9 +368,7 @@ class Trainer:
     def resume(self, path, extra_state=None) -> "Trainer":
         """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one).
         `extra_state` (the one `fit` will get) is checked against the saved one now, before training."""
-        path = Path(path)
-        if (path / "checkpoint").is_dir():
-            path = path / "checkpoint"
+        path = checkpoint_dir(path)
         arrays, jsons = load_checkpoint(path)
         if "trainer" not in jsons or "model" not in arrays:
             raise UserError(f"checkpoint {str(path)!r} has no training state to resume from")
@@ -435,9 +433,6 @@ class Trainer:
 def saved_train_config(run_dir) -> dict | None:
     """The `TrainConfig` (as a dict) saved in the checkpoint of `run_dir` (or the checkpoint folder
     itself), for `--resume` to keep the run's own settings; None when there is none."""
-    path = Path(run_dir)
-    if (path / "checkpoint").is_dir():
-        path = path / "checkpoint"
-    _, jsons = load_checkpoint(path)
+    _, jsons = load_checkpoint(checkpoint_dir(run_dir))
     saved = jsons.get("trainer", {}).get("train_config") if isinstance(jsons.get("trainer"), dict) else None
     return saved if isinstance(saved, dict) else None
