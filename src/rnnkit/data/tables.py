@@ -7,6 +7,7 @@ ragged or empty sequences, NaN in features) raises `rnnkit.errors.UserError` nam
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,7 +232,10 @@ def read_npz_sequences(path):
     path = Path(path)
     arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise UserError(f"{path}: a single array (.npy), not an .npz with arrays 'X' and 'y'")
+        with z:
             files = set(z.files)
             if "X" not in files or "y" not in files:
                 raise UserError(f"{path}: an .npz for rnnkit needs arrays 'X' and 'y'; it has "
@@ -246,7 +250,7 @@ def read_npz_sequences(path):
                                         "sequences: pad X to (N, T, D) and add a 'lengths' array)") from None
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, UserError):
             raise
         raise UserError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:120] if str(e) else e!r})") from None
