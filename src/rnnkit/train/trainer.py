@@ -421,7 +421,7 @@ class Trainer:
         for k in self._COUNTERS:
             setattr(self, k, s[k])
         h = self.history
-        if set(h) != {"step", "loss", "grad_norm", "lr", "val_step", "val_loss"} or \
+        if not {"step", "loss", "grad_norm", "lr", "val_step", "val_loss"} <= set(h) or \
                 not all(isinstance(v, list) for v in h.values()):
             raise TypeError("trainer.json: history is not the trainer's")
         self.epoch_rng_state = s["epoch_rng_state"]
