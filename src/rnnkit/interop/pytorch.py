@@ -1,0 +1,213 @@
+"""rnnkit <-> PyTorch: modules converted both ways, and torch checkpoints read without running code.
+
+rnnkit's parameters already carry `torch.nn`'s `state_dict` names and shapes, so a conversion is a copy
+of the arrays plus the constructor options; no gate is reordered. `from_torch` takes `nn.RNN/LSTM/GRU`,
+`nn.Embedding`, `nn.Linear`, a module whose children chain as embedding -> recurrent -> linear (a
+language model) or recurrent -> linear, or a state dict with an rnnkit module to fill by name.
+`load_torch_checkpoint` reads a `.safetensors` file with no torch at all and a `.pt` file only through
+`torch.load(weights_only=True)`, which refuses pickled objects other than tensors and containers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..layers import Embedding, Linear, Module
+from ..layers.recurrent import RECURRENT_LAYERS
+from ._common import assemble, cell_of, layer_config, make_layer, require
+
+TORCH_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+# torch children that hold no parameters and change nothing in eval mode
+_PASS_THROUGH = ("Dropout", "Identity")
+
+
+def _numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
+
+
+def _dtype_of(module) -> np.dtype:
+    """float64 for a double-precision torch module, else float32 (rnnkit's two working precisions)."""
+    import torch
+
+    p = next(module.parameters(), None)
+    return np.dtype(np.float64) if p is not None and p.dtype == torch.float64 else np.dtype(np.float32)
+
+
+def _recurrent_from_torch(mod, cell: str, where: str):
+    if getattr(mod, "proj_size", 0):
+        raise UserError(f"{where}: LSTM with proj_size={mod.proj_size} has no rnnkit counterpart")
+    cfg = {"input_size": mod.input_size, "hidden_size": mod.hidden_size, "num_layers": mod.num_layers,
+           "bias": mod.bias, "batch_first": mod.batch_first, "dropout": float(mod.dropout),
+           "bidirectional": mod.bidirectional}
+    if cell == "rnn":
+        cfg["nonlinearity"] = mod.nonlinearity
+    return make_layer(cell, {k: _numpy(v) for k, v in mod.state_dict().items()}, _dtype_of(mod), **cfg)
+
+
+def _leaf_from_torch(mod, where: str):
+    """The rnnkit module for one torch leaf module, or None if it is not one rnnkit has."""
+    name = type(mod).__name__
+    for cell, cls in TORCH_CLASSES.items():
+        if name == cls:
+            return _recurrent_from_torch(mod, cell, where)
+    if name == "Embedding":
+        for opt, default in (("padding_idx", None), ("max_norm", None), ("scale_grad_by_freq", False),
+                             ("sparse", False)):
+            if getattr(mod, opt) != default:
+                raise UserError(f"{where}: nn.Embedding with {opt}={getattr(mod, opt)!r} has no rnnkit "
+                                "counterpart (it changes the lookup or its gradient)")
+        emb = Embedding(mod.num_embeddings, mod.embedding_dim, dtype=_dtype_of(mod))
+        emb.load_state_dict({"weight": _numpy(mod.weight)})
+        return emb
+    if name == "Linear":
+        lin = Linear(mod.in_features, mod.out_features, bias=mod.bias is not None, dtype=_dtype_of(mod))
+        lin.load_state_dict({k: _numpy(v) for k, v in mod.state_dict().items()})
+        return lin
+    return None
+
+
+def from_torch(obj, like: Module | None = None):
+    """The rnnkit equivalent of a torch module, or `like` filled from a torch state dict.
+
+    obj: `nn.RNN/LSTM/GRU/Embedding/Linear`; an `nn.Module` whose children are such modules chained
+    embedding -> recurrent -> linear (returns an `RNNLanguageModel`) or recurrent -> linear; or a
+    state dict (names -> tensors or arrays) together with `like`, the rnnkit module to copy it into.
+    """
+    if isinstance(obj, dict):
+        if like is None:
+            raise TypeError("from_torch(state_dict) needs like=<the rnnkit module to fill>")
+        load_state_by_name(like, {k: _numpy(v) if hasattr(v, "detach") else np.asarray(v)
+                                  for k, v in obj.items()})
+        return like
+    where = type(obj).__name__
+    leaf = _leaf_from_torch(obj, where)
+    if leaf is not None:
+        return leaf
+    modules = []
+    for name, child in obj.named_children():
+        if type(child).__name__ in _PASS_THROUGH:
+            continue
+        conv = _leaf_from_torch(child, f"{where}.{name}")
+        if conv is None:
+            raise UserError(f"{where}.{name}: torch module {type(child).__name__} has no rnnkit counterpart")
+        modules.append(conv)
+    return assemble(modules, where)
+
+
+def load_state_by_name(model: Module, state: dict) -> None:
+    """Copy a state dict into `model`: by name where the names agree, otherwise each top-level prefix
+    of the state dict ("encoder.") goes to the one child of `model` whose parameters have the same
+    names and shapes after it ("embedding."). Keys that map nowhere, or twice, raise UserError."""
+    ours = model.params
+    if set(state) != set(ours):
+        groups: dict[str, dict[str, tuple]] = {}
+        for k, v in state.items():
+            prefix, _, rest = k.partition(".")
+            groups.setdefault(prefix if rest else "", {})[rest] = np.shape(v)
+        children = {name: {k: v.shape for k, v in child.params.items()} for name, child in model.children()}
+        mapping = {}
+        for prefix, shapes in groups.items():
+            fits = [c for c, cs in children.items() if cs == shapes and c not in mapping.values()]
+            if prefix == "" or len(fits) != 1:
+                raise UserError(f"the state dict's keys {sorted(state)} do not match "
+                                f"{type(model).__name__}'s {sorted(ours)} (no single counterpart for "
+                                f"{prefix or 'the keys without a prefix'!r})")
+            mapping[prefix] = fits[0]
+        state = {f"{mapping[k.partition('.')[0]]}.{k.partition('.')[2]}": v for k, v in state.items()}
+    try:
+        model.load_state_dict(state)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
+
+
+def _torch_state(params: dict) -> dict:
+    import torch
+
+    return {k: torch.from_numpy(np.ascontiguousarray(v).copy()) for k, v in params.items()}
+
+
+def _language_model_class():
+    """A torch module with the LM's children and forward: ids (T, B) -> logits (T, B, V), state."""
+    import torch
+
+    class TorchLanguageModel(torch.nn.Module):
+        def __init__(self, embedding, rnn, head):
+            super().__init__()
+            self.embedding, self.rnn, self.head = embedding, rnn, head
+
+        def forward(self, ids, state=None):
+            h, state = self.rnn(self.embedding(ids), state)
+            return self.head(h), state
+
+    return TorchLanguageModel
+
+
+def to_torch(module: Module):
+    """The torch module equivalent to an rnnkit layer or language model (float64 stays float64)."""
+    torch = require("torch", "torch")
+    from ..models.language_model import RNNLanguageModel
+
+    if isinstance(module, tuple(RECURRENT_LAYERS.values())):
+        cell = cell_of(module)
+        mod = getattr(torch.nn, TORCH_CLASSES[cell])(**layer_config(module), dtype=_torch_dtype(module.dtype))
+    elif isinstance(module, Embedding):
+        mod = torch.nn.Embedding(module.num_embeddings, module.embedding_dim, dtype=_torch_dtype(module.dtype))
+    elif isinstance(module, Linear):
+        mod = torch.nn.Linear(module.in_features, module.out_features, bias="bias" in module.params,
+                              dtype=_torch_dtype(module.dtype))
+    elif isinstance(module, RNNLanguageModel):
+        return _language_model_class()(to_torch(module.embedding), to_torch(module.rnn),
+                                       to_torch(module.head)).train(module.training)
+    else:
+        raise TypeError(f"to_torch: {type(module).__name__} has no torch counterpart here; give a recurrent "
+                        "layer, an Embedding, a Linear or an RNNLanguageModel")
+    mod.load_state_dict(_torch_state(module.params))
+    return mod.train(module.training)
+
+
+def load_torch_checkpoint(path) -> dict[str, np.ndarray]:
+    """A torch state dict from a file, as NumPy arrays, without running code from the file.
+
+    `.safetensors`: read by safetensors' NumPy reader (no torch needed). `.pt`/`.pth`/`.bin`:
+    `torch.load(weights_only=True)`; a dict with a "state_dict"/"model_state_dict" entry is unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{str(path)!r} does not exist or is not a file")
+    head = path.read_bytes()[:8] if path.stat().st_size >= 8 else b""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, ValueError, TypeError) as e:
+            raise UserError(f"{path}: not a readable safetensors file ({e})") from None
+    if path.suffix not in (".pt", ".pth", ".bin"):
+        raise UserError(f"{path}: unknown torch checkpoint type {path.suffix!r}; give a .safetensors or .pt file")
+    if not head.startswith(b"PK"):
+        raise UserError(f"{path}: not a torch checkpoint (torch.save writes a zip archive; this file is not one)")
+    torch = require("torch", "torch")
+    import pickle
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: refused by torch.load(weights_only=True): {first}") from None
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{path}: expected a state dict (names -> tensors), found {type(obj).__name__}")
+    return {k: _numpy(v) for k, v in obj.items()}
