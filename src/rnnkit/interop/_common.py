@@ -19,7 +19,7 @@ from ..layers.recurrent import RECURRENT_LAYERS
 
 # cell -> gate order, one letter a gate, in each format's own naming (torch "g"/"n" = ONNX "c"/"h")
 TORCH_GATES = {"lstm": "ifgo", "gru": "rzn", "rnn": "h"}
-ONNX_GATES = {"lstm": "iogf", "gru": "zrn", "rnn": "h"}     # ONNX iofc, zrh, in torch's letters
+ONNX_GATES = {"lstm": "iofg", "gru": "zrn", "rnn": "h"}     # ONNX iofc, zrh, in torch's letters
 KERAS_GATES = {"lstm": "ifgo", "gru": "zrn", "rnn": "h"}    # Keras ifco, zrh, in torch's letters
 
 
