@@ -197,3 +197,18 @@ def test_state_dict_that_fits_nothing_is_refused():
     with pytest.raises(UserError, match="shape"):
         from_torch(bad, like=lm)
     assert isinstance(RNN(2, 3), RNN) and isinstance(GRU(2, 3), GRU)
+
+
+def test_state_dict_alone_describes_the_model():
+    """No `like`: the structure comes from the names and shapes (word_language_model's layout)."""
+    tmod = WordLM(10, 4, 5, 2, cell="LSTM").double().eval()
+    lm = from_torch(dict(tmod.state_dict()))
+    assert isinstance(lm, RNNLanguageModel) and (lm.cell, lm.num_layers, lm.vocab_size) == ("lstm", 2, 10)
+    ids = np.random.default_rng(6).integers(0, 10, (T, B))
+    with torch.no_grad():
+        close("logits", lm.forward(ids)[0], tmod(torch.tensor(ids)).numpy())
+    gru = torch.nn.GRU(D, H, bidirectional=True)
+    layer = from_torch({f"lstm.{k}": v for k, v in gru.state_dict().items()})
+    assert isinstance(layer, GRU) and layer.bidirectional
+    for k, v in gru.state_dict().items():
+        np.testing.assert_array_equal(layer.params[k], v.numpy())

@@ -135,3 +135,80 @@ def _check_chain(where: str, d_in: int, rnn, head) -> None:
     if head.in_features != rnn.num_directions * rnn.hidden_size:
         raise UserError(f"{where}: the output layer reads {head.in_features} features but the recurrent "
                         f"layer gives {rnn.num_directions * rnn.hidden_size}")
+
+
+def sequence_net(modules: list, pooling: str, where: str):
+    """[Embedding?, recurrent, Linear] pooled over time (`tasks.heads`): a `SequenceNet`."""
+    from ..layers import Embedding, Linear
+    from ..tasks.seqnet import SequenceNet
+
+    emb = modules[0] if modules and isinstance(modules[0], Embedding) else None
+    rest = modules[1:] if emb is not None else modules
+    if len(rest) != 2 or not _is_recurrent(rest[0]) or not isinstance(rest[1], Linear):
+        raise UserError(f"{where}: a sequence pooled over time must go from one recurrent layer straight "
+                        "into one output layer")
+    rnn, head = rest
+    _check_chain(where, rnn.input_size if emb is None else emb.embedding_dim, rnn, head)
+    net = SequenceNet(rnn.input_size, head.out_features, cell_of(rnn), rnn.hidden_size, rnn.num_layers,
+                      rnn.bidirectional, pooling, vocab_size=None if emb is None else emb.num_embeddings,
+                      embedding_dim=32 if emb is None else emb.embedding_dim, dtype=rnn.dtype)
+    for name, m in (("embed", emb), ("rnn", rnn), ("head", head)):
+        if m is not None:
+            _swap(net, name, m)
+    return net.eval()
+
+
+# -- a model's structure as JSON, so an imported model is saved and rebuilt without code ----------------
+def _module_spec(m) -> dict:
+    from ..layers import Embedding, Linear
+
+    if isinstance(m, Embedding):
+        return {"kind": "embedding", "config": {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim}}
+    if isinstance(m, Linear):
+        return {"kind": "linear", "config": {"in_features": m.in_features, "out_features": m.out_features,
+                                              "bias": "bias" in m.params}}
+    return {"kind": cell_of(m), "config": layer_config(m)}
+
+
+def _module_from_spec(spec: dict, dtype):
+    from ..layers import Embedding, Linear
+
+    kind, cfg = spec["kind"], spec["config"]
+    if kind == "embedding":
+        return Embedding(dtype=dtype, **cfg)
+    if kind == "linear":
+        return Linear(dtype=dtype, **cfg)
+    return RECURRENT_LAYERS[kind](dtype=dtype, **cfg)
+
+
+def describe(model) -> dict:
+    """{"structure", "modules", "pooling", "dtype"}: what `rebuild` needs to make `model` again."""
+    from ..models.language_model import RNNLanguageModel
+    from ..tasks.seqnet import SequenceNet
+    from ..tasks.speech import CTCModel
+
+    pooling = None
+    if _is_recurrent(model):
+        chain = [model]
+    elif isinstance(model, RNNLanguageModel):
+        chain = [model.embedding, model.rnn, model.head]
+    elif isinstance(model, CTCModel):
+        chain = [model.rnn, model.out]
+    elif isinstance(model, SequenceNet):
+        chain, pooling = [m for m in (model.embed, model.rnn, model.head) if m is not None], model.pooling
+    else:
+        raise TypeError(f"describe: {type(model).__name__} is not a model rnnkit.interop builds")
+    return {"structure": type(model).__name__, "modules": [_module_spec(m) for m in chain],
+            "pooling": pooling, "dtype": np.dtype(chain[0].dtype).name}
+
+
+def rebuild(desc: dict, where: str):
+    """The model `describe` described, with fresh weights (load its state dict next)."""
+    try:
+        dtype = np.dtype(desc["dtype"])
+        modules = [_module_from_spec(s, dtype) for s in desc["modules"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{where}: the model description is damaged ({e})") from None
+    if desc.get("pooling"):
+        return sequence_net(modules, desc["pooling"], where)
+    return assemble(modules, where)

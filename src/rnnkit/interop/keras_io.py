@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import UserError
 from ..layers import Embedding, Linear, Module
 from ..layers.recurrent import RECURRENT_LAYERS
-from ._common import KERAS_GATES, TORCH_GATES, assemble, cell_of, make_layer, reorder, require
+from ._common import KERAS_GATES, TORCH_GATES, assemble, cell_of, make_layer, reorder, require, sequence_net
 
 KERAS_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 CELLS = {v: k for k, v in KERAS_CLASSES.items()}
@@ -139,8 +139,9 @@ def _is_recurrent(layer) -> bool:
 
 
 def _input_size(layer) -> int:
-    """Features per step a built Keras layer reads."""
-    return int(layer.input.shape[-1])
+    """Features per step a built Keras recurrent layer reads: its kernel's rows."""
+    inner = layer.forward_layer if type(layer).__name__ == "Bidirectional" else layer
+    return int(inner.get_weights()[0].shape[0])
 
 
 def from_keras(obj, like: Module | None = None):
@@ -160,6 +161,8 @@ def from_keras(obj, like: Module | None = None):
         return _from_chain(obj)
     where = f"Keras layer {obj.name!r}"
     name = type(obj).__name__
+    if not obj.built:
+        raise UserError(f"{where} is not built (it has no weights yet); call it on an input or build it first")
     if _is_recurrent(obj):
         return _stack([_recurrent_parts(obj, where)], _input_size(obj), where)
     if name == "Embedding":
@@ -194,27 +197,9 @@ def _from_chain(model):
             raise UserError(f"{w}: Keras {type(layer).__name__} has no rnnkit counterpart")
     if run:
         modules.append(_stack([p for p, _, _ in run], _input_size(run[0][2]), run[0][1]))
-    if pool_last:
-        return _sequence_net(modules, where)
+    if pool_last:                                   # the final state of each direction: "last" pooling
+        return sequence_net(modules, "last", where)
     return assemble(modules, where)
-
-
-def _sequence_net(modules: list, where: str):
-    """[Embedding?, recurrent, Linear] whose recurrent output is its final state: SequenceNet("last")."""
-    from ..tasks.seqnet import SequenceNet
-
-    emb = modules[0] if modules and isinstance(modules[0], Embedding) else None
-    rest = modules[1:] if emb is not None else modules
-    if len(rest) != 2 or not isinstance(rest[1], Linear) or not isinstance(rest[0], tuple(RECURRENT_LAYERS.values())):
-        raise UserError(f"{where}: a sequence pooled to its last state must go straight into one Dense layer")
-    rnn, head = rest
-    net = SequenceNet(rnn.input_size, head.out_features, cell_of(rnn), rnn.hidden_size, rnn.num_layers,
-                      rnn.bidirectional, "last", vocab_size=None if emb is None else emb.num_embeddings,
-                      embedding_dim=emb.embedding_dim if emb is not None else 32)
-    for name, m in (("embed", emb), ("rnn", rnn), ("head", head)):
-        if m is not None:
-            setattr(net, name, net.add_module(name, m))
-    return net.eval()
 
 
 def _load_file(path: Path, like):

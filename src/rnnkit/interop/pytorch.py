@@ -73,13 +73,14 @@ def from_torch(obj, like: Module | None = None):
 
     obj: `nn.RNN/LSTM/GRU/Embedding/Linear`; an `nn.Module` whose children are such modules chained
     embedding -> recurrent -> linear (returns an `RNNLanguageModel`) or recurrent -> linear; or a
-    state dict (names -> tensors or arrays) together with `like`, the rnnkit module to copy it into.
+    state dict (names -> tensors or arrays), copied into `like` when given, else into the structure
+    its names and shapes describe (`infer_from_state_dict`).
     """
     if isinstance(obj, dict):
+        state = {k: _numpy(v) if hasattr(v, "detach") else np.asarray(v) for k, v in obj.items()}
         if like is None:
-            raise TypeError("from_torch(state_dict) needs like=<the rnnkit module to fill>")
-        load_state_by_name(like, {k: _numpy(v) if hasattr(v, "detach") else np.asarray(v)
-                                  for k, v in obj.items()})
+            like = infer_from_state_dict(state)
+        load_state_by_name(like, state)
         return like
     where = type(obj).__name__
     leaf = _leaf_from_torch(obj, where)
@@ -97,29 +98,72 @@ def from_torch(obj, like: Module | None = None):
 
 
 def load_state_by_name(model: Module, state: dict) -> None:
-    """Copy a state dict into `model`: by name where the names agree, otherwise each top-level prefix
-    of the state dict ("encoder.") goes to the one child of `model` whose parameters have the same
-    names and shapes after it ("embedding."). Keys that map nowhere, or twice, raise UserError."""
+    """Copy a state dict into `model`: by name where the names agree, otherwise each prefix of the
+    state dict ("encoder." in "encoder.weight") goes to the one child of `model` whose parameters have
+    the same names and shapes after it ("embedding."); a leaf module takes a state dict under one
+    prefix ("lstm.weight_ih_l0"). Keys that map nowhere, or twice, raise UserError."""
     ours = model.params
     if set(state) != set(ours):
         groups: dict[str, dict[str, tuple]] = {}
         for k, v in state.items():
-            prefix, _, rest = k.partition(".")
-            groups.setdefault(prefix if rest else "", {})[rest] = np.shape(v)
+            prefix, _, rest = k.rpartition(".")
+            groups.setdefault(prefix, {})[rest] = np.shape(v)
         children = {name: {k: v.shape for k, v in child.params.items()} for name, child in model.children()}
+        if not children:
+            children = {"": {k: v.shape for k, v in ours.items()}}
         mapping = {}
         for prefix, shapes in groups.items():
             fits = [c for c, cs in children.items() if cs == shapes and c not in mapping.values()]
-            if prefix == "" or len(fits) != 1:
+            if len(fits) != 1:
                 raise UserError(f"the state dict's keys {sorted(state)} do not match "
                                 f"{type(model).__name__}'s {sorted(ours)} (no single counterpart for "
                                 f"{prefix or 'the keys without a prefix'!r})")
             mapping[prefix] = fits[0]
-        state = {f"{mapping[k.partition('.')[0]]}.{k.partition('.')[2]}": v for k, v in state.items()}
+        renamed = {}
+        for k, v in state.items():
+            prefix, _, rest = k.rpartition(".")
+            renamed[f"{mapping[prefix]}.{rest}" if mapping[prefix] else rest] = v
+        state = renamed
     try:
         model.load_state_dict(state)
     except ValueError as e:
         raise UserError(str(e)) from None
+
+
+def infer_from_state_dict(state: dict) -> Module:
+    """An rnnkit module (fresh weights) of the structure a torch state dict describes: one prefix with
+    `weight_ih_l0`... is the recurrent layer (cell from the gate rows: 4H LSTM, 3H GRU, H RNN, whose
+    nonlinearity a state dict cannot tell: tanh is assumed), a `weight` (V, its input size) before it
+    an embedding, `weight` (O, nd*H) [+ `bias`] after it the output layer."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for k, v in state.items():
+        prefix, _, rest = k.rpartition(".")
+        groups.setdefault(prefix, {})[rest] = np.asarray(v)
+    rec = [p for p, g in groups.items() if "weight_ih_l0" in g and "weight_hh_l0" in g]
+    if len(rec) != 1:
+        raise UserError(f"the state dict has {len(rec)} recurrent layers (keys weight_ih_l0, weight_hh_l0 under "
+                        f"one prefix); rnnkit reads one: {sorted(state)[:8]}")
+    g = groups.pop(rec[0])
+    H = g["weight_hh_l0"].shape[1]
+    cell = {4: "lstm", 3: "gru", 1: "rnn"}.get(g["weight_hh_l0"].shape[0] // H)
+    layers = sum(1 for k in g if k.startswith("weight_ih_l") and not k.endswith("_reverse"))
+    nd = 2 if "weight_ih_l0_reverse" in g else 1
+    dtype = np.float64 if g["weight_hh_l0"].dtype == np.float64 else np.float32
+    rnn = RECURRENT_LAYERS[cell](g["weight_ih_l0"].shape[1], H, num_layers=layers, bias="bias_ih_l0" in g,
+                                 bidirectional=nd == 2, dtype=dtype)
+    before, after = [], []
+    for prefix, p in groups.items():
+        w = p.get("weight")
+        if w is None or w.ndim != 2 or set(p) - {"weight", "bias"}:
+            raise UserError(f"state dict entries {prefix!r} ({sorted(p)}) are neither an embedding nor a linear layer")
+        if set(p) == {"weight"} and w.shape[1] == rnn.input_size and not after:
+            before.append(Embedding(*w.shape, dtype=dtype))
+        elif w.shape[1] == nd * H:
+            after.append(Linear(w.shape[1], w.shape[0], bias="bias" in p, dtype=dtype))
+        else:
+            raise UserError(f"state dict entry {prefix!r}.weight {w.shape} fits neither the recurrent layer's "
+                            f"input ({rnn.input_size}) nor its output ({nd * H})")
+    return assemble(before + [rnn] + after, "the state dict")
 
 
 def _torch_dtype(dtype):
