@@ -85,7 +85,7 @@ def from_torch(obj, like: Module | None = None):
     where = type(obj).__name__
     leaf = _leaf_from_torch(obj, where)
     if leaf is not None:
-        return leaf
+        return leaf.train(obj.training)
     modules = []
     for name, child in obj.named_children():
         if type(child).__name__ in _PASS_THROUGH:
@@ -94,7 +94,7 @@ def from_torch(obj, like: Module | None = None):
         if conv is None:
             raise UserError(f"{where}.{name}: torch module {type(child).__name__} has no rnnkit counterpart")
         modules.append(conv)
-    return assemble(modules, where)
+    return assemble(modules, where).train(obj.training)
 
 
 def load_state_by_name(model: Module, state: dict) -> None:
