@@ -112,6 +112,17 @@ def test_lstm_features_rnnkit_lacks_are_refused_by_name(tmp_path, attrs, extra, 
     assert "'rec0'" in str(e.value)
 
 
+def test_weights_that_do_not_fit_hidden_size_are_refused(tmp_path):
+    path = recurrent_graph(tmp_path / "g.onnx", "GRU")
+    m = onnx.load(str(path))
+    for a in m.graph.node[0].attribute:
+        if a.name == "hidden_size":
+            a.i = H + 1
+    onnx.save(m, str(path))
+    with pytest.raises(UserError, match="'rec0'.*do not fit hidden_size=5"):
+        import_onnx(path)
+
+
 def test_gru_linear_before_reset_0_is_refused(tmp_path):
     path = recurrent_graph(tmp_path / "g.onnx", "GRU", linear_before_reset=0)
     with pytest.raises(UserError, match="'rec0'.*linear_before_reset=0"):

@@ -100,13 +100,14 @@ def test_embedding_and_linear_round_trip():
 
 
 class WordLM(torch.nn.Module):
-    """PyTorch's word_language_model layout: other child names than rnnkit's, a dropout child."""
+    """PyTorch's word_language_model layout: other child names than rnnkit's, a dropout child;
+    ids (T, B), or (B, T) with batch_first."""
 
-    def __init__(self, V, E, Hd, layers, cell="GRU"):
+    def __init__(self, V, E, Hd, layers, cell="GRU", batch_first=False):
         super().__init__()
         self.drop = torch.nn.Dropout(0.2)
         self.encoder = torch.nn.Embedding(V, E)
-        self.rnn = getattr(torch.nn, cell)(E, Hd, layers)
+        self.rnn = getattr(torch.nn, cell)(E, Hd, layers, batch_first=batch_first)
         self.decoder = torch.nn.Linear(Hd, V)
 
     def forward(self, ids):
@@ -139,6 +140,16 @@ def test_language_model_round_trip():
     state = torch.zeros(2, B, H, dtype=torch.float64)
     _, h_n = back(torch.tensor(ids), state)
     close("final state", lm.forward(ids)[1], h_n.detach().numpy())
+
+
+def test_batch_first_language_model_becomes_time_major():
+    tmod = WordLM(8, 3, 4, 1, cell="LSTM", batch_first=True).double().eval()
+    lm = from_torch(tmod)
+    assert not lm.rnn.batch_first                      # the LM reads ids (T, B)
+    ids = np.random.default_rng(7).integers(0, 8, (B, T))
+    with torch.no_grad():
+        want = tmod(torch.tensor(ids)).numpy()         # (B, T, V)
+    close("logits", lm.forward(ids.T)[0].transpose(1, 0, 2), want)
 
 
 def test_model_without_counterpart_is_refused():

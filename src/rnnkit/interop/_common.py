@@ -89,6 +89,14 @@ def _swap(model, name: str, module):
     return model
 
 
+def _time_major(rnn):
+    """`rnn` itself, or a copy with batch_first=False: composite models feed their layer (T, B, ...)."""
+    if not rnn.batch_first:
+        return rnn
+    cfg = dict(layer_config(rnn), batch_first=False)
+    return make_layer(cell_of(rnn), rnn.params, rnn.dtype, **cfg).train(rnn.training)
+
+
 def assemble(modules: list, where: str):
     """The rnnkit model an ordered chain of converted modules makes: [Embedding, recurrent, Linear] is
     an `RNNLanguageModel`, [recurrent, Linear] a `CTCModel`-shaped (features -> logits per step) model,
@@ -103,6 +111,7 @@ def assemble(modules: list, where: str):
         return modules[0]
     if len(rec) == 1 and kinds[0] == "embedding" and kinds[2:] == ["linear"] and len(kinds) == 3:
         emb, rnn, head = modules
+        rnn = _time_major(rnn)
         _check_chain(where, emb.embedding_dim, rnn, head)
         if rnn.bidirectional:
             raise UserError(f"{where}: a language model's recurrent layer must be unidirectional (it is "
@@ -116,6 +125,7 @@ def assemble(modules: list, where: str):
         from ..tasks.speech import CTCModel
 
         rnn, out = modules
+        rnn = _time_major(rnn)
         _check_chain(where, rnn.input_size, rnn, out)
         model = CTCModel(rnn.input_size, out.out_features, cell_of(rnn), rnn.hidden_size, rnn.num_layers,
                          rnn.bidirectional, dtype=rnn.dtype)
@@ -147,7 +157,7 @@ def sequence_net(modules: list, pooling: str, where: str):
     if len(rest) != 2 or not _is_recurrent(rest[0]) or not isinstance(rest[1], Linear):
         raise UserError(f"{where}: a sequence pooled over time must go from one recurrent layer straight "
                         "into one output layer")
-    rnn, head = rest
+    rnn, head = _time_major(rest[0]), rest[1]
     _check_chain(where, rnn.input_size if emb is None else emb.embedding_dim, rnn, head)
     net = SequenceNet(rnn.input_size, head.out_features, cell_of(rnn), rnn.hidden_size, rnn.num_layers,
                       rnn.bidirectional, pooling, vocab_size=None if emb is None else emb.num_embeddings,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import ONNX_GATES, TORCH_GATES, cell_of, require
+from ._common import ONNX_GATES, TORCH_GATES, cell_of, reorder, require
 
 OPSET = 17            # >= 14 as asked; ReduceMax/ReduceMean take `axes` as an attribute up to 17
 IR_VERSION = 8        # what ONNX Runtime >= 1.16 reads; onnx's default may be newer than the runtime
@@ -93,17 +93,12 @@ def onnx_weights(layer, l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
     Ws, Rs, Bs = [], [], []
     for d in range(layer.num_directions):
         p = layer._cell_params(l, d)
-        Ws.append(_re(p["weight_ih"], src, dst))
-        Rs.append(_re(p["weight_hh"], src, dst))
+        Ws.append(reorder(p["weight_ih"], src, dst))
+        Rs.append(reorder(p["weight_hh"], src, dst))
         if layer.bias:
-            Bs.append(np.concatenate([_re(p["bias_ih"], src, dst), _re(p["bias_hh"], src, dst)]))
+            Bs.append(np.concatenate([reorder(p["bias_ih"], src, dst), reorder(p["bias_hh"], src, dst)]))
     stack = lambda a: np.stack(a).astype(FLOAT)                       # noqa: E731
     return stack(Ws), stack(Rs), (stack(Bs) if Bs else None)
-
-
-def _re(a, src, dst):
-    from ._common import reorder
-    return reorder(a, src, dst)
 
 
 def recurrent(g: Graph, layer, x: str, lengths: str = "", h0: str = "", c0: str = ""):
@@ -160,7 +155,3 @@ def time_mask(g: Graph, like: str, lengths: str, axis_t: int = 0) -> str:
     valid = g.op("Less", [g.op("Unsqueeze", [steps, g.const(np.array([1], np.int64), "ax")]),
                           g.op("Unsqueeze", [lens, g.const(np.array([0], np.int64), "ax")])])  # (T, B)
     return g.op("Unsqueeze", [valid, g.const(np.array([2], np.int64), "ax")])                  # (T, B, 1)
-
-
-def state_dims(layer, rows: int, batch="B") -> list:
-    return [rows, batch, layer.hidden_size]
