@@ -194,3 +194,11 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     p = subprocess.run([sys.executable, "-m", "rnnkit", "import", str(tmp_path / "lbr0.onnx"), "--out",
                         str(tmp_path / "o")], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_no_format_library_is_imported_with_rnnkit():
+    code = ("import sys, rnnkit, rnnkit.interop; from rnnkit.cli import build_parser; build_parser(); "
+            "print([m for m in ('torch', 'onnx', 'onnxruntime', 'keras') if m in sys.modules])")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr

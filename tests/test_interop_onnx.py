@@ -69,6 +69,9 @@ def test_layer_matches_runtime(tmp_path, cell, num_layers, bidi, use_len):
         got = sess.run(None, feeds)
         y, fin = layer.forward(x, st, lens)
         close(f"Y T={T} B={B}", y, got[0])
+        if use_len:                                 # both give exact zeros at padded steps
+            padded = np.arange(T)[:, None] >= lens[None, :]                     # (T, B)
+            assert not np.any(got[0][padded]) and not np.any(y[padded])
         for name, a, b in zip(("h_n", "c_n"), fin if isinstance(fin, tuple) else (fin,), got[1:]):
             close(f"{name} T={T} B={B}", a, b)
 
