@@ -7,6 +7,7 @@ import pytest
 from rnnkit import GRU, LSTM, RNN, UserError
 from rnnkit.interop import export_onnx, import_onnx
 from rnnkit.models.language_model import RNNLanguageModel
+from rnnkit.tasks.seqnet import SequenceNet
 from rnnkit.tasks.speech import CTCModel
 
 onnx = pytest.importorskip("onnx")
@@ -82,12 +83,18 @@ def test_random_graph_imports_to_runtime_outputs(tmp_path, op, nd, bias, attrs, 
 def test_own_exports_import_back(tmp_path):
     for model in (LSTM(3, 5, num_layers=2, bidirectional=True, seed=1), RNN(3, 5, nonlinearity="relu", bias=False),
                   RNNLanguageModel(10, 4, 6, num_layers=2, cell="gru", seed=2),
-                  CTCModel(4, 7, "lstm", hidden=5, layers=2, bidirectional=True, seed=3)):
+                  CTCModel(4, 7, "lstm", hidden=5, layers=2, bidirectional=True, seed=3),
+                  SequenceNet(3, 4, "gru", 5, num_layers=2, bidirectional=True, pooling="last", vocab_size=11,
+                              embedding_dim=6, seed=4)):
         back = import_onnx(export_onnx(model, tmp_path / "m.onnx"))
         assert type(back) is type(model)
         assert set(back.params) == set(model.params)
         for k, v in model.params.items():
             np.testing.assert_array_equal(back.params[k], v, err_msg=k)
+    assert back.pooling == "last"
+    mean = SequenceNet(3, 4, "lstm", 5, pooling="mean", seed=5)
+    with pytest.raises(UserError, match="has no rnnkit counterpart"):
+        import_onnx(export_onnx(mean, tmp_path / "mean.onnx"))
 
 
 @pytest.mark.parametrize("attrs,extra,needle", [
@@ -165,3 +172,17 @@ def test_hand_built_language_model_graph(tmp_path):
     ids = rng.integers(0, V, (T, B))
     err = np.abs(lm.forward(ids)[0] - runtime(tmp_path / "lm.onnx", {"ids": ids})[0]).max()
     assert err < 1e-5, f"logits: {err:.2e} from ONNX Runtime"
+
+
+def test_constant_initial_state_is_refused(tmp_path):
+    """A constant initial_h would be dropped silently by a layer that takes its state as an input."""
+    path = recurrent_graph(tmp_path / "g.onnx", "GRU")
+    m = onnx.load(str(path))
+    node = m.graph.node[0]
+    while len(node.input) < 6:
+        node.input.append("")
+    node.input[5] = "h0const"
+    m.graph.initializer.append(init("h0const", np.ones((1, 1, H))))
+    onnx.save(m, str(path))
+    with pytest.raises(UserError, match="'rec0'.*constant initial_h"):
+        import_onnx(path)

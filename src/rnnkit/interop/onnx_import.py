@@ -5,10 +5,11 @@ Read: `LSTM`/`GRU`/`RNN` nodes with constant W/R/B (consecutive ones, each readi
 Y, become one multi-layer layer), `Gather` from a constant table (an `Embedding`), `MatMul` by a
 constant matrix with an optional `Add` of a constant vector, or `Gemm` (a `Linear`), and the shape
 plumbing between them. The chain must be one rnnkit structure (`_common.assemble`): a layer,
-recurrent -> linear, or embedding -> recurrent -> linear. What rnnkit cannot represent is refused by
+recurrent -> linear, or embedding -> recurrent -> linear; a linear layer reading the top recurrent
+node's final state Y_h instead of Y makes a `SequenceNet` with pooling="last" (a classifier). What rnnkit cannot represent is refused by
 the node's name and the attribute, never approximated: peepholes (`P`), `linear_before_reset=0`,
 `clip`, `input_forget`, activations other than the defaults (RNN: Tanh or Relu), `activation_alpha/beta`,
-`direction="reverse"`, `layout=1`.
+`direction="reverse"`, `layout=1`, constant initial states or sequence lengths.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..layers import Embedding, Linear
-from ._common import ONNX_GATES, TORCH_GATES, assemble, make_layer, reorder, require
+from ._common import ONNX_GATES, TORCH_GATES, assemble, make_layer, reorder, require, sequence_net
 from .onnx_graph import ONNX_OPS
 
 CELLS = {op: cell for cell, op in ONNX_OPS.items()}                   # "LSTM" -> "lstm"
@@ -56,6 +57,7 @@ class _Reader:
         self.producer = {}
         self.modules: list = []       # [module, ...] in graph order; recurrent stacks as lists of nodes
         self.stack_of = {}            # Y output name -> index into self.modules of its recurrent stack
+        self.pooled_last = False      # a linear layer reads the last recurrent node's Y_h, not its Y
 
     def attrs(self, node) -> dict:
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -67,11 +69,13 @@ class _Reader:
         return self.consts[name]
 
     def source(self, name: str):
-        """The node that produced `name`, looking through plumbing; None for a graph input."""
+        """(the node that produced `name`, looking through plumbing, and which of its outputs);
+        (None, name) for a graph input."""
         node = self.producer.get(name)
         while node is not None and node.op_type in PLUMBING:
-            node = self.producer.get(node.input[0])
-        return node
+            name = node.input[0]
+            node = self.producer.get(name)
+        return node, name
 
     def read(self, model):
         for node in model.graph.node:
@@ -135,8 +139,11 @@ class _Reader:
                             f"do not fit hidden_size={H}, {nd} direction(s)")
         entry = {"node": node, "cell": cell, "nd": nd, "H": H, "D": D, "W": W, "R": R, "B": B,
                  "nonlinearity": nonlinearity}
-        prev = self.source(node.input[0])
-        idx = self.stack_of.get(prev.output[0]) if prev is not None and prev.op_type in CELLS else None
+        for i, what in ((4, "sequence_lens"), (5, "initial_h"), (6, "initial_c")):
+            if len(node.input) > i and node.input[i] in self.consts:
+                raise refuse(f"a constant {what} (rnnkit takes lengths and states as inputs)")
+        _, out = self.source(node.input[0])
+        idx = self.stack_of.get(out)
         if idx is not None:
             top = self.modules[idx][-1]
             same = (top["cell"], top["nd"], top["H"], top["nonlinearity"]) == (cell, nd, H, nonlinearity)
@@ -160,7 +167,20 @@ class _Reader:
         emb.load_state_dict({"weight": table})
         self.modules.append(emb)
 
+    def _reads(self, node) -> None:
+        """Note whether a linear node reads a recurrent layer's outputs Y (a per-step output layer) or
+        the top layer's final states Y_h (`SequenceNet` with pooling="last")."""
+        prev, out = self.source(node.input[0])
+        if prev is None or prev.op_type not in CELLS or out == prev.output[0]:
+            return
+        stack = self.modules[self.stack_of[prev.output[0]]]
+        if out != prev.output[1] or stack[-1]["node"] is not prev:
+            raise UserError(f"{_where(node)}: reads {_where(prev)}'s {out!r}; rnnkit reads a recurrent layer's "
+                            "outputs Y or its top layer's final hidden state Y_h")
+        self.pooled_last = True
+
     def _matmul(self, node):
+        self._reads(node)
         w = self.const(node.input[1], node, "weight matrix")
         if w.ndim != 2:
             raise UserError(f"{_where(node)}: the weight must be a 2-D matrix, got shape {w.shape}")
@@ -179,6 +199,7 @@ class _Reader:
         a = self.attrs(node)
         if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
             raise UserError(f"{_where(node)}: Gemm with alpha, beta or transA set has no rnnkit counterpart")
+        self._reads(node)
         w = self.const(node.input[1], node, "weight matrix")
         lin = self._linear(w if a.get("transB", 0) else w.T, None)
         if len(node.input) > 2 and node.input[2]:
@@ -228,6 +249,8 @@ def _layer_from_stack(stack: list):
 def import_onnx(path):
     """The rnnkit layer or model an ONNX file holds (see the module docstring); UserError otherwise."""
     model = _load(path)
-    found = _Reader(model).read(model)
-    modules = [_layer_from_stack(m) if isinstance(m, list) else m for m in found]
+    reader = _Reader(model)
+    modules = [_layer_from_stack(m) if isinstance(m, list) else m for m in reader.read(model)]
+    if reader.pooled_last:
+        return sequence_net(modules, "last", str(path))
     return assemble(modules, str(path))
