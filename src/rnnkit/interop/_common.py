@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,9 @@ def write_atomic(path, data: bytes) -> Path:
         raise UserError(f"{str(path)!r} is a folder; give a file name for the output")
     if not path.parent.is_dir():
         raise UserError(f"folder {str(path.parent)!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # os.open with 0o666 (not mkstemp's 0o600): the file gets the permissions the user's umask gives
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -107,7 +109,7 @@ def assemble(modules: list, where: str):
     kinds = ["embedding" if isinstance(m, Embedding) else "linear" if isinstance(m, Linear)
              else cell_of(m) if _is_recurrent(m) else type(m).__name__ for m in modules]
     rec = [i for i, k in enumerate(kinds) if k in RECURRENT_LAYERS]
-    if kinds == [kinds[0]] and rec:
+    if len(kinds) == 1 and rec:
         return modules[0]
     if len(rec) == 1 and kinds[0] == "embedding" and kinds[2:] == ["linear"] and len(kinds) == 3:
         emb, rnn, head = modules
