@@ -132,7 +132,7 @@ def test_import_torch_onnx_keras_then_export(tmp_path, capsys):
     tmod = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)
     torch.save(tmod.state_dict(), tmp_path / "gru.pt")
     assert main(["import", str(tmp_path / "gru.pt"), "--out", str(tmp_path / "imp")]) == 0
-    assert "GRU(3, 4, num_layers=2, bidirectional=True" in capsys.readouterr().out
+    assert "GRU: gru 3->4 (2 layers, bidirectional)" in capsys.readouterr().out
     x = np.random.default_rng(3).standard_normal((5, 2, 3)).astype(np.float32)
     with torch.no_grad():
         want = tmod(torch.tensor(x))[0].numpy()

@@ -45,6 +45,7 @@ def _suffix(path: Path) -> str:
 
 
 def _import(args) -> int:
+    from ..interop._common import summary
     from ..interop.checkpoint import save_imported
 
     path, out = Path(args.file), Path(args.out)
@@ -58,7 +59,7 @@ def _import(args) -> int:
         raise UserError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new one")
     model = reader(path)
     save_imported(model, out, source=path.name)
-    print(f"{out}: {model!r} with {model.num_parameters()} parameters from {path.name}")
+    print(f"{out}: {summary(model)}; {model.num_parameters():,} parameters from {path.name}")
     return 0
 
 

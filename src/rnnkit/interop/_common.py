@@ -224,3 +224,26 @@ def rebuild(desc: dict, where: str):
     if desc.get("pooling"):
         return sequence_net(modules, desc["pooling"], where)
     return assemble(modules, where)
+
+
+def summary(model) -> str:
+    """One line naming the model's structure, e.g. "RNNLanguageModel: embedding 28x16 -> lstm 16->32
+    (2 layers) -> linear 32->28"."""
+    def one(spec):
+        c = spec["config"]
+        if spec["kind"] == "embedding":
+            return f"embedding {c['num_embeddings']}x{c['embedding_dim']}"
+        if spec["kind"] == "linear":
+            return f"linear {c['in_features']}->{c['out_features']}"
+        extra = [f"{c['num_layers']} layers" if c["num_layers"] > 1 else "",
+                 "bidirectional" if c["bidirectional"] else "", "" if c["bias"] else "no bias",
+                 c.get("nonlinearity", "tanh") if c.get("nonlinearity", "tanh") != "tanh" else ""]
+        extra = ", ".join(e for e in extra if e)
+        return f"{spec['kind']} {c['input_size']}->{c['hidden_size']}" + (f" ({extra})" if extra else "")
+
+    desc = describe(model)
+    pooled = f" -> {desc['pooling']} pooling" if desc["pooling"] else ""
+    parts = [one(s) for s in desc["modules"]]
+    if pooled:
+        parts[-1:-1] = [pooled.strip(" ->")]
+    return f"{desc['structure']}: " + " -> ".join(parts)

@@ -34,8 +34,9 @@ class Graph:
         self._count += 1
         return f"{hint}_{self._count}"
 
-    def const(self, value, hint: str = "c", dtype=None) -> str:
-        arr = np.asarray(value, dtype=dtype if dtype is not None else None)
+    def const(self, value, hint: str = "c") -> str:
+        """An initialiser holding `value` (float64 stored as float32); returns its name."""
+        arr = np.asarray(value)
         if arr.dtype == np.float64:
             arr = arr.astype(FLOAT)
         n = self.name(hint)
