@@ -140,6 +140,10 @@ def test_models_and_files_without_counterpart_are_refused(tmp_path):
     lam.save(tmp_path / "lambda.keras")
     with pytest.raises(UserError, match="safe_mode"):               # Keras refuses the lambda's code
         from_keras(tmp_path / "lambda.keras")
+    inp = keras.Input((None, D))
+    functional = keras.Model(inp, keras.layers.Dense(2)(keras.layers.LSTM(H, return_sequences=True)(inp)))
+    with pytest.raises(UserError, match="not a Sequential"):
+        from_keras(functional)
     (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
     with pytest.raises(UserError, match="not a Keras 3 file"):
         from_keras(tmp_path / "m.h5")

@@ -156,9 +156,11 @@ def from_keras(obj, like: Module | None = None):
     if isinstance(obj, (str, Path)):
         return from_keras(_load_file(Path(obj), like))
     keras = _keras()
-    if isinstance(obj, keras.Sequential) or (isinstance(obj, keras.Model) and not _is_recurrent(obj)
-                                             and type(obj).__name__ != "Bidirectional"):
+    if isinstance(obj, keras.Sequential):
         return _from_chain(obj)
+    if isinstance(obj, keras.Model):        # a functional graph may branch: its layer list is no chain
+        raise UserError(f"Keras model {obj.name!r} is a {type(obj).__name__}, not a Sequential; rnnkit reads "
+                        "Sequential chains (rebuild it as keras.Sequential with the same layers)")
     where = f"Keras layer {obj.name!r}"
     name = type(obj).__name__
     if not obj.built:
