@@ -100,6 +100,8 @@ def test_sequential_language_model_both_ways(tmp_path):
     skeleton = RNNLanguageModel(V, E, H, num_layers=2, cell="lstm", seed=9)
     loaded = from_keras(tmp_path / "lm.weights.h5", like=skeleton)
     close(".weights.h5", loaded.forward(ids.T)[0].transpose(1, 0, 2), want)
+    with pytest.raises(UserError, match="do not fit RNNLanguageModel"):
+        from_keras(tmp_path / "lm.weights.h5", like=RNNLanguageModel(V, E, H + 1, num_layers=2, cell="lstm"))
 
 
 def test_classifier_chain_is_a_sequence_net():
