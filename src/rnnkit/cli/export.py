@@ -73,6 +73,12 @@ def _imported(d: Path):
     return [(load_imported(d), {}, "")], {"rnnkit.task": "imported"}
 
 
+def _imported_folder(d: Path):
+    from ..interop.checkpoint import imported_folder
+
+    return imported_folder(d)
+
+
 def _checkpoint_has(d: Path, stem: str) -> bool:
     return (d / f"{stem}.json").is_file() or (d / "checkpoint" / f"{stem}.json").is_file()
 
@@ -84,7 +90,7 @@ KINDS = {
     "transcribe": (lambda d: _checkpoint_has(d, "speech_config"), _speech),
     "translate": (lambda d: _checkpoint_has(d, "translate_config"), _translate),
     "textgen": (lambda d: _checkpoint_has(d, "vocab") and _checkpoint_has(d, "config"), _textgen),
-    "imported": (lambda d: (d / "interop.json").is_file(), _imported),
+    "imported": (lambda d: _imported_folder(d) is not None, _imported),
 }
 
 

@@ -2,8 +2,10 @@
 
 The file's type (its suffix, `READERS`) picks the reader in `rnnkit.interop`; none of them runs code
 from the file (safetensors, `torch.load(weights_only=True)`, ONNX protobuf, Keras with safe_mode on).
-The folder (weights in safetensors, the structure as JSON) is written whole or not at all, and loads
-with `rnnkit.interop.load_imported(DIR)`; `rnnkit export DIR --onnx FILE` exports it.
+DIR is checked and locked by the shared `prepare_out_dir` (a file in the way, no write permission, a
+full disk, a second run); the model goes into DIR/model (weights in safetensors, the structure as
+JSON), written whole or not at all, and loads with `rnnkit.interop.load_imported(DIR)`;
+`rnnkit export DIR --onnx FILE` exports it.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def _suffix(path: Path) -> str:
 def _import(args) -> int:
     from ..interop._common import summary
     from ..interop.checkpoint import save_imported
+    from .common import prepare_out_dir
 
     path, out = Path(args.file), Path(args.out)
     if not path.is_file():
@@ -55,10 +58,11 @@ def _import(args) -> int:
     if reader is None:
         raise UserError(f"{path}: unknown model file type {_suffix(path)!r}; rnnkit imports "
                         f"{', '.join(READERS)}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.is_dir() and any(p.name != ".rnnkit.lock" for p in out.iterdir()):
         raise UserError(f"--out {str(out)!r} already exists and is not an empty folder; choose a new one")
-    model = reader(path)
-    save_imported(model, out, source=path.name)
+    model = reader(path)                            # read before the folder is made: a refused file leaves none
+    out = prepare_out_dir(out)
+    save_imported(model, out / "model", source=path.name)
     print(f"{out}: {summary(model)}; {model.num_parameters():,} parameters from {path.name}")
     return 0
 
