@@ -223,3 +223,11 @@ def test_state_dict_alone_describes_the_model():
     assert isinstance(layer, GRU) and layer.bidirectional
     for k, v in gru.state_dict().items():
         np.testing.assert_array_equal(layer.params[k], v.numpy())
+
+
+def test_half_precision_module_widens_to_float32():
+    mod = torch.nn.LSTM(D, H).to(torch.bfloat16)
+    layer = from_torch(mod)
+    assert layer.dtype == np.float32
+    for k, v in mod.state_dict().items():                       # bfloat16 -> float32 is exact
+        np.testing.assert_array_equal(layer.params[k], v.float().numpy(), err_msg=k)

@@ -24,7 +24,11 @@ _PASS_THROUGH = ("Dropout", "Identity")
 
 
 def _numpy(t) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
+    """A tensor's values as a new NumPy array; half precision widened to float32 (exactly)."""
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.element_size() < 4:                # float16 / bfloat16
+        t = t.float()
+    return t.numpy().copy()
 
 
 def _dtype_of(module) -> np.dtype:
