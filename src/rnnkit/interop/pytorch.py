@@ -19,6 +19,7 @@ from ..layers.recurrent import RECURRENT_LAYERS
 from ._common import assemble, cell_of, layer_config, make_layer, require
 
 TORCH_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+CELLS = {v: k for k, v in TORCH_CLASSES.items()}                   # "LSTM" -> "lstm"
 # torch children that hold no parameters and change nothing in eval mode
 _PASS_THROUGH = ("Dropout", "Identity")
 
@@ -53,9 +54,8 @@ def _recurrent_from_torch(mod, cell: str, where: str):
 def _leaf_from_torch(mod, where: str):
     """The rnnkit module for one torch leaf module, or None if it is not one rnnkit has."""
     name = type(mod).__name__
-    for cell, cls in TORCH_CLASSES.items():
-        if name == cls:
-            return _recurrent_from_torch(mod, cell, where)
+    if name in CELLS:
+        return _recurrent_from_torch(mod, CELLS[name], where)
     if name == "Embedding":
         for opt, default in (("padding_idx", None), ("max_norm", None), ("scale_grad_by_freq", False),
                              ("sparse", False)):
