@@ -124,6 +124,7 @@ def lm_compare(lm, tmod, ids, dlogits):
     lm.backward(dlogits)
     close("logits", logits, logits_t.detach().numpy())
     torch_grads = {k: p.grad.numpy() for k, p in tmod.named_parameters()}
+    assert len(lm.grads) == len(torch_grads)
     for (k, g), (kt, gt) in zip(lm.grads.items(), torch_grads.items()):
         close(f"grad {k} ({kt})", g, gt)
 
@@ -231,3 +232,30 @@ def test_half_precision_module_widens_to_float32():
     assert layer.dtype == np.float32
     for k, v in mod.state_dict().items():                       # bfloat16 -> float32 is exact
         np.testing.assert_array_equal(layer.params[k], v.float().numpy(), err_msg=k)
+
+
+def test_ctc_shaped_model_both_ways():
+    """recurrent -> linear per step: torch module -> rnnkit CTCModel -> torch again, outputs and gradients."""
+    from rnnkit.tasks.speech import CTCModel
+
+    class Acoustic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(D, H, num_layers=2, bidirectional=True)
+            self.proj = torch.nn.Linear(2 * H, 7)
+
+        def forward(self, x):
+            return self.proj(self.lstm(x)[0])
+
+    rng = np.random.default_rng(8)
+    tmod = Acoustic().double().eval()
+    model = from_torch(tmod)
+    assert isinstance(model, CTCModel) and model.rnn.bidirectional and model.rnn.num_layers == 2
+    for mod in (tmod, to_torch(model)):
+        x = rng.standard_normal((T, B, D))
+        out_t, dx_t, g_t = torch_run(mod, x, dout := rng.standard_normal((T, B, 7)))
+        close("logits", model.forward(x), out_t)
+        close("dx", model.backward(dout), dx_t)
+        assert len(model.grads) == len(g_t)
+        for (k, g), (kt, gt) in zip(model.grads.items(), g_t.items()):
+            close(f"grad {k} ({kt})", g, gt)

@@ -182,11 +182,14 @@ def _torch_state(params: dict) -> dict:
     return {k: torch.from_numpy(np.ascontiguousarray(v).copy()) for k, v in params.items()}
 
 
-def _language_model_class():
-    """A torch module with the LM's children and forward: ids (T, B) -> logits (T, B, V), state."""
+def _torch_models() -> dict:
+    """Torch twins of rnnkit's chained models, by name; same child names, so state dicts match key
+    for key. Made on first use (torch is imported only here)."""
     import torch
 
     class TorchLanguageModel(torch.nn.Module):
+        """ids (T, B) -> logits (T, B, V), state: `RNNLanguageModel.forward`."""
+
         def __init__(self, embedding, rnn, head):
             super().__init__()
             self.embedding, self.rnn, self.head = embedding, rnn, head
@@ -195,14 +198,32 @@ def _language_model_class():
             h, state = self.rnn(self.embedding(ids), state)
             return self.head(h), state
 
-    return TorchLanguageModel
+    class TorchCTCModel(torch.nn.Module):
+        """features (T, B, D) -> logits (T, B, C) per step: `CTCModel.forward` without lengths."""
+
+        def __init__(self, rnn, out):
+            super().__init__()
+            self.rnn, self.out = rnn, out
+
+        def forward(self, x):
+            return self.out(self.rnn(x)[0])
+
+    from ..models.language_model import RNNLanguageModel
+    from ..tasks.speech import CTCModel
+
+    return {RNNLanguageModel: (TorchLanguageModel, ("embedding", "rnn", "head")),
+            CTCModel: (TorchCTCModel, ("rnn", "out"))}
 
 
 def to_torch(module: Module):
-    """The torch module equivalent to an rnnkit layer or language model (float64 stays float64)."""
+    """The torch module equivalent to an rnnkit layer, Embedding, Linear, RNNLanguageModel or CTCModel
+    (float64 stays float64, the training flag is kept)."""
     torch = require("torch", "torch")
-    from ..models.language_model import RNNLanguageModel
 
+    composite = _torch_models().get(type(module))
+    if composite is not None:
+        cls, children = composite
+        return cls(*(to_torch(getattr(module, c)) for c in children)).train(module.training)
     if isinstance(module, tuple(RECURRENT_LAYERS.values())):
         cell = cell_of(module)
         mod = getattr(torch.nn, TORCH_CLASSES[cell])(**layer_config(module), dtype=_torch_dtype(module.dtype))
@@ -211,12 +232,9 @@ def to_torch(module: Module):
     elif isinstance(module, Linear):
         mod = torch.nn.Linear(module.in_features, module.out_features, bias="bias" in module.params,
                               dtype=_torch_dtype(module.dtype))
-    elif isinstance(module, RNNLanguageModel):
-        return _language_model_class()(to_torch(module.embedding), to_torch(module.rnn),
-                                       to_torch(module.head)).train(module.training)
     else:
         raise TypeError(f"to_torch: {type(module).__name__} has no torch counterpart here; give a recurrent "
-                        "layer, an Embedding, a Linear or an RNNLanguageModel")
+                        "layer, an Embedding, a Linear, an RNNLanguageModel or a CTCModel")
     mod.load_state_dict(_torch_state(module.params))
     return mod.train(module.training)
 
