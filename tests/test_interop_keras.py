@@ -112,7 +112,25 @@ def test_classifier_chain_is_a_sequence_net():
     net = from_keras(model)
     assert isinstance(net, SequenceNet) and net.pooling == "last" and net.rnn.bidirectional
     ids = rng.integers(0, 20, (B, T))
-    close("logits", net.forward(ids.T, np.full(B, T)), run_keras(model, ids))
+    want = run_keras(model, ids)
+    close("logits", net.forward(ids.T, np.full(B, T)), want)
+    close("to_keras(net)", run_keras(to_keras(net), ids), want)
+    with pytest.raises(TypeError, match="mean pooling"):
+        to_keras(SequenceNet(D, 2, pooling="mean"))
+
+
+def test_ctc_model_to_keras_and_back():
+    from rnnkit.tasks.speech import CTCModel
+
+    rng = np.random.default_rng(5)
+    model = CTCModel(D, 6, "lstm", hidden=H, layers=2, bidirectional=True, seed=2).eval()
+    x = rng.standard_normal((B, T, D)).astype(np.float32)
+    want = model.forward(x.transpose(1, 0, 2)).transpose(1, 0, 2)
+    km = to_keras(model)
+    close("to_keras(ctc)", run_keras(km, x), want)
+    back = from_keras(km)
+    assert isinstance(back, CTCModel)
+    close("from_keras(to_keras(ctc))", back.forward(x.transpose(1, 0, 2)).transpose(1, 0, 2), want)
 
 
 @pytest.mark.parametrize("layer,needle", [

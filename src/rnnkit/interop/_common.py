@@ -193,23 +193,27 @@ def _module_from_spec(spec: dict, dtype):
     return RECURRENT_LAYERS[kind](dtype=dtype, **cfg)
 
 
-def describe(model) -> dict:
-    """{"structure", "modules", "pooling", "dtype"}: what `rebuild` needs to make `model` again."""
+def chain_of(model) -> tuple[list, str | None]:
+    """(the modules `model` applies in order, its pooling or None) for the models interop builds."""
+    from ..layers import Embedding, Linear
     from ..models.language_model import RNNLanguageModel
     from ..tasks.seqnet import SequenceNet
     from ..tasks.speech import CTCModel
 
-    pooling = None
-    if _is_recurrent(model):
-        chain = [model]
-    elif isinstance(model, RNNLanguageModel):
-        chain = [model.embedding, model.rnn, model.head]
-    elif isinstance(model, CTCModel):
-        chain = [model.rnn, model.out]
-    elif isinstance(model, SequenceNet):
-        chain, pooling = [m for m in (model.embed, model.rnn, model.head) if m is not None], model.pooling
-    else:
-        raise TypeError(f"describe: {type(model).__name__} is not a model rnnkit.interop builds")
+    if _is_recurrent(model) or isinstance(model, (Embedding, Linear)):
+        return [model], None
+    if isinstance(model, RNNLanguageModel):
+        return [model.embedding, model.rnn, model.head], None
+    if isinstance(model, CTCModel):
+        return [model.rnn, model.out], None
+    if isinstance(model, SequenceNet):
+        return [m for m in (model.embed, model.rnn, model.head) if m is not None], model.pooling
+    raise TypeError(f"{type(model).__name__} is not a model rnnkit.interop converts")
+
+
+def describe(model) -> dict:
+    """{"structure", "modules", "pooling", "dtype"}: what `rebuild` needs to make `model` again."""
+    chain, pooling = chain_of(model)
     return {"structure": type(model).__name__, "modules": [_module_spec(m) for m in chain],
             "pooling": pooling, "dtype": np.dtype(chain[0].dtype).name}
 

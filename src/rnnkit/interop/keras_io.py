@@ -22,8 +22,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..layers import Embedding, Linear, Module
-from ..layers.recurrent import RECURRENT_LAYERS
-from ._common import KERAS_GATES, TORCH_GATES, assemble, cell_of, make_layer, reorder, require, sequence_net
+from ._common import (KERAS_GATES, TORCH_GATES, assemble, cell_of, chain_of, make_layer, reorder, require,
+                      sequence_net)
 
 KERAS_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
 CELLS = {v: k for k, v in KERAS_CLASSES.items()}
@@ -255,31 +255,34 @@ def _keras_recurrent(keras, layer, l: int, return_sequences: bool = True):
 
 
 def to_keras(module: Module):
-    """A built Keras `Sequential` equivalent to an rnnkit layer (input (B, T, D) -> (B, T, nd*H)), an
-    `RNNLanguageModel` (ids (B, T) -> logits (B, T, V)), `Embedding` or `Linear`; float32, batch-major."""
-    from ..models.language_model import RNNLanguageModel
-
+    """A built Keras `Sequential` equivalent to an rnnkit module, float32, batch-major: a recurrent
+    layer ((B, T, D) -> (B, T, nd*H)), an `RNNLanguageModel` (ids (B, T) -> logits (B, T, V)), a
+    `CTCModel` (features -> logits per step), a `SequenceNet` with pooling="last" (its last recurrent
+    layer gives only its final state: return_sequences=False), an `Embedding` or a `Linear`."""
     keras = _keras()
-    pending = []                                     # (keras layer, weights) set once the model is built
-    if isinstance(module, tuple(RECURRENT_LAYERS.values())):
-        inp = keras.Input((None, module.input_size))
-        for l in range(module.num_layers):
-            pending.append(_keras_recurrent(keras, module, l))
-    elif isinstance(module, RNNLanguageModel):
+    try:
+        chain, pooling = chain_of(module)
+    except TypeError as e:
+        raise TypeError(f"to_keras: {e}") from None
+    if pooling not in (None, "last"):
+        raise TypeError(f"to_keras: {pooling} pooling has no Keras layer counterpart; only 'last' "
+                        "(a recurrent layer with return_sequences=False) has")
+    first = chain[0]
+    if isinstance(first, Embedding):
         inp = keras.Input((None,), dtype="int32")
-        pending.append(_keras_embedding(keras, module.embedding))
-        for l in range(module.rnn.num_layers):
-            pending.append(_keras_recurrent(keras, module.rnn, l))
-        pending.append(_keras_dense(keras, module.head))
-    elif isinstance(module, Embedding):
-        inp = keras.Input((None,), dtype="int32")
-        pending.append(_keras_embedding(keras, module))
-    elif isinstance(module, Linear):
-        inp = keras.Input((module.in_features,))
-        pending.append(_keras_dense(keras, module))
+    elif isinstance(first, Linear):
+        inp = keras.Input((first.in_features,))
     else:
-        raise TypeError(f"to_keras: {type(module).__name__} has no Keras counterpart here; give a recurrent "
-                        "layer, an RNNLanguageModel, an Embedding or a Linear")
+        inp = keras.Input((None, first.input_size))
+    pending = []                                     # (keras layer, weights) set once the model is built
+    for m in chain:
+        if isinstance(m, Embedding):
+            pending.append(_keras_embedding(keras, m))
+        elif isinstance(m, Linear):
+            pending.append(_keras_dense(keras, m))
+        else:
+            for l in range(m.num_layers):
+                pending.append(_keras_recurrent(keras, m, l, return_sequences=not (pooling and l == m.num_layers - 1)))
     model = keras.Sequential([inp] + [k for k, _ in pending])
     for k, weights in pending:
         k.set_weights([a for w in weights for a in w] if isinstance(weights[0], list) else weights)
