@@ -14,14 +14,18 @@ from ..errors import UserError
 
 
 def _memory(arrays, config, batch_size, seed, path=None):
-    from .memory import MemoryModel
-    from .memory_tasks import delayed_recall
-    K = int(config["n_symbols"])
-    model = MemoryModel(config["cell"], K + 2, int(config["hidden"]), K)
+    """A `rnnkit memory` run: one batch of its task at the gap T of its last curriculum stage."""
+    from .memory import TASK_SPECS, MemoryConfig, MemoryModel
+    task = config.get("memory_task", "recall")       # runs from before the task choice were delayed recall
+    cfg = MemoryConfig(task=task, hidden=int(config["hidden"]), n_symbols=int(config["n_symbols"]),
+                       copy_length=int(config.get("copy_length", 5)))
+    spec = TASK_SPECS[task]
+    model = MemoryModel(config["cell"], spec.input_size(cfg), cfg.hidden, spec.n_out(cfg), task=task)
     model.load_state_dict(arrays["model"])
     model.astype(np.float64)
-    batch = delayed_recall(batch_size, delay=int(config["delay"]), n_symbols=K, rng=seed, dtype=np.float64)
-    desc = dict(config, summary=f"{config['cell']} on delayed recall, delay {config['delay']}")
+    T = int(config.get("T", config["delay"]))
+    batch = spec.make(batch_size, T, seed, cfg, np.float64)
+    desc = dict(config, summary=f"{config['cell']} on the {task} task, T = {T}")
     return model, batch, None, desc
 
 
