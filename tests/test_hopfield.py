@@ -117,3 +117,38 @@ def test_bad_input():
         net.recall(np.ones(3))
     with pytest.raises(ValueError, match="beta"):
         ModernHopfield(beta=0).fit(np.ones((1, 4)))
+
+
+def test_capacity_curve_shows_the_hebbian_break():
+    from rnnkit.hopfield.experiments import capacity_curve
+    cap = capacity_curve(N=150, alphas=[0.05, 0.1, 0.3, 2.0], seed=0, max_patterns=60)
+    heb, pinv, mod = (cap["networks"][k] for k in ("hebbian", "pseudoinverse", "modern"))
+    assert heb["mean_overlap"][0] > 0.99 and heb["mean_overlap"][1] > 0.97   # below alpha = 0.138
+    assert heb["mean_overlap"][2] < 0.8                                      # well above it
+    assert min(pinv["mean_overlap"]) > 0.99 and len(pinv["alpha"]) == 3     # P >= N is left out
+    assert min(mod["mean_overlap"]) > 0.99                                   # alpha = 2 included
+
+
+def test_hopfield_cli_digits(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    import json
+
+    from rnnkit.cli import main
+    assert main(["hopfield", "--units", "60", "--alphas", "0.05,0.5", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "hopfield.json").read_text())
+    dig = res["digits"]["networks"]
+    # the ten prototypes are correlated: the Hebbian rule loses most; pseudo-inverse and modern recall
+    assert dig["modern"]["exact"] > 0.8 and dig["pseudoinverse"]["exact"] > 0.5
+    assert dig["hebbian"]["exact"] < dig["pseudoinverse"]["exact"]
+    assert len(res["digits"]["examples"]["corrupted"]) == 10
+    assert "exact recall" in capsys.readouterr().out
+    assert (tmp_path / "capacity.png").is_file() == (tmp_path / "digits.png").is_file()
+
+
+@pytest.mark.parametrize("argv,msg", [(["--alphas", "0.1,x"], "--alphas"), (["--flip", "1.5"], "--flip"),
+                                      (["--units", "1"], "--units"), (["--beta", "0"], "--beta")])
+def test_hopfield_cli_bad_input(argv, msg, tmp_path, capsys):
+    from rnnkit.cli import main
+    assert main(["hopfield", *argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
