@@ -18,7 +18,7 @@ from ..errors import UserError
 COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forecast": "forecast",
                             "diagnose": "diagnose", "memory": "memory",
                             "transcribe": "transcribe", "translate": "translate", "names": "names",
-                            "hopfield": "hopfield"}
+                            "hopfield": "hopfield", "fixedpoints": "fixedpoints"}
 
 
 class _Parser(argparse.ArgumentParser):

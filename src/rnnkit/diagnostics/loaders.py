@@ -18,7 +18,7 @@ def _memory(arrays, config, batch_size, seed, path=None):
     from .memory import TASK_SPECS, MemoryConfig, MemoryModel
     task = config.get("memory_task", "recall")       # runs from before the task choice were delayed recall
     cfg = MemoryConfig(task=task, hidden=int(config["hidden"]), n_symbols=int(config["n_symbols"]),
-                       copy_length=int(config.get("copy_length", 5)))
+                       copy_length=int(config.get("copy_length", 5)), bits=int(config.get("bits", 3)))
     spec = TASK_SPECS[task]
     model = MemoryModel(config["cell"], spec.input_size(cfg), cfg.hidden, spec.n_out(cfg), task=task)
     model.load_state_dict(arrays["model"])

@@ -55,6 +55,11 @@ TASK_SPECS = {
                        lambda B, T, rng, cfg, dtype: TASKS["recall"](B, delay=T, n_symbols=cfg.n_symbols,
                                                                      rng=rng, dtype=dtype),
                        lambda cfg: cfg.n_symbols + 2, lambda cfg: cfg.n_symbols, False),
+    # not a reach task (no gap): the fixed-point example of Sussillo & Barak (2013), MSE at every step
+    "flipflop": TaskSpec("flipflop", "mse", "sequence length",
+                         lambda B, T, rng, cfg, dtype: TASKS["flipflop"](B, length=T, bits=cfg.bits,
+                                                                         rng=rng, dtype=dtype),
+                         lambda cfg: cfg.bits, lambda cfg: cfg.bits, True),
 }
 
 ADDING_TRIVIAL_MSE = 1.0 / 6.0   # always predicting E[y] = 1: Var(u1 + u2) = 2/12 for u ~ U[0, 1)
@@ -118,6 +123,8 @@ class MemoryModel(Module):
         from ..losses import mse, softmax_cross_entropy
         if self.task == "adding":
             return mse(pred[:, 0], batch.y)
+        if self.task == "flipflop":
+            return mse(pred, batch.y)
         return softmax_cross_entropy(pred, batch.y, mask=batch.mask)
 
     def loss_and_backward(self, batch: MemoryBatch) -> float:
@@ -147,6 +154,8 @@ class MemoryModel(Module):
             pred = self.forward(batch.x)
         if self.task == "adding":
             return float(np.mean((pred[:, 0].astype(np.float64) - batch.y) ** 2))
+        if self.task == "flipflop":
+            return float(np.mean((pred.astype(np.float64) - batch.y) ** 2))
         hit = pred.argmax(-1) == batch.y
         return float(hit[batch.mask].mean() if batch.mask is not None else hit.mean())
 
@@ -173,6 +182,7 @@ class MemoryConfig:
     batch_size: int = 32
     n_symbols: int = 8          # copy/recall: symbols to remember (chance 1/n_symbols)
     copy_length: int = 5        # copy: symbols to copy
+    bits: int = 3               # flipflop: memories held
     optimizer: str = "adam"     # any of rnnkit.optim's optimisers
     lr: float | None = None     # None: the cell's CELL_RECIPES learning rate
     clip: float | None = 1.0    # global-norm gradient clipping (None: off)
@@ -188,10 +198,13 @@ class MemoryConfig:
     def __post_init__(self):
         if self.task not in TASK_SPECS:
             raise UserError(f"--task must be one of {', '.join(sorted(TASK_SPECS))}, got {self.task!r}")
+        # flipflop: solved is test MSE < threshold x 1 (the MSE of always answering 0)
         if self.threshold is None:
             self.threshold = 0.01 if self.task == "adding" else 0.9
 
     def solved(self, value: float) -> bool:
+        if self.task == "flipflop":
+            return bool(value < self.threshold)
         if TASK_SPECS[self.task].metric == "mse":
             return bool(value < self.threshold * ADDING_TRIVIAL_MSE)
         return bool(value >= self.threshold)
@@ -239,7 +252,8 @@ def train_stage(model: MemoryModel, T: int, budget_s: float, cfg: MemoryConfig, 
     tcfg = TrainConfig(time_budget=float(budget_s), steps=max_steps, lr=lr, optimizer=cfg.optimizer,
                        clip=cfg.clip, seed=cfg.seed + T, progress=False, eval_every=cfg.eval_every)
     meta = {"config": {"task": "memory", "memory_task": cfg.task, "cell": model.cell, "hidden": cfg.hidden,
-                       "n_symbols": cfg.n_symbols, "copy_length": cfg.copy_length, "T": int(T),
+                       "n_symbols": cfg.n_symbols, "copy_length": cfg.copy_length, "bits": cfg.bits,
+                       "T": int(T),
                        "delay": int(T), "seed": cfg.seed}}
     trainer = Trainer(model, tcfg, out_dir=out_dir, meta=meta)
 
