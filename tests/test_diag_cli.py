@@ -41,6 +41,7 @@ def test_memory_end_to_end(memdir, capsys):
         assert r["longest_solved"] == (max(solved) if solved else None)
         assert r["recipe"]["lr"] > 0 and r["recipe"]["why"]
         assert (memdir / cell / "checkpoint" / "manifest.json").is_file()
+        assert set(r["gradient_norms"]) == {str(s["T"]) for s in r["stages"]}   # the Trainer's log
     flow = json.loads((memdir / "gradient_flow.json").read_text())
     assert set(flow["cells"]) == {"rnn", "lstm"}
     for f in flow["cells"].values():

@@ -84,10 +84,16 @@ def run(args) -> int:
     print(f"task {cfg.task} (T = {TASK_SPECS[cfg.task].gap}), curriculum "
           f"T = {lengths}, {args.budget:g}s in all ({args.budget / len(cells):.0f}s per cell), hidden "
           f"{cfg.hidden}, batch {cfg.batch_size}, {cfg.optimizer}, clip {cfg.clip}, seed {cfg.seed}")
-    result, models = run_memory(cells, lengths, args.budget, cfg, out_dir=out)
+    result, models, runs = run_memory(cells, lengths, args.budget, cfg, out_dir=out)
     result["gradient_flow"] = flow_by_distance(models, cfg, result)
     (out / "memory.json").write_text(json.dumps(result, indent=1))
     print(format_table(result))
+    for cell, r in result["cells"].items():
+        for T, rep in r["gradient_norms"].items():
+            if rep["steps"]:
+                print(f"{cell} T={T}: {len(rep['steps'])} exploding steps (first at step {rep['first']}); "
+                      f"suggested --clip {rep['suggested_clip']:.3g}" if rep["suggested_clip"] is not None
+                      else f"{cell} T={T}: {len(rep['steps'])} exploding steps, no healthy phase")
     flow = result["gradient_flow"]
     curves = {cell: f["grad_norm_by_distance"] for cell, f in flow["cells"].items()}
     (out / "gradient_flow.json").write_text(json.dumps(flow, indent=1))
@@ -95,7 +101,13 @@ def run(args) -> int:
         plot_curves(curves, out / "gradient_flow.png", "||dL/dh_t|| / max",
                     f"{cfg.task}, T={flow['T']}: gradient against distance from the loss",
                     xlabel="distance T-1-t (steps back from the loss)")
-        print(f"wrote {out / 'memory.json'}, {out / 'memory.png'}, gradient_flow.json and gradient_flow.png")
+        stages = {f"{cell} T={s.T}": s for cell, st in runs.items() for s in st}
+        plot_curves({k: s.losses for k, s in stages.items()}, out / "training_loss.png", "training loss",
+                    f"{cfg.task}: loss per step, each curriculum stage")
+        plot_curves({k: s.grad_norms for k, s in stages.items()}, out / "grad_norm.png",
+                    "gradient norm before clipping", f"{cfg.task}: gradient norm per step")
+        print(f"wrote {out / 'memory.json'}, {out / 'memory.png'}, gradient_flow.json/png, "
+              "training_loss.png and grad_norm.png")
     else:
         print(f"wrote {out / 'memory.json'} and gradient_flow.json (matplotlib not installed: no plots; "
               "pip install 'rnnkit[plot]')")

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..layers.base import Module
+from .exploding import suggest_clip_threshold
 from .memory_tasks import TASKS, MemoryBatch
 
 
@@ -222,6 +223,7 @@ class StageRun:
     nonfinite_steps: int = 0
     diverged: str | None = None
     losses: list = field(default_factory=list)
+    grad_norms: list = field(default_factory=list)   # pre-clipping global norm per step (Trainer log)
 
 
 def recipe(cell: str, cfg: MemoryConfig) -> dict:
@@ -281,13 +283,16 @@ def train_stage(model: MemoryModel, T: int, budget_s: float, cfg: MemoryConfig, 
             diverged = str(e)
         score = model.score(test)
         # the validation set said solved but the test set does not: train on (the budget decides)
-        if diverged or cfg.solved(score) or not trainer.stopped_early or trainer.finished():
+        if diverged or cfg.solved(score) or not trainer.stopped_early:
             break
         trainer.stopped_early = False
+        if trainer.finished():        # the budget ended at the very check that stopped it
+            break
     seconds = time.perf_counter() - t0
     losses = trainer.history["loss"]
     return StageRun(int(T), score, cfg.solved(score), trainer.step, round(seconds, 2),
-                    float(losses[-1]) if losses else None, trainer.nonfinite_total, diverged, list(losses))
+                    float(losses[-1]) if losses else None, trainer.nonfinite_total, diverged, list(losses),
+                    list(trainer.history["grad_norm"]))
 
 
 def curriculum(cell: str, lengths, budget_s: float, cfg: MemoryConfig, out_dir=None,
@@ -320,25 +325,30 @@ def curriculum(cell: str, lengths, budget_s: float, cfg: MemoryConfig, out_dir=N
 
 
 def run_memory(cells, lengths, budget_s: float, cfg: MemoryConfig | None = None, out_dir=None,
-               progress=print) -> tuple[dict, dict]:
+               progress=print) -> tuple[dict, dict, dict]:
     """Every cell through the curriculum, the budget split equally between the cells.
 
-    Returns (the memory.json content, {cell: trained model})."""
+    Returns (the memory.json content, {cell: trained model}, {cell: its StageRuns with their
+    per-step loss and gradient-norm logs})."""
     cfg = cfg or MemoryConfig()
     share = float(budget_s) / len(cells)
     spec = TASK_SPECS[cfg.task]
-    results, models = {}, {}
+    results, models, runs = {}, {}, {}
     for cell in cells:
         rec = recipe(cell, cfg)
         progress(f"{cell}: {rec['why']}; lr {rec['lr']:g}, layer arguments {rec['kwargs']}")
         sub = None if out_dir is None else f"{out_dir}/{cell}"
         model, stages, final = curriculum(cell, lengths, share, cfg, out_dir=sub, progress=progress)
-        models[cell] = model
+        models[cell], runs[cell] = model, stages
         solved = [s.T for s in stages if s.solved]
         results[cell] = {
             "longest_solved": max(solved) if solved else None,
             "recipe": {"lr": rec["lr"], "layer": rec["kwargs"], "why": rec["why"]},
-            "stages": [{k: v for k, v in asdict(s).items() if k != "losses"} for s in stages],
+            "stages": [{k: v for k, v in asdict(s).items() if k not in ("losses", "grad_norms")}
+                       for s in stages],
+            # pre-clipping gradient norms logged by the Trainer: explosions and the suggested clip
+            "gradient_norms": {str(s.T): asdict(suggest_clip_threshold(s.grad_norms))
+                               for s in stages if s.grad_norms},
             "final_score": {str(T): v for T, v in final.items()},
             "seconds": round(sum(s.seconds for s in stages), 2),
         }
@@ -347,4 +357,4 @@ def run_memory(cells, lengths, budget_s: float, cfg: MemoryConfig | None = None,
             "solved_if": (f"test MSE < {cfg.threshold} x {ADDING_TRIVIAL_MSE:.4f} (the trivial predictor's)"
                           if spec.metric == "mse" else f"test accuracy >= {cfg.threshold}"),
             "trivial": trivial, "budget_s": float(budget_s), "budget_per_cell_s": share,
-            "lengths": [int(T) for T in sorted(lengths)], "config": asdict(cfg), "cells": results}, models
+            "lengths": [int(T) for T in sorted(lengths)], "config": asdict(cfg), "cells": results}, models, runs
