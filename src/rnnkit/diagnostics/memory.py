@@ -194,6 +194,7 @@ class MemoryConfig:
     n_val: int = 512            # validation sequences (the early-stopping check)
     n_eval: int = 1000          # test sequences (the reported figure; another seed)
     max_steps: int | None = None  # cap on optimiser steps per curriculum stage (None: the time budget only)
+    blas_threads: int | None = 1  # NumPy BLAS threads while training (None: as they are); see run_memory
     seed: int = 0
 
     def __post_init__(self):
@@ -331,6 +332,29 @@ def run_memory(cells, lengths, budget_s: float, cfg: MemoryConfig | None = None,
     Returns (the memory.json content, {cell: trained model}, {cell: its StageRuns with their
     per-step loss and gradient-norm logs})."""
     cfg = cfg or MemoryConfig()
+    with blas_threads(cfg.blas_threads, progress):
+        return _run_memory(cells, lengths, budget_s, cfg, out_dir, progress)
+
+
+def blas_threads(n: int | None, progress=print):
+    """A context that limits NumPy's BLAS to n threads and restores it after (threadpoolctl).
+
+    Why: at these sizes (B = 32, H = 32) a product per step is tiny, and on a busy machine a
+    multi-threaded BLAS was 10-40x slower per step (docs/vanishing_exploding.md): one thread makes
+    the budget buy the steps it should."""
+    import contextlib
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        progress("threadpoolctl is not installed: NumPy's BLAS threads left as they are "
+                 "(pip install threadpoolctl, or set OPENBLAS_NUM_THREADS=1)")
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(n), user_api="blas")
+
+
+def _run_memory(cells, lengths, budget_s, cfg, out_dir, progress):
     share = float(budget_s) / len(cells)
     spec = TASK_SPECS[cfg.task]
     results, models, runs = {}, {}, {}

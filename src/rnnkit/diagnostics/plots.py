@@ -64,11 +64,11 @@ def plot_memory(result: dict, path) -> bool:
         fin = r["final_score"]
         ax.plot([int(T) for T in fin], list(fin.values()), ":", color=line.get_color(), lw=1)
     if mse:
-        ax.axhline(result["threshold"] * result["trivial"], color="green", ls="--", lw=0.8, label="solved below")
+        ax.axhline(result["threshold"] * result["trivial"], color="black", ls="--", lw=0.8, label="solved below")
         ax.axhline(result["trivial"], color="gray", ls=":", lw=0.8, label="trivial predictor")
         ax.set_yscale("log")
     else:
-        ax.axhline(result["threshold"], color="green", ls="--", lw=0.8, label="solved above")
+        ax.axhline(result["threshold"], color="black", ls="--", lw=0.8, label="solved above")
         ax.axhline(result["trivial"], color="gray", ls=":", lw=0.8, label="chance")
         ax.set_ylim(0, 1.02)
     ax.set_xscale("log")
