@@ -9,14 +9,14 @@ probability).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from .common import add_train_args, positive_int, train_config_from_args
+from ..jsonio import write_json
+from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 from .plotting import pyplot_or_none, save_figure
 
 
@@ -121,6 +121,7 @@ def train(args):
     from ..tasks.metrics import classification_report
 
     cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
     X, y = load_dataset(args.data, args)
     classes = np.unique(np.asarray(y))
     if len(classes) < 2:
@@ -132,8 +133,6 @@ def train(args):
     else:
         tr, te = _split(len(X), args.test_split, args.seed)
         X_tr, y_tr, X_te, y_te = _take(X, tr), y[tr], _take(X, te), y[te]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.resume:
         clf = SequenceClassifier.load(Path(args.resume) / "model")
         clf.set_params(train_config=cfg)
@@ -159,7 +158,7 @@ def train(args):
                "majority_class_accuracy": float(majority), "train_seconds": seconds,
                "training": clf.history_}
     clf.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_json(out / "metrics.json", metrics, indent=2, default=str)
     plotted = plot_confusion(report["confusion_matrix"], report["labels"], out / "confusion_matrix.png")
     print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  "
           f"(majority class {majority:.4f}; {len(X_te)} test examples, {seconds:.1f} s training)")

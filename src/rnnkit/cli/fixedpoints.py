@@ -1,10 +1,11 @@
 """`rnnkit fixedpoints DIR`: fixed and slow points of a saved recurrent model, with a PCA plot."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..jsonio import write_json
+from .common import prepare_out_dir
 
 
 def add_parser(sub):
@@ -47,13 +48,13 @@ def run(args) -> int:
     src = Path(args.dir)
     if args.candidates < 1 or args.noise < 0 or args.hidden < 1 or args.steps < 1:
         raise UserError("--candidates, --hidden and --steps must be >= 1 and --noise >= 0")
+    out = prepare_out_dir(args.out) if args.out else None      # checked before anything is trained
     has_model = (src / "checkpoint").is_dir() or (src / "manifest.json").is_file()
     if not has_model:
         if args.train is None:
             raise UserError(f"{src} holds no saved model; give a run directory of `rnnkit memory` "
                             "or add --train gru to train one on the 3-bit flip-flop")
-        # TODO(prepare_out_dir): h-io's rnnkit.cli.common.prepare_out_dir(src) replaces this line
-        src.mkdir(parents=True, exist_ok=True)
+        prepare_out_dir(src, option="DIR")
         train_flipflop(args.train, src, args.hidden, args.steps, args.seed)
     model, batch, _, desc = load_for_diagnosis(src, 64, args.seed)
     if not hasattr(model, "rnn") or not hasattr(batch, "x"):
@@ -71,10 +72,8 @@ def run(args) -> int:
            "points": fp.to_dict(), "readout": readout.tolist(),
            "n_fixed": int(fp.fixed.sum()), "n_stable": int(fp.stable.sum()),
            "n_saddles": int((fp.fixed & (fp.n_unstable > 0)).sum())}
-    out = Path(args.out) if args.out else src
-    # TODO(prepare_out_dir): h-io's rnnkit.cli.common.prepare_out_dir(out) replaces this line
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fixedpoints.json").write_text(json.dumps(res, indent=1))
+    out = out or src
+    write_json(out / "fixedpoints.json", res)
     print(f"{desc.get('summary', '')}: state size {S}; {res['n_fixed']} fixed points from {len(starts)} starts "
           f"(input 0): {res['n_stable']} stable, {res['n_saddles']} saddles")
     for k in range(len(fp.q)):

@@ -7,14 +7,14 @@ matplotlib is installed. `predict` prints the next H values (with the interval w
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from .common import add_train_args, positive_int, train_config_from_args
+from ..jsonio import write_json
+from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 from .plotting import pyplot_or_none, save_figure
 
 
@@ -66,21 +66,22 @@ def plot_forecast(history, times, forecast, lower, upper, path, title) -> bool:
 
 
 def train(args):
-    from ..data.tables import read_table, parse_numeric_column
+    from ..data.tables import check_series, parse_numeric_column, read_table
     from ..tasks.forecast import Forecaster, backtest
 
     cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
     if args.interval is not None and not 0 < args.interval < 1:
         raise UserError(f"--interval must be a coverage in (0, 1), got {args.interval}")
     table = read_table(args.series)
     cols = [parse_numeric_column(table, c, args.fill) for c in args.column]
+    for c, v in zip(args.column, cols):
+        check_series(v, f"{args.series}: column {c!r}")
     y = np.stack(cols, axis=1)                                        # (T, D)
     times = table.column(args.time_col, "--time-col") if args.time_col else None
     if args.horizon >= len(y):
         raise UserError(f"--horizon {args.horizon} is not shorter than the series ({len(y)} values)")
     lookback = args.lookback or max(2 * args.season, 2 * args.horizon, 8)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     def make():
         return Forecaster(lookback=lookback, horizon=args.horizon, strategy=args.strategy,
@@ -106,7 +107,7 @@ def train(args):
                "forecast": first(mean), "lower": first(lo), "upper": first(hi), "interval": args.interval,
                "train_seconds": seconds, "training": final.history_}
     final.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_json(out / "metrics.json", metrics, indent=2, default=str)
     plotted = plot_forecast(y[:, 0], times, first(mean), first(lo), first(hi), out / "forecast.png",
                             f"{args.column[0]}: {args.horizon}-step forecast")
     print(f"backtest ({len(bt['origins'])} origins, horizon {args.horizon}) MASE: rnnkit "

@@ -1,10 +1,9 @@
 """`rnnkit hopfield`: Hopfield capacity against load, and recall of corrupted 8x8 digits."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ..errors import UserError
+from ..jsonio import write_json
+from .common import prepare_out_dir
 
 
 def add_parser(sub):
@@ -42,9 +41,7 @@ def run(args) -> int:
         import sklearn  # noqa: F401
     except ImportError:
         raise UserError("the digits need scikit-learn: pip install scikit-learn") from None
-    out = Path(args.out)
-    # TODO(prepare_out_dir): h-io's rnnkit.cli.common.prepare_out_dir(out) replaces this line
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(args.out)
     cap = capacity_curve(args.units, alphas, beta=args.beta, seed=args.seed)
     dig = digit_recall(flip=args.flip, beta=args.digit_beta, seed=args.seed)
     print(f"capacity, N = {cap['N']}: mean final overlap from the stored patterns")
@@ -53,7 +50,7 @@ def run(args) -> int:
     print(f"digits, {dig['flip']:.0%} of pixels flipped, {dig['n_trials']} trials per digit:")
     for name, r in dig["networks"].items():
         print(f"  {name:13s} exact recall {r['exact']:.2f}, mean overlap {r['mean_overlap']:.3f}")
-    (out / "hopfield.json").write_text(json.dumps({"capacity": cap, "digits": dig}, indent=1))
+    write_json(out / "hopfield.json", {"capacity": cap, "digits": dig})
     if plot_capacity(cap, out / "capacity.png") and plot_digits(dig, out / "digits.png"):
         print(f"wrote {out / 'hopfield.json'}, {out / 'capacity.png'} and {out / 'digits.png'}")
     else:

@@ -1,10 +1,9 @@
 """`rnnkit memory`: how long a gap each cell bridges (adding problem, copy task, delayed recall)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ..errors import UserError
+from ..jsonio import write_json
+from .common import prepare_out_dir
 
 DEFAULT_LENGTHS = "10,25,50,100,200,400,1000"
 
@@ -77,16 +76,14 @@ def run(args) -> int:
                        threshold=args.threshold, lr=args.lr, optimizer=args.optimizer,
                        clip=args.clip or None, radius=args.radius, nonlinearity=args.nonlinearity,
                        seed=args.seed)
-    out = Path(args.out)
-    # TODO(prepare_out_dir): h-io's rnnkit.cli.common.prepare_out_dir(out) replaces this line
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(args.out)
     from ..diagnostics.memory import TASK_SPECS
     print(f"task {cfg.task} (T = {TASK_SPECS[cfg.task].gap}), curriculum "
           f"T = {lengths}, {args.budget:g}s in all ({args.budget / len(cells):.0f}s per cell), hidden "
           f"{cfg.hidden}, batch {cfg.batch_size}, {cfg.optimizer}, clip {cfg.clip}, seed {cfg.seed}")
     result, models, runs = run_memory(cells, lengths, args.budget, cfg, out_dir=out)
     result["gradient_flow"] = flow_by_distance(models, cfg, result)
-    (out / "memory.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "memory.json", result)
     print(format_table(result))
     for cell, r in result["cells"].items():
         for T, rep in r["gradient_norms"].items():
@@ -96,7 +93,7 @@ def run(args) -> int:
                       else f"{cell} T={T}: {len(rep['steps'])} exploding steps, no healthy phase")
     flow = result["gradient_flow"]
     curves = {cell: f["grad_norm_by_distance"] for cell, f in flow["cells"].items()}
-    (out / "gradient_flow.json").write_text(json.dumps(flow, indent=1))
+    write_json(out / "gradient_flow.json", flow)
     if plot_memory(result, out / "memory.png"):
         plot_curves(curves, out / "gradient_flow.png", "||dL/dh_t|| / max",
                     f"{cfg.task}, T={flow['T']}: gradient against distance from the loss",

@@ -15,11 +15,20 @@ from ..errors import UserError
 
 def _memory(arrays, config, batch_size, seed, path=None):
     """A `rnnkit memory` run: one batch of its task at the gap T of its last curriculum stage."""
+    from ..train.checkpoint import check_config_sizes
     from .memory import TASK_SPECS, MemoryConfig, MemoryModel
     task = config.get("memory_task", "recall")       # runs from before the task choice were delayed recall
-    cfg = MemoryConfig(task=task, hidden=int(config["hidden"]), n_symbols=int(config["n_symbols"]),
-                       copy_length=int(config.get("copy_length", 5)), bits=int(config.get("bits", 3)))
+    if task not in TASK_SPECS:
+        raise UserError(f"checkpoint {str(path)!r} is damaged: unknown memory task {task!r}")
+    for key, default in (("hidden", None), ("n_symbols", None), ("copy_length", 5), ("bits", 3)):
+        v = config.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"checkpoint {str(path)!r} is damaged: its {key} {v!r} is not a positive integer")
+    cfg = MemoryConfig(task=task, hidden=config["hidden"], n_symbols=config["n_symbols"],
+                       copy_length=config.get("copy_length", 5), bits=config.get("bits", 3))
     spec = TASK_SPECS[task]
+    check_config_sizes(path, arrays["model"], cfg.hidden, 1, input_width=spec.input_size(cfg),
+                       output_width=spec.n_out(cfg))
     model = MemoryModel(config["cell"], spec.input_size(cfg), cfg.hidden, spec.n_out(cfg), task=task)
     model.load_state_dict(arrays["model"])
     model.astype(np.float64)

@@ -1,6 +1,6 @@
 """Training: `TrainConfig`, the `Trainer` loop and atomic safetensors + JSON checkpoints."""
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .trainer import Trainer
+from .trainer import Terminated, Trainer, saved_train_config
 
-__all__ = ["TrainConfig", "Trainer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Terminated", "TrainConfig", "Trainer", "load_checkpoint", "save_checkpoint", "saved_train_config"]
