@@ -1,7 +1,7 @@
 """Fixed points (rnnkit.diagnostics.fixed_points): exact step Jacobians, a map whose fixed points are
 known in closed form, and the 3-bit flip-flop's 8 attractors (Sussillo & Barak 2013)."""
-import json
 import itertools
+import json
 
 import numpy as np
 import pytest

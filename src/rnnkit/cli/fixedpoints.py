@@ -43,7 +43,7 @@ def train_flipflop(cell: str, out: Path, hidden: int, steps: int, seed: int) -> 
 def run(args) -> int:
     import numpy as np
 
-    from ..diagnostics.fixed_points import find_fixed_points, pca, trajectory
+    from ..diagnostics.fixed_points import find_fixed_points, trajectory
     from ..diagnostics.loaders import load_for_diagnosis
     src = Path(args.dir)
     if args.candidates < 1 or args.noise < 0 or args.hidden < 1 or args.steps < 1:
