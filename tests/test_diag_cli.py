@@ -128,3 +128,20 @@ def test_diagnose_a_textgen_run(tmp_path, capsys):
     (lay,) = res["layers"]
     assert lay["cell"] == "GRU" and len(lay["grad_norm"]) == 12
     assert lay["weight_grad_check"] < 1e-8
+
+
+@pytest.mark.parametrize("task,metric", [("copy", "accuracy"), ("adding", "mse")])
+def test_memory_other_tasks_tiny_budget(task, metric, tmp_path, capsys):
+    rc = main(["memory", "--task", task, "--cells", "gru", "--lengths", "2,3", "--budget", "1",
+               "--hidden", "4", "--out", str(tmp_path)])
+    assert rc == 0
+    res = json.loads((tmp_path / "memory.json").read_text())
+    assert res["task"] == task and res["metric"] == metric
+    r = res["cells"]["gru"]
+    assert r["recipe"]["layer"] == {"init": "orthogonal"} and r["stages"][0]["T"] == 2
+    assert set(r["final_score"]) == {"2", "3"}
+    if task == "adding":
+        assert res["trivial"] == pytest.approx(1 / 6) and res["threshold"] == 0.01
+    else:
+        assert res["trivial"] == pytest.approx(1 / 8) and all(0 <= v <= 1 for v in r["final_score"].values())
+    assert "longest solved" in capsys.readouterr().out
