@@ -71,15 +71,20 @@ def run(args) -> int:
     res = {"model": desc, "state_size": S, "candidates": len(starts), "noise": args.noise,
            "points": fp.to_dict(), "readout": readout.tolist(),
            "n_fixed": int(fp.fixed.sum()), "n_stable": int(fp.stable.sum()),
-           "n_saddles": int((fp.fixed & (fp.n_unstable > 0)).sum())}
+           "n_saddles": int((fp.fixed & (fp.n_unstable > 0)).sum()),
+           "n_marginal": int((fp.fixed & (fp.n_unstable == 0) & (fp.n_marginal > 0)).sum())}
     out = out or src
     write_json(out / "fixedpoints.json", res)
     print(f"{desc.get('summary', '')}: state size {S}; {res['n_fixed']} fixed points from {len(starts)} starts "
-          f"(input 0): {res['n_stable']} stable, {res['n_saddles']} saddles")
-    for k in range(len(fp.q)):
-        kind = "stable" if fp.stable[k] else f"{fp.n_unstable[k]} unstable mode(s)"
+          f"(input 0): {res['n_stable']} stable, {res['n_saddles']} saddles, {res['n_marginal']} marginal "
+          f"(|lambda| within {fp.marginal_tol:g} of 1: a line/plane attractor)")
+    for k in range(min(len(fp.q), 20)):
+        kind = ("stable" if fp.stable[k] else f"{fp.n_unstable[k]} unstable mode(s)" if fp.n_unstable[k]
+                else f"{fp.n_marginal[k]} marginal mode(s)")
         print(f"  q {fp.q[k]:.1e}  max |lambda| {abs(fp.eigenvalues[k, 0]):.3f}  {kind:20s} "
               f"read-out {np.array2string(readout[k], precision=2)}")
+    if len(fp.q) > 20:
+        print(f"  ... {len(fp.q) - 20} more in fixedpoints.json")
     if plot_fixed_points(traj, fp, out / "fixedpoints.png", desc.get("summary", "")):
         print(f"wrote {out / 'fixedpoints.json'} and {out / 'fixedpoints.png'}")
     else:
@@ -108,8 +113,11 @@ def plot_fixed_points(traj, fp, path, title: str = "") -> bool:
     pts = proj(fp.states) if len(fp.states) else np.zeros((0, k))
     st = fp.stable
     ax.scatter(*pts[st].T, color="black", s=40, label=f"stable ({int(st.sum())})")
-    sad = fp.fixed & ~st
+    sad = fp.fixed & (fp.n_unstable > 0)
     ax.scatter(*pts[sad].T, color="red", marker="x", s=40, label=f"unstable ({int(sad.sum())})")
+    mar = fp.fixed & (fp.n_unstable == 0) & ~st
+    if mar.any():
+        ax.scatter(*pts[mar].T, color="tab:blue", marker=".", s=12, label=f"marginal ({int(mar.sum())})")
     lab = [f"PC{i + 1} ({ratio[i]:.0%})" for i in range(k)]
     ax.set_xlabel(lab[0])
     if k > 1:

@@ -16,7 +16,8 @@ which is Gauss-Newton on q far from trouble and gradient descent (grad q = A^T r
 The Jacobians come from `diagnostics.jacobians` (closed forms of the cells' step equations, checked
 against finite differences of `rnnkit.cells` in the tests). A point is *fixed* when q < `q_tol`;
 its eigenvalues of J say stable (all |lambda| < 1), saddle (some > 1: the unstable directions) or
-marginal (a line attractor shows as |lambda| ~ 1).
+marginal (|lambda| within `marginal_tol` of 1: the flat direction of a line or plane attractor, a
+continuum of fixed points along which a value is held, as in the adding problem).
 
 Shapes: K candidates/points, S state size, T time, B batch, D input.
 """
@@ -77,18 +78,25 @@ class FixedPoints:
     eigenvalues: np.ndarray     # (K, S) complex, of J at the point, by decreasing |lambda|
     fixed: np.ndarray           # (K,) bool: q < q_tol (the others are slow points)
     x: np.ndarray               # (D,) the constant input
+    marginal_tol: float = 1e-3  # | |lambda| - 1 | below this: a marginal direction (line attractor)
 
     @property
     def n_unstable(self) -> np.ndarray:
-        return (np.abs(self.eigenvalues) > 1.0).sum(1)
+        return (np.abs(self.eigenvalues) > 1.0 + self.marginal_tol).sum(1)
+
+    @property
+    def n_marginal(self) -> np.ndarray:
+        return (np.abs(np.abs(self.eigenvalues) - 1.0) <= self.marginal_tol).sum(1)
 
     @property
     def stable(self) -> np.ndarray:
-        return self.fixed & (self.n_unstable == 0)
+        """Fixed, no unstable and no marginal direction: an isolated attractor."""
+        return self.fixed & (self.n_unstable == 0) & (self.n_marginal == 0)
 
     def to_dict(self) -> dict:
         return {"states": self.states.tolist(), "q": self.q.tolist(), "fixed": self.fixed.tolist(),
                 "stable": self.stable.tolist(), "n_unstable": self.n_unstable.tolist(),
+                "n_marginal": self.n_marginal.tolist(), "marginal_tol": self.marginal_tol,
                 "max_abs_eigenvalue": np.abs(self.eigenvalues[:, 0]).tolist(),
                 "eigenvalues_top": [[[float(v.real), float(v.imag)] for v in e[:5]] for e in self.eigenvalues],
                 "x": self.x.tolist()}
