@@ -71,3 +71,11 @@ def test_lstm_reaches_a_gap_the_rnn_does_not_at_equal_steps():
     assert [s.T for s in stages] == [10, 50, 100] and all(s.solved for s in stages), stages
     _, (rnn,), _ = curriculum("rnn", [100], 600.0, cfg, progress=lambda s: None)
     assert not rnn.solved and rnn.score > 10 * 0.01 * ADDING_TRIVIAL_MSE, rnn
+
+
+@pytest.mark.parametrize("task", ["adding", "copy", "recall", "flipflop"])
+def test_score_in_chunks_is_the_score_of_the_whole_batch(task):
+    cfg = MemoryConfig(task=task, hidden=5, n_symbols=4)
+    m = build_model("lstm", cfg).astype(np.float64)
+    b = TASK_SPECS[task].make(70, 6, 0, cfg, np.float64)
+    assert m.score(b, chunk=16) == pytest.approx(m.score(b, chunk=1000), rel=1e-12)
