@@ -98,3 +98,16 @@ def test_explosion_window_follows_a_drifting_norm():
     spike = drift.copy()
     spike[700] *= 30
     assert detect_explosions(spike) == [700]
+
+
+def test_flip_flop_target_is_the_latest_pulse():
+    from rnnkit.diagnostics.memory_tasks import flip_flop
+    b = flip_flop(8, length=40, bits=3, p=0.1, rng=4, dtype=np.float64)
+    assert b.x.shape == (40, 8, 3) and b.y.shape == (40, 8, 3)
+    assert np.all(b.x[0] != 0) and set(np.unique(b.x)) <= {-1.0, 0.0, 1.0}
+    # walk the sequence: the target changes exactly where a pulse arrives, to that pulse
+    state = b.x[0].copy()
+    for t in range(40):
+        state = np.where(b.x[t] != 0, b.x[t], state)
+        np.testing.assert_array_equal(b.y[t], state)
+    assert 0.03 < np.mean(b.x[1:] != 0) < 0.2                      # pulses at about the rate p

@@ -31,6 +31,8 @@ COMMANDS = {
     "transcribe-build": ["transcribe", "build-fsdd", "missing_dir", "OUT"],
     "memory": ["memory", "--out", "OUT"],
     "diagnose": ["diagnose", "DIAG_SRC", "--out", "OUT"],
+    "hopfield": ["hopfield", "--out", "OUT"],
+    "fixedpoints": ["fixedpoints", "DIAG_SRC", "--out", "OUT"],
 }
 
 

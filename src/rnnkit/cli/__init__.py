@@ -19,7 +19,8 @@ from ..errors import UserError
 COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forecast": "forecast",
                             "diagnose": "diagnose", "memory": "memory",
                             "transcribe": "transcribe", "translate": "translate", "names": "names",
-                            "export": "export", "import": "import_cmd"}
+                            "export": "export", "import": "import_cmd",
+                            "hopfield": "hopfield", "fixedpoints": "fixedpoints"}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,17 +14,27 @@ from ..errors import UserError
 
 
 def _memory(arrays, config, batch_size, seed, path=None):
-    from .memory import MemoryModel
-    from .memory_tasks import delayed_recall
+    """A `rnnkit memory` run: one batch of its task at the gap T of its last curriculum stage."""
     from ..train.checkpoint import check_config_sizes
-
-    K = config["n_symbols"]
-    check_config_sizes(path, arrays["model"], config["hidden"], 1, input_width=K + 2 if isinstance(K, int) else K)
-    model = MemoryModel(config["cell"], K + 2, int(config["hidden"]), K)
+    from .memory import TASK_SPECS, MemoryConfig, MemoryModel
+    task = config.get("memory_task", "recall")       # runs from before the task choice were delayed recall
+    if task not in TASK_SPECS:
+        raise UserError(f"checkpoint {str(path)!r} is damaged: unknown memory task {task!r}")
+    for key, default in (("hidden", None), ("n_symbols", None), ("copy_length", 5), ("bits", 3)):
+        v = config.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"checkpoint {str(path)!r} is damaged: its {key} {v!r} is not a positive integer")
+    cfg = MemoryConfig(task=task, hidden=config["hidden"], n_symbols=config["n_symbols"],
+                       copy_length=config.get("copy_length", 5), bits=config.get("bits", 3))
+    spec = TASK_SPECS[task]
+    check_config_sizes(path, arrays["model"], cfg.hidden, 1, input_width=spec.input_size(cfg),
+                       output_width=spec.n_out(cfg))
+    model = MemoryModel(config["cell"], spec.input_size(cfg), cfg.hidden, spec.n_out(cfg), task=task)
     model.load_state_dict(arrays["model"])
     model.astype(np.float64)
-    batch = delayed_recall(batch_size, delay=int(config["delay"]), n_symbols=K, rng=seed, dtype=np.float64)
-    desc = dict(config, summary=f"{config['cell']} on delayed recall, delay {config['delay']}")
+    T = int(config.get("T", config["delay"]))
+    batch = spec.make(batch_size, T, seed, cfg, np.float64)
+    desc = dict(config, summary=f"{config['cell']} on the {task} task, T = {T}")
     return model, batch, None, desc
 
 
@@ -61,16 +71,15 @@ LOADERS = {"memory": _memory, "textgen": _textgen}
 
 def load_for_diagnosis(path, batch_size: int = 16, seed: int = 0):
     from ..train import load_checkpoint
-    from ..train.checkpoint import checkpoint_dir
     path = Path(path)
-    ck = checkpoint_dir(path)
+    ck = path / "checkpoint" if (path / "checkpoint").is_dir() else path
     arrays, jsons = load_checkpoint(ck)
     config = jsons.get("config")
     task = config.get("task") if isinstance(config, dict) else None
     if task not in LOADERS:
         raise UserError(f"{str(path)!r}: cannot diagnose a model of task {task!r}; supported: "
                         f"{', '.join(sorted(LOADERS))} (a run directory of `rnnkit memory`)")
-    from ..train.checkpoint import checkpoint_content
-
-    with checkpoint_content(ck):
+    try:
         return LOADERS[task](arrays, config, batch_size, seed, path=path)
+    except (KeyError, ValueError) as e:
+        raise UserError(f"{str(path)!r}: the checkpoint does not match its config ({e})") from None

@@ -1,194 +1,248 @@
-"""Short-term memory, measured: train each cell on delayed recall at each delay and see where it fails.
+"""Memory reach, measured: how long a gap each cell bridges on the adding, copy and delayed-recall tasks.
 
-For every (cell, delay) a `MemoryModel` (one recurrent layer, a linear read-out at the recall-cue step)
-is trained with the library's `Trainer` on freshly generated `delayed_recall` batches for an equal share
-of the time budget, then scored on `n_eval` held-out sequences (a different seed). A delay is *solved*
-when the held-out accuracy reaches `threshold` (default 0.9; chance is 1/n_symbols = 0.25 with the
-default 4 symbols). The longest solved delay is the measured reach of the cell's memory under that
-budget: a longer budget can only help, so a failure is "not within this budget", stated as such.
+For each cell one `MemoryModel` (one recurrent layer, a `Linear` read-out) is trained by the library's
+`Trainer` through a curriculum over the gap T (Bengio et al. 2009, "Curriculum learning"): it trains
+at the shortest T until the task is *solved* on held-out sequences, then carries its weights to the
+next T, and so on until a T is not solved within the cell's share of the time budget. The longest T
+solved is the cell's measured reach under that budget (a failure means "not within this budget").
+
+Solved means, per task (the criteria of the papers the tasks come from):
+- **adding** (Hochreiter & Schmidhuber 1997), T = sequence length: test MSE < `threshold` x the
+  trivial predictor's (always 1.0, MSE 1/6); default threshold 0.01;
+- **copy** (Arjovsky et al. 2016), T = blank steps between the symbols and the delimiter: accuracy
+  over the copied symbols >= `threshold` (default 0.9; chance 1/n_symbols);
+- **recall** (delayed recall), T = distractor steps between the symbol and the cue: accuracy >=
+  `threshold` (default 0.9; chance 1/n_symbols).
+
+What is known to make long gaps learnable is applied per cell and saved in the result (`CELL_RECIPES`):
+forget-gate bias 1 for the LSTM (Gers et al. 2000; Jozefowicz et al. 2015), orthogonal recurrent
+weights (Saxe et al. 2014; Arjovsky et al. 2016), a learning rate per cell, global-norm clipping.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from ..errors import UserError
-from ..layers.base import Module
 from .exploding import suggest_clip_threshold
-from .memory_tasks import MemoryBatch, delayed_recall
+from .memory_model import ADDING_TRIVIAL_MSE, CELL_CLASSES, TASK_SPECS, MemoryModel, TaskSpec  # noqa: F401
 
 
-class MemoryModel(Module):
-    """Recurrent layer + `Linear` read-out of the last step: logits (B, K) = head(h_T)."""
-
-    def __init__(self, cell: str, input_size: int, hidden_size: int, n_classes: int, seed=None,
-                 dtype=np.float32, **cell_kwargs):
-        super().__init__()
-        from ..layers import Linear
-        cls = CELL_CLASSES().get(cell)
-        if cls is None:
-            raise ValueError(f"cell must be one of {sorted(CELL_CLASSES())}, got {cell!r}")
-        self.cell = cell
-        self.add_module("rnn", cls(input_size, hidden_size, dtype=dtype, seed=seed, **cell_kwargs))
-        self.add_module("head", Linear(hidden_size, n_classes, dtype=dtype,
-                                       seed=None if seed is None else seed + 1))
-
-    @property
-    def rnn(self):
-        return self._children["rnn"]
-
-    @property
-    def head(self):
-        return self._children["head"]
-
-    def scale_recurrent(self, radius: float) -> "MemoryModel":
-        """Rescale every recurrent weight block (each gate's H x H block of W_hh) to spectral radius
-        `radius`: > 1 puts a plain RNN in the exploding regime, < 1 in the vanishing one."""
-        if not radius > 0:
-            raise ValueError(f"radius must be > 0, got {radius}")
-        H = self.rnn.hidden_size
-        for k, W in self.rnn.params.items():
-            if k.startswith("weight_hh"):
-                for j in range(W.shape[0] // H):
-                    blk = W[j * H:(j + 1) * H]
-                    blk *= radius / np.abs(np.linalg.eigvals(blk.astype(np.float64))).max()
-        return self
-
-    def forward(self, x):
-        out, _ = self.rnn.forward(x)
-        return self.head.forward(out[-1])                           # (B, K)
-
-    def loss_and_backward(self, batch: MemoryBatch) -> float:
-        """Cross-entropy of the recall at the cue step; fills `grads`."""
-        from ..losses import softmax_cross_entropy
-        out, _ = self.rnn.forward(batch.x)
-        logits = self.head.forward(out[-1])
-        with np.errstate(all="ignore"):
-            loss, dlogits = softmax_cross_entropy(logits, batch.y)
-        if not np.isfinite(loss):
-            # diverged forward pass (e.g. an exploding relu RNN): no backward through NaN; the
-            # Trainer sees the non-finite loss, skips the step and restores the last good weights
-            return float(loss)
-        dout = np.zeros_like(out)
-        dout[-1] = self.head.backward(dlogits)
-        self.rnn.backward(dout)
-        return float(loss)
-
-    def accuracy(self, batch: MemoryBatch) -> float:
-        return float((self.forward(batch.x).argmax(-1) == batch.y).mean())
-
-
-def CELL_CLASSES() -> dict:
-    from .. import GRU, LSTM, RNN
-    return {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+# -- what is known to work, per cell ------------------------------------------------------------------
+# lr: Adam step size; kwargs go to the layer. Each entry is printed and saved in memory.json.
+CELL_RECIPES = {
+    "rnn": {"lr": 1e-3, "kwargs": {"nonlinearity": "tanh", "init": "orthogonal"},
+            "why": "tanh RNN, orthogonal W_hh (eigenvalues on the unit circle at the start), lr 1e-3"},
+    "lstm": {"lr": 3e-3, "kwargs": {"forget_bias": 1.0, "init": "orthogonal"},
+             "why": "forget-gate bias 1 (remember by default), orthogonal W_hh blocks, lr 3e-3"},
+    "gru": {"lr": 3e-3, "kwargs": {"init": "orthogonal"},
+            "why": "orthogonal W_hh blocks, lr 3e-3"},
+}
 
 
 @dataclass
 class MemoryConfig:
+    task: str = "adding"        # adding | copy | recall
     hidden: int = 32            # hidden units per cell
-    n_symbols: int = 4          # symbols to remember; chance accuracy 1/n_symbols
     batch_size: int = 32
+    n_symbols: int = 8          # copy/recall: symbols to remember (chance 1/n_symbols)
+    copy_length: int = 5        # copy: symbols to copy
+    bits: int = 3               # flipflop: memories held
     optimizer: str = "adam"     # any of rnnkit.optim's optimisers
-    lr: float = 3e-3
+    lr: float | None = None     # None: the cell's CELL_RECIPES learning rate
     clip: float | None = 1.0    # global-norm gradient clipping (None: off)
-    radius: float | None = None  # rescale W_hh blocks to this spectral radius at init (None: default init)
+    radius: float | None = None  # rescale W_hh blocks to this spectral radius at init (None: the recipe's init)
     nonlinearity: str = "tanh"  # plain RNN only: tanh or relu
-    threshold: float = 0.9      # held-out accuracy that counts as "solved"
-    n_eval: int = 1000          # held-out sequences per delay
+    threshold: float | None = None  # adding: MSE fraction of the trivial one (0.01); else accuracy (0.9)
+    eval_every: int = 50        # steps between checks of the validation set
+    n_val: int = 512            # validation sequences (the early-stopping check)
+    n_eval: int = 1000          # test sequences (the reported figure; another seed)
+    max_steps: int | None = None  # cap on optimiser steps per curriculum stage (None: the time budget only)
+    blas_threads: int | None = 1  # NumPy BLAS threads while training (None: as they are); see run_memory
     seed: int = 0
+
+    def __post_init__(self):
+        if self.task not in TASK_SPECS:
+            raise UserError(f"--task must be one of {', '.join(sorted(TASK_SPECS))}, got {self.task!r}")
+        # flipflop: solved is test MSE < threshold x 1 (the MSE of always answering 0)
+        if self.threshold is None:
+            self.threshold = 0.01 if self.task == "adding" else 0.9
+
+    def solved(self, value: float) -> bool:
+        if self.task == "flipflop":
+            return bool(value < self.threshold)
+        if TASK_SPECS[self.task].metric == "mse":
+            return bool(value < self.threshold * ADDING_TRIVIAL_MSE)
+        return bool(value >= self.threshold)
 
 
 @dataclass
-class MemoryRun:
-    cell: str
-    delay: int
-    accuracy: float
+class StageRun:
+    """One curriculum stage: a cell trained at one gap T."""
+    T: int
+    score: float                 # test MSE or accuracy at the end of the stage
     solved: bool
     steps: int
     seconds: float
     final_loss: float | None
-    grad_norms: list = field(default_factory=list)   # pre-clipping global norm per step (Trainer log)
+    nonfinite_steps: int = 0
+    diverged: str | None = None
     losses: list = field(default_factory=list)
-    nonfinite_steps: int = 0                         # steps the Trainer skipped as NaN/inf
-    diverged: str | None = None                      # the Trainer's message if it gave up
+    grad_norms: list = field(default_factory=list)   # pre-clipping global norm per step (Trainer log)
 
 
-def train_memory(cell: str, delay: int, budget_s: float, cfg: MemoryConfig, out_dir=None,
-                 max_steps: int | None = None) -> tuple[MemoryModel, MemoryRun]:
-    """Train one cell on delayed recall at one delay for `budget_s` seconds with the Trainer.
+def recipe(cell: str, cfg: MemoryConfig) -> dict:
+    """The layer arguments and learning rate used for `cell` under `cfg` (what memory.json records)."""
+    r = CELL_RECIPES[cell]
+    kw = dict(r["kwargs"])
+    if cell == "rnn":
+        kw["nonlinearity"] = cfg.nonlinearity
+    return {"lr": cfg.lr if cfg.lr is not None else r["lr"], "kwargs": kw, "why": r["why"]}
 
-    With `out_dir`, the Trainer writes `out_dir/checkpoint` whose `config.json` describes the model
-    and task, so `rnnkit diagnose out_dir` can rebuild it.
-    """
-    from ..train import TrainConfig, Trainer
-    K = cfg.n_symbols
-    # plain RNN: the chosen nonlinearity; LSTM: forget-gate bias 1 (Jozefowicz et al. 2015), the
-    # standard start for long memory; GRU: defaults
-    kw = {"rnn": {"nonlinearity": cfg.nonlinearity}, "lstm": {"forget_bias": 1.0}}.get(cell, {})
-    model = MemoryModel(cell, K + 2, cfg.hidden, K, seed=cfg.seed, **kw)
+
+def build_model(cell: str, cfg: MemoryConfig) -> MemoryModel:
+    spec = TASK_SPECS[cfg.task]
+    model = MemoryModel(cell, spec.input_size(cfg), cfg.hidden, spec.n_out(cfg), seed=cfg.seed,
+                        task=cfg.task, **recipe(cell, cfg)["kwargs"])
     if cfg.radius is not None:
         model.scale_recurrent(cfg.radius)
-    tcfg = TrainConfig(time_budget=float(budget_s), steps=max_steps, lr=cfg.lr, optimizer=cfg.optimizer,
-                       clip=cfg.clip, seed=cfg.seed, progress=False, eval_every=0)
-    meta = {"config": {"task": "memory", "cell": cell, "hidden": cfg.hidden, "n_symbols": K,
-                       "delay": int(delay), "seed": cfg.seed}}
+    return model
+
+
+def train_stage(model: MemoryModel, T: int, budget_s: float, cfg: MemoryConfig, lr: float,
+                out_dir=None, max_steps: int | None = None) -> StageRun:
+    """Train `model` at gap T until solved on the validation set (checked every `eval_every` steps)
+    or `budget_s` seconds have passed; score it on the test set."""
+    from ..train import TrainConfig, Trainer
+    spec = TASK_SPECS[cfg.task]
+    val = spec.make(cfg.n_val, T, 20_000 + cfg.seed, cfg, model.rnn.dtype)
+    tcfg = TrainConfig(time_budget=float(budget_s), steps=max_steps, lr=lr, optimizer=cfg.optimizer,
+                       clip=cfg.clip, seed=cfg.seed + T, progress=False, eval_every=cfg.eval_every)
+    meta = {"config": {"task": "memory", "memory_task": cfg.task, "cell": model.cell, "hidden": cfg.hidden,
+                       "n_symbols": cfg.n_symbols, "copy_length": cfg.copy_length, "bits": cfg.bits,
+                       "T": int(T),
+                       "delay": int(T), "seed": cfg.seed}}
     trainer = Trainer(model, tcfg, out_dir=out_dir, meta=meta)
 
     def batches(epoch, rng):
         for _ in range(100):
-            yield delayed_recall(cfg.batch_size, delay=delay, n_symbols=K, rng=rng)
+            yield spec.make(cfg.batch_size, T, rng, cfg, model.rnn.dtype)
 
     def step(batch):
         return model.loss_and_backward(batch), cfg.batch_size
 
+    def check():
+        # early stopping on *solved*, not on a plateau: the Trainer's stop flag is set from here
+        v = model.score(val)
+        if cfg.solved(v):
+            trainer.stopped_early = True
+        return v if spec.metric == "mse" else 1.0 - v
+
     t0 = time.perf_counter()
     diverged = None
-    try:
-        trainer.fit(batches, step)
-    except UserError as e:            # the Trainer gives up after repeated non-finite steps
-        diverged = str(e)
+    test = spec.make(cfg.n_eval, T, 10_000 + cfg.seed, cfg, model.rnn.dtype)
+    while True:
+        try:
+            trainer.fit(batches, step, eval_fn=check)
+        except UserError as e:        # the Trainer gives up after repeated non-finite steps
+            diverged = str(e)
+        score = model.score(test)
+        # the validation set said solved but the test set does not: train on (the budget decides)
+        if diverged or cfg.solved(score) or not trainer.stopped_early:
+            break
+        trainer.stopped_early = False
+        if trainer.finished():        # the budget ended at the very check that stopped it
+            break
     seconds = time.perf_counter() - t0
-    model.eval()
-    test = delayed_recall(cfg.n_eval, delay=delay, n_symbols=K, rng=10_000 + cfg.seed)
-    with np.errstate(all="ignore"):
-        acc = model.accuracy(test)
     losses = trainer.history["loss"]
-    run = MemoryRun(cell, int(delay), acc, acc >= cfg.threshold, trainer.step, round(seconds, 2),
-                    float(losses[-1]) if losses else None, list(trainer.history["grad_norm"]),
-                    list(losses), trainer.nonfinite_total, diverged)
-    return model, run
+    return StageRun(int(T), score, cfg.solved(score), trainer.step, round(seconds, 2),
+                    float(losses[-1]) if losses else None, trainer.nonfinite_total, diverged, list(losses),
+                    list(trainer.history["grad_norm"]))
 
 
-def run_memory(cells, delays, budget_s: float, cfg: MemoryConfig | None = None, out_dir=None,
-               progress=print) -> tuple[dict, list[MemoryRun]]:
-    """Every cell on every delay, the budget split equally.
+def curriculum(cell: str, lengths, budget_s: float, cfg: MemoryConfig, out_dir=None,
+               progress=print) -> tuple[MemoryModel, list[StageRun], dict]:
+    """Train one cell through the gaps in `lengths` (ascending) within `budget_s` seconds in all.
 
-    Returns (the memory.json content, the runs with their per-step loss and gradient-norm logs)."""
+    Returns (the model, one StageRun per stage trained, the test score at every T in `lengths` of
+    the final model: beyond the reach too, so the curve shows how it fails)."""
+    rec = recipe(cell, cfg)
+    model = build_model(cell, cfg)
+    t_end = time.perf_counter() + float(budget_s)
+    stages = []
+    for T in sorted(lengths):
+        left = t_end - time.perf_counter()
+        if left <= 0:
+            break
+        run = train_stage(model, T, left, cfg, rec["lr"], out_dir=out_dir, max_steps=cfg.max_steps)
+        stages.append(run)
+        progress(f"{cell:5s} T={T:5d}: {TASK_SPECS[cfg.task].metric} {run.score:.4g} "
+                 f"({'solved' if run.solved else 'not solved'}, {run.steps} steps, {run.seconds:.1f}s"
+                 + (f", {run.nonfinite_steps} non-finite steps skipped" if run.nonfinite_steps else "")
+                 + (", training diverged" if run.diverged else "") + ")")
+        if not run.solved:
+            break
+    spec = TASK_SPECS[cfg.task]
+    model.eval()
+    final = {int(T): model.score(spec.make(cfg.n_eval, T, 10_000 + cfg.seed, cfg, model.rnn.dtype))
+             for T in sorted(lengths)}
+    return model, stages, final
+
+
+def run_memory(cells, lengths, budget_s: float, cfg: MemoryConfig | None = None, out_dir=None,
+               progress=print) -> tuple[dict, dict, dict]:
+    """Every cell through the curriculum, the budget split equally between the cells.
+
+    Returns (the memory.json content, {cell: trained model}, {cell: its StageRuns with their
+    per-step loss and gradient-norm logs})."""
     cfg = cfg or MemoryConfig()
-    share = float(budget_s) / (len(cells) * len(delays))
-    results, all_runs = {}, []
+    with blas_threads(cfg.blas_threads, progress):
+        return _run_memory(cells, lengths, budget_s, cfg, out_dir, progress)
+
+
+def blas_threads(n: int | None, progress=print):
+    """A context that limits NumPy's BLAS to n threads and restores it after (threadpoolctl).
+
+    Why: at these sizes (B = 32, H = 32) a product per step is tiny, and on a busy machine a
+    multi-threaded BLAS was 10-40x slower per step (docs/vanishing_exploding.md): one thread makes
+    the budget buy the steps it should."""
+    import contextlib
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        progress("threadpoolctl is not installed: NumPy's BLAS threads left as they are "
+                 "(pip install threadpoolctl, or set OPENBLAS_NUM_THREADS=1)")
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(n), user_api="blas")
+
+
+def _run_memory(cells, lengths, budget_s, cfg, out_dir, progress):
+    share = float(budget_s) / len(cells)
+    spec = TASK_SPECS[cfg.task]
+    results, models, runs = {}, {}, {}
     for cell in cells:
-        runs = []
-        for delay in delays:
-            sub = None if out_dir is None else f"{out_dir}/{cell}_delay{delay}"
-            _, run = train_memory(cell, delay, share, cfg, out_dir=sub)
-            progress(f"{cell:5s} delay {delay:4d}: accuracy {run.accuracy:.3f} "
-                     f"({'solved' if run.solved else 'not solved'}, {run.steps} steps, {run.seconds:.1f}s"
-                     + (f", {run.nonfinite_steps} non-finite steps skipped" if run.nonfinite_steps else "")
-                     + (", training diverged" if run.diverged else "") + ")")
-            runs.append(run)
-            all_runs.append(run)
-        solved = [r.delay for r in runs if r.solved]
-        clip = {str(r.delay): asdict(suggest_clip_threshold(r.grad_norms)) for r in runs if r.grad_norms}
+        rec = recipe(cell, cfg)
+        progress(f"{cell}: {rec['why']}; lr {rec['lr']:g}, layer arguments {rec['kwargs']}")
+        sub = None if out_dir is None else f"{out_dir}/{cell}"
+        model, stages, final = curriculum(cell, lengths, share, cfg, out_dir=sub, progress=progress)
+        models[cell], runs[cell] = model, stages
+        solved = [s.T for s in stages if s.solved]
         results[cell] = {
-            "accuracy": {str(r.delay): r.accuracy for r in runs},
-            "longest_delay_solved": max(solved) if solved else None,
-            "runs": [{k: v for k, v in asdict(r).items() if k not in ("grad_norms", "losses")} for r in runs],
+            "longest_solved": max(solved) if solved else None,
+            "recipe": {"lr": rec["lr"], "layer": rec["kwargs"], "why": rec["why"]},
+            "stages": [{k: v for k, v in asdict(s).items() if k not in ("losses", "grad_norms")}
+                       for s in stages],
             # pre-clipping gradient norms logged by the Trainer: explosions and the suggested clip
-            "gradient_norms": clip,
+            "gradient_norms": {str(s.T): asdict(suggest_clip_threshold(s.grad_norms))
+                               for s in stages if s.grad_norms},
+            "final_score": {str(T): v for T, v in final.items()},
+            "seconds": round(sum(s.seconds for s in stages), 2),
         }
-    return {"task": "delayed_recall", "threshold": cfg.threshold, "chance": 1.0 / cfg.n_symbols,
-            "budget_s": float(budget_s), "budget_per_run_s": share, "config": asdict(cfg),
-            "delays": [int(d) for d in delays], "cells": results}, all_runs
+    trivial = ADDING_TRIVIAL_MSE if spec.metric == "mse" else 1.0 / cfg.n_symbols
+    return {"task": cfg.task, "gap": spec.gap, "metric": spec.metric, "threshold": cfg.threshold,
+            "solved_if": (f"test MSE < {cfg.threshold} x {ADDING_TRIVIAL_MSE:.4f} (the trivial predictor's)"
+                          if spec.metric == "mse" else f"test accuracy >= {cfg.threshold}"),
+            "trivial": trivial, "budget_s": float(budget_s), "budget_per_cell_s": share,
+            "lengths": [int(T) for T in sorted(lengths)], "config": asdict(cfg), "cells": results}, models, runs

@@ -141,4 +141,28 @@ def delayed_recall(batch_size: int, delay: int = 10, n_symbols: int = 4, distrac
     return MemoryBatch(x, s.astype(np.int64), None)
 
 
-TASKS = {"copy": copy_task, "adding": adding_problem, "recall": delayed_recall}
+# -- 3-bit flip-flop ---------------------------------------------------------------------------------
+def flip_flop(batch_size: int, length: int = 100, bits: int = 3, p: float = 0.05, rng=None,
+              dtype=np.float32) -> MemoryBatch:
+    """The n-bit flip-flop of Sussillo & Barak (2013), "Opening the black box".
+
+    Channels (D = bits): each step, each channel independently carries a pulse +1 or -1 with
+    probability `p` (else 0); every channel has a pulse at t = 0. `y` (T, B, bits) float is, per
+    channel, the sign of the latest pulse so far: the network must hold `bits` binary memories, so a
+    trained one has 2**bits stable fixed points.
+    """
+    B = _check_int("batch_size", batch_size, 1)
+    T = _check_int("length", length, 1)
+    n = _check_int("bits", bits, 1)
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    g = _rng(rng)
+    pulse = np.where(g.random((T, B, n)) < p, np.where(g.random((T, B, n)) < 0.5, -1.0, 1.0), 0.0)
+    pulse[0] = np.where(g.random((B, n)) < 0.5, -1.0, 1.0)
+    idx = np.where(pulse != 0, np.arange(T)[:, None, None], 0)
+    last = np.maximum.accumulate(idx, axis=0)                         # (T, B, n) step of the latest pulse
+    y = np.take_along_axis(pulse, last, axis=0)
+    return MemoryBatch(pulse.astype(dtype), y.astype(dtype), None)
+
+
+TASKS = {"copy": copy_task, "adding": adding_problem, "recall": delayed_recall, "flipflop": flip_flop}

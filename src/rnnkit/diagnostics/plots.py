@@ -50,27 +50,41 @@ def plot_flow(flows: list[dict], path, title: str = "") -> bool:
 
 
 def plot_memory(result: dict, path) -> bool:
-    """Held-out accuracy against delay, one line per cell, with the threshold and chance level."""
+    """Test MSE or accuracy against the gap T, one colour per cell: solid, each curriculum stage's
+    score after training at that T; dashed, the final model scored at every T."""
     plt = _pyplot()
     if plt is None:
         return False
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    mse = result["metric"] == "mse"
     for cell, r in result["cells"].items():
-        d = [int(k) for k in r["accuracy"]]
-        ax.plot(d, list(r["accuracy"].values()), "o-", label=cell)
-    ax.axhline(result["threshold"], color="green", ls="--", lw=0.8, label="solved threshold")
-    ax.axhline(result["chance"], color="gray", ls=":", lw=0.8, label="chance")
+        st = r["stages"]
+        line, = ax.plot([s["T"] for s in st], [s["score"] for s in st], "o-",
+                        label=f"{cell} (longest solved {r['longest_solved']})")
+        fin = r["final_score"]
+        ax.plot([int(T) for T in fin], list(fin.values()), ":", color=line.get_color(), lw=1)
+    if mse:
+        ax.axhline(result["threshold"] * result["trivial"], color="black", ls="--", lw=0.8, label="solved below")
+        ax.axhline(result["trivial"], color="gray", ls=":", lw=0.8, label="trivial predictor")
+        ax.set_yscale("log")
+    else:
+        ax.axhline(result["threshold"], color="black", ls="--", lw=0.8, label="solved above")
+        ax.axhline(result["trivial"], color="gray", ls=":", lw=0.8, label="chance")
+        ax.set_ylim(0, 1.02)
     ax.set_xscale("log")
-    ax.set(xlabel="delay (steps between symbol and recall cue)", ylabel="held-out accuracy",
-           title=f"delayed recall, {result['budget_per_run_s']:.0f}s per run", ylim=(0, 1.02))
-    ax.legend(fontsize=8)
+    ax.set(xlabel=f"T ({result['gap']})", ylabel=f"test {result['metric']}",
+           title=f"{result['task']}: curriculum over T, {result['budget_per_cell_s']:.0f}s per cell "
+                 "(dotted: final model at every T)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return True
 
 
-def plot_curves(curves: dict, path, ylabel: str, title: str = "", logy: bool = True) -> bool:
+def plot_curves(curves: dict, path, ylabel: str, title: str = "", logy: bool = True,
+                xlabel: str = "training step") -> bool:
     """One line per named series (e.g. loss per step with and without clipping)."""
     plt = _pyplot()
     if plt is None:
@@ -81,7 +95,7 @@ def plot_curves(curves: dict, path, ylabel: str, title: str = "", logy: bool = T
         ax.plot(np.arange(len(ys)), ys, label=name)
     if logy:
         ax.set_yscale("log")
-    ax.set(xlabel="training step", ylabel=ylabel, title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
