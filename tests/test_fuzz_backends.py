@@ -1,14 +1,26 @@
-"""Differential tests: every backend of a recurrent layer gives the NumPy reference's numbers.
+"""Differential fuzz suite: every backend of a recurrent layer gives the NumPy reference's numbers.
 
 The NumPy cells (`rnnkit.cells`) are the oracle; the fused Numba kernels must reproduce them on every
-shape and memory layout a user can hand in. All comparisons go through `run_on(backend, ...)`, the one
-place that knows how a backend is selected, so a new backend is one entry in `BACKENDS`.
+shape and memory layout a user can hand in (issue 16: batch 1 with a reversed view gave wrong
+gradients silently, and the fixed-shape tests never drew it). Hypothesis draws the case (cell, layers,
+direction, B, T, D, H, lengths, batch_first, dtype, the memory layout of every input, initial state
+and dstate or not, input_grad) and every backend must agree with the reference on outputs, final
+states, dx, the initial-state gradients and every named gradient. All runs go through `run_on(backend,
+...)`, the one place that knows how a backend is selected, so a new backend is one entry in `BACKENDS`.
+
+Profiles (`RNNKIT_FUZZ_PROFILE`): `ci` (default: deterministic, a few minutes) and `long` (thousands of
+random cases, run before touching the kernels):
+    RNNKIT_FUZZ_PROFILE=long python3 -m pytest tests/test_fuzz_backends.py
 """
 import contextlib
 import copy
+import dataclasses
+import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 
 import rnnkit
 from rnnkit import kernels
@@ -41,8 +53,16 @@ def _numba_compiled_loop():
     return contextlib.nullcontext()
 
 
+def _numba_side_by_side():
+    """The fused kernels with a bidirectional layer's two directions on two threads at any size
+    (`kernels._parallel`; both add into one dx under a lock)."""
+    from core_cases import side_by_side
+    return side_by_side()
+
+
 # backend name -> a context manager factory under which a layer runs on that backend
-BACKENDS = {"numpy": kernels.disabled, "numba": _numba_compiled_loop, "numba-python-loop": _numba_python_loop}
+BACKENDS = {"numpy": kernels.disabled, "numba": _numba_compiled_loop, "numba-python-loop": _numba_python_loop,
+            "numba-side-by-side": _numba_side_by_side}
 REFERENCE = "numpy"
 
 
@@ -53,6 +73,8 @@ def run_on(backend: str, layer, x, state=None, lengths=None, dout=None, dstate=N
     layer = copy.deepcopy(layer)
     with BACKENDS[backend]():
         out, final = layer.forward(x, state, lengths=lengths)
+        fused = kernels.made_by(layer._cache[0][0]) is not None
+        assert fused == (backend != "numpy"), f"backend {backend} did not run (fused kernels: {fused})"
         if dout is None:
             dout = np.random.default_rng(12345).standard_normal(out.shape)
         dx, dfirst = layer.backward(dout, dstate, input_grad=input_grad)
@@ -125,3 +147,236 @@ def test_blas_gemm_reads_and_writes_any_strides():
         c += 1.0
         _blas.gemm(A, X[:88], c, 1.0)
         np.testing.assert_allclose(c, A @ X[:88] + 1.0, rtol=1e-13, atol=1e-13, err_msg=f"out {name}")
+
+
+# -- the fuzz suite ------------------------------------------------------------------------------------
+
+PROFILES = {  # Hypothesis settings per RNNKIT_FUZZ_PROFILE; not loaded globally (other suites have theirs)
+    "ci": settings(max_examples=600, deadline=None, derandomize=True, database=None, print_blob=True,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
+    "long": settings(max_examples=2500, deadline=None, database=None, print_blob=True,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
+}
+PROFILE = os.environ.get("RNNKIT_FUZZ_PROFILE", "ci")
+if PROFILE not in PROFILES:
+    raise ValueError(f"RNNKIT_FUZZ_PROFILE must be one of {sorted(PROFILES)}, got {PROFILE!r}")
+FUZZ = PROFILES[PROFILE]
+STEP_FUZZ = settings(FUZZ, max_examples=max(20, FUZZ.max_examples // 4))
+
+# how an input array is laid out in memory; its values are the same in every layout
+LAYOUTS = ("C", "F", "strided", "reversed", "flipped", "offset", "readonly", "batch-major", "unaligned")
+TOL = {"float64": 1e-10, "float32": 2e-4}
+
+
+def lay_out(a: np.ndarray, layout: str) -> np.ndarray:
+    """`a` with the same values in the memory layout `layout` (one of LAYOUTS)."""
+    if layout == "C":
+        return np.ascontiguousarray(a)
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "strided":                          # every other element of a larger array, all axes
+        big = np.zeros(tuple(2 * n + 1 for n in a.shape), a.dtype)
+        view = big[(slice(1, None, 2),) * a.ndim]
+    elif layout == "reversed":                       # a time-reversed view (negative first stride)
+        view = np.empty_like(a)[::-1]
+    elif layout == "flipped":                        # every axis reversed
+        view = np.empty_like(a)[(slice(None, None, -1),) * a.ndim]
+    elif layout == "offset":                         # C order inside a larger buffer (base is not None)
+        view = np.zeros(a.size + 3, a.dtype)[3:].reshape(a.shape)
+    elif layout == "batch-major":                    # the first two axes swapped in memory
+        view = np.empty_like(a.swapaxes(0, 1)).swapaxes(0, 1) if a.ndim > 1 else np.empty_like(a)
+    elif layout == "unaligned":                      # a byte offset that is not a whole element
+        raw = np.zeros(a.nbytes + 1, np.uint8)[1:]
+        view = raw.view(a.dtype).reshape(a.shape)
+    elif layout == "readonly":
+        view = np.array(a)
+        view.setflags(write=False)
+        return view
+    else:
+        raise ValueError(f"unknown layout {layout!r}")
+    view[...] = a
+    return view
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One drawn configuration; the arrays are made from `seed` (`arrays`)."""
+
+    cell: str = "lstm"                  # "rnn", "rnn_relu", "lstm", "gru"
+    num_layers: int = 1
+    bidirectional: bool = False
+    bias: bool = True
+    batch_first: bool = False
+    T: int = 5
+    B: int = 2
+    D: int = 3
+    H: int = 4
+    lengths: str = "none"               # "none", "full" (all T), "equal" (all one length), "random"
+    dtype: str = "float64"
+    x_dtype: str = "same"               # "same" or another float dtype (the layer converts)
+    x_layout: str = "C"
+    state: str = "none"                 # initial state: "none" or a layout
+    dout_layout: str = "C"
+    dstate: str = "none"                # "none" or a layout
+    input_grad: bool = True
+    dropout: float = 0.0                # between layers, training mode
+    chunk_steps: int | None = None      # force the fused backward's steps per chunk (None: its own)
+    seed: int = 0
+
+
+@st.composite
+def cases(draw, unidirectional=False) -> Case:
+    """Cases weighted towards small shapes (fast) with long sequences now and then."""
+    band = draw(st.integers(0, 99))
+    if band < 75:
+        T = draw(st.integers(1, 16))
+    elif band < 93:
+        T = draw(st.integers(17, 120))
+    elif band < 98:
+        T = draw(st.integers(500, 1100))            # around the 512-row weight-gradient chunks
+    else:
+        T = draw(st.integers(1100, 3000))
+    B = draw(st.sampled_from([1, 1, 2, 3, 5, 8]))
+    dtype = draw(st.sampled_from(["float64", "float64", "float64", "float32"]))
+    if dtype == "float32":
+        T = min(T, 64)                               # float32 round-off grows with T: compared short
+    num_layers = draw(st.integers(1, 2))
+    lengths = draw(st.sampled_from(["none", "none", "full", "equal", "random"]))
+    return Case(
+        cell=draw(st.sampled_from(["rnn", "rnn_relu", "lstm", "gru"])),
+        num_layers=num_layers,
+        bidirectional=False if unidirectional else draw(st.booleans()),
+        bias=draw(st.booleans()),
+        batch_first=draw(st.booleans()),
+        T=T, B=B, D=draw(st.integers(1, 6)), H=draw(st.integers(1, 8)),
+        lengths="none" if unidirectional else lengths,
+        dtype=dtype,
+        x_dtype=draw(st.sampled_from(["same"] * 5 + ["float32" if dtype == "float64" else "float64"])),
+        x_layout=draw(st.sampled_from(LAYOUTS)),
+        state=draw(st.sampled_from(("none",) + LAYOUTS)),
+        dout_layout=draw(st.sampled_from(LAYOUTS)),
+        dstate=draw(st.sampled_from(("none",) + LAYOUTS)),
+        input_grad=draw(st.booleans()),
+        dropout=draw(st.sampled_from([0.0, 0.0, 0.3])) if num_layers > 1 else 0.0,
+        chunk_steps=draw(st.sampled_from([None, None, 1, 2, 3, 7])) if T <= 120 else None,
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
+def make_layer(case: Case):
+    kw = {"nonlinearity": "relu"} if case.cell == "rnn_relu" else {}
+    layer = LAYERS[case.cell.split("_")[0]](
+        case.D, case.H, num_layers=case.num_layers, bias=case.bias, batch_first=case.batch_first,
+        bidirectional=case.bidirectional, dropout=case.dropout, dtype=np.dtype(case.dtype),
+        seed=case.seed, **kw)
+    if case.dropout:
+        layer.train()
+    return layer
+
+
+def arrays(case: Case, layer) -> dict:
+    """x, state, lengths, dout and dstate of the case (the keyword arguments of `run_on`)."""
+    rng = np.random.default_rng(case.seed)
+    dtype = np.dtype(case.dtype)
+    T, B, nd = case.T, case.B, 2 if case.bidirectional else 1
+    x_dtype = dtype if case.x_dtype == "same" else np.dtype(case.x_dtype)
+    x = rng.standard_normal((B, T, case.D) if case.batch_first else (T, B, case.D)).astype(x_dtype)
+    n_states = 2 if case.cell == "lstm" else 1
+    s_shape = (case.num_layers * nd, B, case.H)
+
+    def state(layout, scale):
+        if layout == "none":
+            return None
+        parts = tuple(lay_out((scale * rng.standard_normal(s_shape)).astype(dtype), layout)
+                      for _ in range(n_states))
+        return parts if n_states == 2 else parts[0]
+
+    lengths = None
+    if case.lengths == "full":
+        lengths = np.full(B, T)
+    elif case.lengths == "equal":
+        lengths = np.full(B, rng.integers(1, T + 1))
+    elif case.lengths == "random":
+        lengths = rng.integers(1, T + 1, size=B)
+    out_shape = (B, T, nd * case.H) if case.batch_first else (T, B, nd * case.H)
+    return {"x": lay_out(x, case.x_layout), "state": state(case.state, 0.5), "lengths": lengths,
+            "dout": lay_out(rng.standard_normal(out_shape).astype(dtype), case.dout_layout),
+            "dstate": state(case.dstate, 1.0), "input_grad": case.input_grad}
+
+
+@contextlib.contextmanager
+def chunks_of(steps):
+    """Force the fused backward's steps per weight-gradient chunk (many chunks at small T)."""
+    from rnnkit.kernels import _seq
+    saved = _seq.CHUNK_STEPS
+    _seq.CHUNK_STEPS = steps
+    try:
+        yield
+    finally:
+        _seq.CHUNK_STEPS = saved
+
+
+def _snapshot(inputs: dict) -> dict:
+    flat = {}
+    for k, v in inputs.items():
+        for i, a in enumerate(v if isinstance(v, tuple) else (v,)):
+            if isinstance(a, np.ndarray):
+                flat[f"{k}{i}"] = a.copy()
+    return flat
+
+
+def check_case(case: Case, backends=None) -> None:
+    """Every backend (but the reference) agrees with the reference on the case, and no run writes
+    into its inputs."""
+    layer = make_layer(case)
+    inputs = arrays(case, layer)
+    before = _snapshot(inputs)
+    want = run_on(REFERENCE, layer, **inputs)
+    for backend in backends or [b for b in BACKENDS if b != REFERENCE]:
+        if backend == "numba-side-by-side" and not case.bidirectional:
+            continue
+        with chunks_of(case.chunk_steps):
+            got = run_on(backend, layer, **inputs)
+        assert_same(got, want, TOL[case.dtype], f"{backend} on {case}")
+    after = _snapshot(inputs)
+    for k, a in before.items():
+        assert np.array_equal(a, after[k]), f"{k} was written into by a forward or backward ({case})"
+
+
+@FUZZ
+@given(case=cases())
+@example(case=Case(cell="lstm", bidirectional=True, T=600, B=1, D=2, H=3))     # issue 16
+@example(case=Case(cell="gru", bidirectional=True, T=515, B=1, D=2, H=3, x_layout="reversed"))
+def test_backends_match_the_reference(case):
+    event(f"T {'1' if case.T == 1 else '2-16' if case.T <= 16 else '17-120' if case.T <= 120 else '500+'}")
+    event(f"B {'1' if case.B == 1 else '2+'}, {'bi' if case.bidirectional else 'uni'}directional")
+    check_case(case)
+
+
+def step_through(backend: str, layer, x, state):
+    """(the outputs (T, B, H) of layer.step over x, the final state) on `backend`."""
+    layer = copy.deepcopy(layer)
+    outs = []
+    with BACKENDS[backend]():
+        for t in range(x.shape[0]):
+            y, state = layer.step(x[t], state)
+            outs.append(np.array(y, copy=True))
+    return np.stack(outs), tuple(np.array(s, copy=True) for s in (state if isinstance(state, tuple) else (state,)))
+
+
+@STEP_FUZZ
+@given(case=cases(unidirectional=True))
+@example(case=Case(cell="rnn", num_layers=2, T=1, B=1, D=1, H=2, state="F"))  # x_t of layer 2 strided
+def test_step_matches_forward(case):
+    """layer.step(x_t) over a sequence on every backend gives the reference forward's outputs and
+    final state (unidirectional layers; time-major x)."""
+    case = dataclasses.replace(case, T=min(case.T, 40), batch_first=False, dropout=0.0)
+    layer = make_layer(case)
+    inputs = arrays(case, layer)
+    want = run_on(REFERENCE, layer, **inputs)
+    want_state = (want["h_n"],) + ((want["c_n"],) if "c_n" in want else ())
+    for backend in [b for b in BACKENDS if b != "numba-side-by-side"]:
+        outs, final = step_through(backend, layer, inputs["x"], inputs["state"])
+        assert_same({"out": outs, **{f"state{i}": s for i, s in enumerate(final)}},
+                    {"out": want["out"], **{f"state{i}": s for i, s in enumerate(want_state)}},
+                    TOL[case.dtype], f"step on {backend}, {case}")
