@@ -9,7 +9,8 @@ states, dx, the initial-state gradients and every named gradient. All runs go th
 ...)`, the one place that knows how a backend is selected, so a new backend is one entry in `BACKENDS`.
 
 Profiles (`RNNKIT_FUZZ_PROFILE`): `ci` (default: deterministic, a few minutes) and `long` (thousands of
-random cases, run before touching the kernels):
+random cases, run before touching the kernels); RNNKIT_FUZZ_EXAMPLES=N sets the number of layer cases
+(a quarter as many step cases):
     RNNKIT_FUZZ_PROFILE=long python3 -m pytest tests/test_fuzz_backends.py
 """
 import contextlib
@@ -199,6 +200,8 @@ PROFILE = os.environ.get("RNNKIT_FUZZ_PROFILE", "ci")
 if PROFILE not in PROFILES:
     raise ValueError(f"RNNKIT_FUZZ_PROFILE must be one of {sorted(PROFILES)}, got {PROFILE!r}")
 FUZZ = PROFILES[PROFILE]
+if os.environ.get("RNNKIT_FUZZ_EXAMPLES"):                 # e.g. a longer long run: 50000
+    FUZZ = settings(FUZZ, max_examples=int(os.environ["RNNKIT_FUZZ_EXAMPLES"]))
 STEP_FUZZ = settings(FUZZ, max_examples=max(20, FUZZ.max_examples // 4))
 
 # how an input array is laid out in memory; its values are the same in every layout
