@@ -125,11 +125,13 @@ def assert_same(got: dict, want: dict, rtol: float, what: str = "", floor: float
         if w is None or g is None:
             assert g is None and w is None, f"{what}: {k} is None on one backend only"
             continue
-        assert g.shape == w.shape and g.dtype == w.dtype, f"{what}: {k} {g.shape} {g.dtype} vs {w.shape} {w.dtype}"
+        assert g.shape == w.shape and g.dtype == w.dtype, \
+            f"{what}: {k} {g.shape} {g.dtype} vs {w.shape} {w.dtype}"
         assert np.array_equal(np.isfinite(g), np.isfinite(w)), f"{what}: {k} is not finite in the same places"
         scale = max(float(np.abs(w).max(initial=0.0)), floor, 1e-300)
         err = float(np.abs(g.astype(np.float64) - w).max(initial=0.0)) / scale
-        assert err <= rtol, f"{what}: {k} differs from the reference by {err:.2e} (relative; tolerance {rtol:g})"
+        assert err <= rtol, \
+            f"{what}: {k} differs from the reference by {err:.2e} (relative; tolerance {rtol:g})"
 
 
 # -- regressions ---------------------------------------------------------------------------------------
@@ -431,7 +433,8 @@ def step_through(backend: str, layer, x, state, kernel="auto"):
         for t in range(x.shape[0]):
             y, state = layer.step(x[t], state)
             outs.append(np.array(y, copy=True))
-    return np.stack(outs), tuple(np.array(s, copy=True) for s in (state if isinstance(state, tuple) else (state,)))
+    final = state if isinstance(state, tuple) else (state,)
+    return np.stack(outs), tuple(np.array(s, copy=True) for s in final)
 
 
 @STEP_FUZZ
