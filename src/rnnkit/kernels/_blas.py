@@ -123,27 +123,66 @@ def disabled():
 
 
 @njit(**JIT)
-def _operand(a):
-    """(transpose flag, leading dimension) of a 2-D array with one unit stride, row-major view."""
-    rows, cols = a.shape
-    s0, s1 = a.strides[0] // a.itemsize, a.strides[1] // a.itemsize
-    if s1 == 1 or cols == 1:
+def _operand(rows, cols, s0, s1, shift):
+    """(transpose flag, leading dimension) under which BLAS reads a (rows, cols) array with byte
+    strides (s0, s1) and items of 1 << shift bytes in place, or (-1, 0) when it cannot: BLAS
+    addresses a matrix as a pointer, one unit stride and a positive leading dimension at least the
+    other extent, so a time-reversed view (negative row stride, what a reshaped reverse direction is
+    at batch 1), a stride-0 broadcast, a strided column view or a stride that is not a whole number
+    of elements must be copied first (`gemm`). Shifts and masks, not `//` and `%` by the item size:
+    in a loop of (1, 16) x (16, 16) products, division by the variable item size made each call 2-4x
+    slower (measured on a busy machine)."""
+    if (s0 | s1) & ((1 << shift) - 1):
+        return np.int32(-1), 0
+    s0, s1 = s0 >> shift, s1 >> shift                                # exact: whole elements
+    if (s1 == 1 or cols == 1) and (rows == 1 or s0 >= cols):        # row-major rows
         return np.int32(_NO_TRANS), max(s0 if rows > 1 else cols, cols, 1)
-    return np.int32(_TRANS), max(s1 if cols > 1 else rows, rows, 1)  # a column-major (transposed) view
+    if (s0 == 1 or rows == 1) and (cols == 1 or s1 >= rows):        # a column-major (transposed) view
+        return np.int32(_TRANS), max(s1 if cols > 1 else rows, rows, 1)
+    return np.int32(-1), 0
 
 
 @njit(**JIT)
 def gemm(a, b, c, beta):
-    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype; a and b may be
-    transposed views (one unit stride), c has unit column stride. No checks: the callers' shapes."""
+    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype, any strides: an
+    operand BLAS cannot read in place (`_operand`) is copied first, a c it cannot write is computed
+    in a contiguous copy and written back (`_gemm_copied`). No shape checks: the callers' shapes."""
     M, K = a.shape
     N = b.shape[1]
-    ta, lda = _operand(a)
-    tb, ldb = _operand(b)
-    ldc = max(c.strides[0] // c.itemsize if M > 1 else N, N, 1)
-    if c.itemsize == 4:
+    shift = 2 if c.itemsize == 4 else 3                              # float32, float64
+    ta, lda = _operand(M, K, a.strides[0], a.strides[1], shift)
+    tb, ldb = _operand(K, N, b.strides[0], b.strides[1], shift)
+    tc, ldc = _operand(M, N, c.strides[0], c.strides[1], shift)
+    if ta < 0 or tb < 0 or tc != _NO_TRANS:                          # views of the caller's arrays
+        _gemm_copied(a, b, c, beta)
+    elif shift == 2:
         _sgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, np.float32(1.0), a.ctypes.data, lda,
                b.ctypes.data, ldb, np.float32(beta), c.ctypes.data, ldc)
     else:
         _dgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, 1.0, a.ctypes.data, lda,
                b.ctypes.data, ldb, np.float64(beta), c.ctypes.data, ldc)
+
+
+@njit(**JIT)
+def _gemm_copied(a, b, c, beta):
+    """`gemm` through C-contiguous copies of a, b and c, c's written back (kept out of `gemm`, which
+    the time loops call every step)."""
+    ac, bc, cc = a.copy(), b.copy(), c.copy()                        # .copy(): C-contiguous
+    _gemm_c(ac, bc, cc, beta)
+    for i in range(c.shape[0]):
+        for j in range(c.shape[1]):
+            c[i, j] = cc[i, j]
+
+
+@njit(**JIT)
+def _gemm_c(a, b, c, beta):
+    """c = a @ b + beta * c for C-contiguous arrays; they are arguments, so copies made by the caller
+    stay alive while BLAS reads their pointers."""
+    M, K = a.shape
+    N = b.shape[1]
+    if c.itemsize == 4:
+        _sgemm(np.int32(_ROW_MAJOR), np.int32(_NO_TRANS), np.int32(_NO_TRANS), M, N, K, np.float32(1.0),
+               a.ctypes.data, max(K, 1), b.ctypes.data, max(N, 1), np.float32(beta), c.ctypes.data, max(N, 1))
+    else:
+        _dgemm(np.int32(_ROW_MAJOR), np.int32(_NO_TRANS), np.int32(_NO_TRANS), M, N, K, 1.0,
+               a.ctypes.data, max(K, 1), b.ctypes.data, max(N, 1), np.float64(beta), c.ctypes.data, max(N, 1))
