@@ -17,7 +17,8 @@ from ..errors import UserError
 # `rnnkit --help` does not import every task's dependencies.
 COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forecast": "forecast",
                             "diagnose": "diagnose", "memory": "memory",
-                            "transcribe": "transcribe", "translate": "translate", "names": "names"}
+                            "transcribe": "transcribe", "translate": "translate", "names": "names",
+                            "sweep": "sweep"}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,6 +1,7 @@
-"""Training: `TrainConfig`, the `Trainer` loop and atomic safetensors + JSON checkpoints."""
+"""Training: `TrainConfig`, the `Trainer` loop and its hooks and atomic safetensors + JSON checkpoints."""
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .hooks import TrainerHook, trainer_hooks
 from .trainer import Trainer
 
-__all__ = ["TrainConfig", "Trainer", "load_checkpoint", "save_checkpoint"]
+__all__ = ["TrainConfig", "Trainer", "TrainerHook", "trainer_hooks", "load_checkpoint", "save_checkpoint"]

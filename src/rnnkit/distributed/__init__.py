@@ -1,0 +1,16 @@
+"""Scale-out on Ray: hyperparameter sweeps (Ray Tune), data-parallel training, one model per series.
+
+Ray is an optional extra (`pip install 'rnnkit[distributed]'`) and is imported only inside the
+functions here, never at `import rnnkit`. Everything runs on a local Ray (`ray.init(num_cpus=...)`,
+started and stopped by the call) or on a running cluster given by `address`.
+
+    sweep(task, fixed_args, space, trials, out, ...)          -> SweepResult   (rnnkit sweep)
+    train_data_parallel(task, argv, workers, out, ...)        -> dict          (--workers N)
+    fit_series(y_by_id, make_forecaster, ..., workers)        -> list[dict]    (forecast --series-col)
+"""
+#DP
+#MANY
+from .space import load_space
+from .sweep import sweep
+
+__all__ = ["sweep", "train_data_parallel", "fit_series", "predict_series", "load_space"]
