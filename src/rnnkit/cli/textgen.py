@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .common import add_train_args, fraction, nonneg_int, positive_int, train_config_from_args
+from .parallel import add_parallel_args, run_parallel_or_none
 
 # the time budget applies when neither --steps nor --epochs nor --time-budget is given
 DEFAULT_TIME_BUDGET = 120.0
@@ -55,6 +56,9 @@ def add_parser(sub) -> None:
                    help="symbols to sample after training; 0 for none (default: %(default)s)")
     d.add_argument("--temperature", type=nonneg_float, default=0.7, metavar="X",
                    help="temperature of that sample (default: %(default)s)")
+    d.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="parameter precision; float64 runs the NumPy reference path (default: %(default)s)")
+    add_parallel_args(t)
     t.set_defaults(func=run_train)
 
     s = tsub.add_parser("sample", help="generate text from a trained model",
@@ -92,6 +96,9 @@ def run_train(args) -> int:
 
     if args.out is None and args.resume is None:
         raise UserError("--out DIR is required (the folder for the model and metrics.json)")
+    status = run_parallel_or_none("textgen", args)
+    if status is not None:
+        return status
     out = Path(args.out if args.out is not None else args.resume)
     _check_writable(out)
     if args.steps is None and args.epochs is None and args.time_budget is None:
@@ -105,7 +112,7 @@ def run_train(args) -> int:
     else:
         cfg = tg.TextGenConfig(level=args.level, cell=args.cell, embed_dim=args.embed, hidden_size=args.hidden,
                                num_layers=args.layers, seq_len=args.seq_len, batch=args.batch,
-                               val_frac=args.val_frac, seed=args.seed,
+                               val_frac=args.val_frac, seed=args.seed, dtype=args.dtype,
                                corpus=str(args.file) if args.file is not None else tg.DEFAULT_CORPUS)
     if cfg.corpus == tg.DEFAULT_CORPUS:
         data = tg.default_corpus()

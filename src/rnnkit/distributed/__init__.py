@@ -8,7 +8,7 @@ started and stopped by the call) or on a running cluster given by `address`.
     train_data_parallel(task, argv, workers, out, ...)        -> dict          (--workers N)
     fit_series(y_by_id, make_forecaster, ..., workers)        -> list[dict]    (forecast --series-col)
 """
-#DP
+from .data_parallel import train_data_parallel
 #MANY
 from .space import load_space
 from .sweep import sweep

@@ -231,6 +231,7 @@ class TextGenConfig:
     seed: int = 0
     corpus: str = DEFAULT_CORPUS  # a file path or DEFAULT_CORPUS
     corpus_sha256: str = ""
+    dtype: str = "float32"       # float32 | float64 (parameters and activations)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -241,6 +242,8 @@ class TextGenConfig:
             v = getattr(self, n)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise UserError(f"{n} must be a positive integer, got {v!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise UserError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if not (isinstance(self.val_frac, (int, float)) and 0 <= self.val_frac < 1):
             raise UserError(f"--val-frac must be in [0, 1), got {self.val_frac!r}")
 
@@ -262,7 +265,8 @@ class TextGenConfig:
 
 
 def build_model(cfg: TextGenConfig, vocab_size: int) -> RNNLanguageModel:
-    return RNNLanguageModel(vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.cell, seed=cfg.seed)
+    return RNNLanguageModel(vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.cell,
+                            dtype=np.dtype(cfg.dtype), seed=cfg.seed)
 
 
 # -- training -------------------------------------------------------------------------------------------
