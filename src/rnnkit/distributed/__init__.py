@@ -6,11 +6,11 @@ started and stopped by the call) or on a running cluster given by `address`.
 
     sweep(task, fixed_args, space, trials, out, ...)          -> SweepResult   (rnnkit sweep)
     train_data_parallel(task, argv, workers, out, ...)        -> dict          (--workers N)
-    fit_series(y_by_id, make_forecaster, ..., workers)        -> list[dict]    (forecast --series-col)
+    map_jobs(fn, jobs, workers)                               -> list[dict]    (forecast --series-col)
 """
 from .data_parallel import train_data_parallel
-#MANY
+from .many import map_jobs
 from .space import load_space
 from .sweep import sweep
 
-__all__ = ["sweep", "train_data_parallel", "fit_series", "predict_series", "load_space"]
+__all__ = ["sweep", "train_data_parallel", "map_jobs", "load_space"]
