@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ..train.outdir import release_out_dirs
+
     try:
         return int(args.func(args) or 0)
     except UserError as e:
@@ -46,3 +48,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        release_out_dirs()

@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+<<<<<<< HEAD
 from .common import add_train_args, positive_int, train_config_from_args
 from .parallel import add_parallel_args, run_parallel_or_none
+=======
+from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
+>>>>>>> h-io
 from .plotting import pyplot_or_none, save_figure
 
 
@@ -127,6 +131,7 @@ def train(args):
     if status is not None:
         return status
     cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
     X, y = load_dataset(args.data, args)
     classes = np.unique(np.asarray(y))
     if len(classes) < 2:
@@ -138,8 +143,6 @@ def train(args):
     else:
         tr, te = _split(len(X), args.test_split, args.seed)
         X_tr, y_tr, X_te, y_te = _take(X, tr), y[tr], _take(X, te), y[te]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.resume:
         clf = SequenceClassifier.load(Path(args.resume) / "model")
         clf.set_params(train_config=cfg)

@@ -2,7 +2,8 @@
 
 `add_train_args(parser, **defaults)` adds the common flags (a task passes its own defaults, e.g.
 `time_budget=120`); `train_config_from_args(args)` validates them into a `TrainConfig`. Bad values end as
-argparse's one-line error (exit 2) or a `UserError` naming the option.
+argparse's one-line error (exit 2) or a `UserError` naming the option. `prepare_out_dir(path, resume=...)`
+is the one output-folder check every command runs before training (see `rnnkit.train.outdir`).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 
 from ..optim import OPTIMIZERS, SCHEDULES
 from ..train import TrainConfig
+from ..train.outdir import prepare_out_dir, release_out_dirs  # noqa: F401  (the commands' shared check)
 
 
 def _number(convert, ok, expected: str, out_of_range: str | None = None):

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from .common import prepare_out_dir
 
 
 def add_parser(sub):
@@ -30,10 +31,9 @@ def run(args) -> int:
         raise UserError(f"{src} is not a directory (expected a saved model's run directory)")
     if args.batch < 1 or not 0 < args.threshold < 1:
         raise UserError("--batch must be >= 1 and --threshold in (0, 1)")
+    out = prepare_out_dir(args.out if args.out else src)
     model, batch, loss_fn, desc = load_for_diagnosis(src, args.batch, args.seed)
     flows = flow_to_dict(gradient_flow(model, batch, loss_fn=loss_fn, threshold=args.threshold))
-    out = Path(args.out) if args.out else src
-    out.mkdir(parents=True, exist_ok=True)
     (out / "gradient_flow.json").write_text(json.dumps({"model": desc, "layers": flows}, indent=1))
     for f in flows:
         j = f.get("jacobian") or {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .common import add_train_args, positive_int, train_config_from_args
+from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 from .plotting import pyplot_or_none, save_figure
 
 
@@ -70,6 +70,7 @@ def train(args):
     from ..tasks.forecast import Forecaster, backtest
 
     cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
     if args.interval is not None and not 0 < args.interval < 1:
         raise UserError(f"--interval must be a coverage in (0, 1), got {args.interval}")
     table = read_table(args.series)
@@ -79,8 +80,6 @@ def train(args):
     if args.horizon >= len(y):
         raise UserError(f"--horizon {args.horizon} is not shorter than the series ({len(y)} values)")
     lookback = args.lookback or max(2 * args.season, 2 * args.horizon, 8)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     def make():
         return Forecaster(lookback=lookback, horizon=args.horizon, strategy=args.strategy,

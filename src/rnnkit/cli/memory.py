@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from .common import prepare_out_dir
 
 
 def _int_list(s: str, name: str) -> list[int]:
@@ -52,8 +53,7 @@ def run(args) -> int:
         raise UserError(f"--budget must be > 0 seconds, got {args.budget}")
     if args.hidden < 1 or args.symbols < 2 or not 0 < args.threshold <= 1:
         raise UserError("--hidden must be >= 1, --symbols >= 2 and --threshold in (0, 1]")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(args.out)
     if args.clip < 0 or (args.radius is not None and not args.radius > 0) or not args.lr > 0:
         raise UserError("--clip must be >= 0 (0: off), --radius > 0 and --lr > 0")
     cfg = MemoryConfig(hidden=args.hidden, n_symbols=args.symbols, threshold=args.threshold,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_train_args, fraction, positive_int, train_config_from_args
+from .common import add_train_args, fraction, positive_int, prepare_out_dir, train_config_from_args
 
 
 def add_parser(sub) -> None:
@@ -36,7 +36,9 @@ def _train(args) -> int:
         raise UserError("names train does not support --resume yet; train again with a larger budget")
     cfg = OneToManyConfig(embed=args.embed, hidden=args.hidden, layers=args.layers, cell=args.cell,
                           condition=args.condition)
-    m = train_names(args.folder, args.out, train_config_from_args(args), cfg, args.test_fraction, args.batch_size)
+    train_cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
+    m = train_names(args.folder, out, train_cfg, cfg, args.test_fraction, args.batch_size)
     print(json.dumps({k: m[k] for k in ("steps", "train_seconds", "test_bits_per_char")}))
     return 0
 

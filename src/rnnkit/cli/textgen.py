@@ -7,12 +7,10 @@ training state are in DIR/checkpoint, the final losses in DIR/metrics.json, and 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from ..errors import UserError
-from .common import add_train_args, fraction, nonneg_int, positive_int, train_config_from_args
+from .common import add_train_args, fraction, nonneg_int, positive_int, prepare_out_dir, train_config_from_args
 from .parallel import add_parallel_args, run_parallel_or_none
 
 # the time budget applies when neither --steps nor --epochs nor --time-budget is given
@@ -80,27 +78,16 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _check_writable(out: Path) -> None:
-    """Fail before training, not after it, when the output folder cannot be written."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {str(out)!r} exists and is not a folder")
-    p = out.absolute()
-    while not p.exists():
-        p = p.parent
-    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
-        raise UserError(f"--out {str(out)!r} cannot be created or written ({str(p)!r} is not a writable folder)")
-
-
 def run_train(args) -> int:
     from ..tasks import textgen as tg
 
     if args.out is None and args.resume is None:
         raise UserError("--out DIR is required (the folder for the model and metrics.json)")
-    status = run_parallel_or_none("textgen", args)
+    status = run_parallel_or_none("textgen", args)   # the workers check and lock their own folders
     if status is not None:
         return status
-    out = Path(args.out if args.out is not None else args.resume)
-    _check_writable(out)
+    out = prepare_out_dir(args.out if args.out is not None else args.resume,
+                          resume=args.out is None, option="--out" if args.out is not None else "--resume")
     if args.steps is None and args.epochs is None and args.time_budget is None:
         args.time_budget = DEFAULT_TIME_BUDGET
     train_cfg = train_config_from_args(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_train_args, positive_int, train_config_from_args
+from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 
 
 def _eval_arg(s: str) -> tuple[str, str]:
@@ -60,7 +60,9 @@ def _train(args) -> int:
     cfg = SpeechConfig(sample_rate=args.sample_rate, features=args.features, n_features=args.n_features,
                        stack=args.stack, cell=args.cell, hidden=args.hidden, layers=args.layers,
                        bidirectional=not args.unidirectional, alphabet=args.alphabet)
-    m = train_speech(args.manifest, args.out, train_config_from_args(args), cfg, dict(args.eval),
+    train_cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
+    m = train_speech(args.manifest, out, train_cfg, cfg, dict(args.eval),
                      args.batch_size, args.beam, resume=args.resume)
     print(json.dumps({k: m[k] for k in ("steps", "train_seconds", "final_train_loss", "eval")}))
     return 0
@@ -82,7 +84,7 @@ def _build(args) -> int:
 
     if args.min_digits > args.max_digits:
         raise UserError(f"--min-digits {args.min_digits} exceeds --max-digits {args.max_digits}")
-    m = build_fsdd_utterances(args.recordings, args.out, args.train, args.test, args.speaker, args.min_digits,
+    m = build_fsdd_utterances(args.recordings, prepare_out_dir(args.out, option="OUT_DIR"), args.train, args.test, args.speaker, args.min_digits,
                               args.max_digits, args.holdout_speaker, args.seed)
     for split, path in m.items():
         print(f"{split}: {path}")

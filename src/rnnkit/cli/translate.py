@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_train_args, fraction, positive_float, positive_int, train_config_from_args
+from .common import add_train_args, fraction, positive_float, positive_int, prepare_out_dir, train_config_from_args
 
 
 def add_parser(sub) -> None:
@@ -38,7 +38,9 @@ def _train(args) -> int:
 
     cfg = TranslateConfig(embed=args.embed, hidden=args.hidden, layers=args.layers, cell=args.cell,
                           bidirectional=not args.unidirectional, attention=args.attention, min_freq=args.min_freq)
-    m = train_translate(args.pairs, args.out, train_config_from_args(args), cfg, args.test_fraction,
+    train_cfg = train_config_from_args(args)
+    out = prepare_out_dir(args.out)
+    m = train_translate(args.pairs, out, train_cfg, cfg, args.test_fraction,
                         args.batch_size, args.beam, resume=args.resume)
     summary = {k: m.get(k) for k in ("steps", "train_seconds", "final_train_loss")}
     summary.update({k: m["test"][k] for k in ("bleu", "exact_match", "n")} if "test" in m else {})
