@@ -16,12 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-<<<<<<< HEAD
-from .common import add_train_args, positive_int, train_config_from_args
-from .parallel import add_parallel_args, run_parallel_or_none
-=======
 from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
->>>>>>> h-io
+from .parallel import add_parallel_args, run_parallel_or_none
 from .plotting import pyplot_or_none, save_figure
 
 
