@@ -22,6 +22,10 @@ class GlooReducer:
     def __init__(self, world: int, rank: int, group: str, exchange=None):
         import ray.util.collective as col
 
+        if not col.gloo_available():
+            from ..errors import UserError
+
+            raise UserError("the gloo reducer needs torch (pip install torch); or pass --reducer object_store")
         col.init_collective_group(world, rank, backend="gloo", group_name=group, gloo_timeout=GLOO_TIMEOUT_MS)
         self.col, self.group = col, group
 
