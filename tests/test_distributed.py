@@ -207,9 +207,9 @@ def test_sweep_trial_killed_resumes_from_its_checkpoint(local_ray, corpus, tmp_p
     assert killed, "the trial was not killed mid-run"
     row = result["rows"][0]
     assert row["status"] == "finished" and row["step"] == 40
-    # the retry continued from the checkpoint: the first validation (step 5) was reported only once
     history = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())["val_history"]["step"]
     assert history == sorted(set(history)) and history[-1] == 40
+    assert row["resumed_from_step"] >= 5       # the retry continued from the killed attempt's checkpoint
     one = tmp_path / "one"
     assert main(["textgen", "train", *fixed, "--lr", "0.004", "--out", str(one)]) == 0
     assert _max_diff(_weights(row["run_dir"]), _weights(one)) < 1e-10

@@ -122,7 +122,8 @@ def rank_dir(out: Path, rank: int) -> Path:
     return out if rank == 0 else out / "workers" / f"rank-{rank}"
 
 
-def _checkpoint_step(d: Path):
+def checkpoint_step(d: Path):
+    """The step of the checkpoint in run folder `d`, or None when it has none."""
     f = d / "checkpoint" / "trainer.json"
     try:
         return json.loads(f.read_text(encoding="utf-8"))["step"]
@@ -132,7 +133,7 @@ def _checkpoint_step(d: Path):
 
 def _resume_step(out: Path, world: int):
     """The step every rank has a checkpoint of, or None (no checkpoint, or the ranks disagree)."""
-    steps = {_checkpoint_step(rank_dir(out, r)) for r in range(world)}
+    steps = {checkpoint_step(rank_dir(out, r)) for r in range(world)}
     return steps.pop() if len(steps) == 1 and None not in steps else None
 
 

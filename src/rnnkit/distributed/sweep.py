@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..train.hooks import TrainerHook, trainer_hooks
+from .data_parallel import checkpoint_step
 from .session import ray_session
 from .space import as_options, check_space, load_space, to_tune
 
@@ -53,7 +54,8 @@ def _run_trial(config, task, fixed, trials_dir):
 
     run_dir = Path(trials_dir) / tune.get_context().get_trial_id()
     argv = _command(task, fixed, config, run_dir)
-    if (run_dir / "checkpoint" / "manifest.json").is_file():
+    resumed = checkpoint_step(run_dir)        # a retry, or a restored sweep: continue where it stopped
+    if resumed is not None:
         argv += ["--resume", str(run_dir)]
     hook = TuneReport()
     with trainer_hooks(hook):
@@ -65,7 +67,7 @@ def _run_trial(config, task, fixed, trials_dir):
                            "validation set (e.g. classify --validation-split 0.2)")
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    tune.report({**scalars, METRIC: hook.last, "finished": True})
+    tune.report({**scalars, METRIC: hook.last, "finished": True, "resumed_from_step": resumed})
 
 
 def _check_command(task: str, fixed: list[str], space: dict) -> None:
@@ -96,7 +98,8 @@ def _rows(grid, trials_dir: Path) -> list[dict]:
         hist = r.metrics_dataframe
         best = float(hist[METRIC].min()) if hist is not None and METRIC in hist else val
         rows.append({"trial_id": trial_id, "status": status, METRIC: val, "best_val_loss": best,
-                     "step": m.get("step", m.get("steps")), **{f"config/{k}": v for k, v in r.config.items()},
+                     "step": m.get("step", m.get("steps")), "resumed_from_step": m.get("resumed_from_step"),
+                     **{f"config/{k}": v for k, v in r.config.items()},
                      "run_dir": str(trials_dir / trial_id) if trial_id else ""})
     rows.sort(key=lambda row: (row[METRIC] is None or not math.isfinite(row[METRIC]),
                                row[METRIC] if row[METRIC] is not None else 0.0))
