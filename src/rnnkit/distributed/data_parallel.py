@@ -60,6 +60,8 @@ class DataParallel(TrainerHook):
         self.empty = False          # this rank's shard of the current batch is empty
         self._buf = None
         self.comm_seconds, self.reductions = 0.0, 0
+        self.step_times, self.comm_times = [], []   # per step: end of one all-reduce to the next; all-reduce
+        self._last_end = None
 
     def shard(self, batch):
         part = self._shard(batch, self.rank, self.world)
@@ -83,8 +85,13 @@ class DataParallel(TrainerHook):
         buf[-2], buf[-1] = float(loss) * n, n
         t0 = time.perf_counter()
         self.reducer.allreduce(buf)
-        self.comm_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.comm_seconds += t1 - t0
         self.reductions += 1
+        if self._last_end is not None:   # the first step also loads the compiled kernels: not timed
+            self.step_times.append(t1 - self._last_end)
+            self.comm_times.append(t1 - t0)
+        self._last_end = t1
         n_total = float(buf[-1])
         off = 0
         for g in grads.values():
@@ -113,8 +120,10 @@ class Worker:
         t0 = time.perf_counter()
         with trainer_hooks(hook):
             status = args.func(args)
+        med = (lambda v: float(np.median(v)) if v else None)  # noqa: E731
         return {"rank": self.rank, "status": int(status or 0), "seconds": time.perf_counter() - t0,
-                "comm_seconds": hook.comm_seconds, "reductions": hook.reductions}
+                "comm_seconds": hook.comm_seconds, "reductions": hook.reductions,
+                "median_step_seconds": med(hook.step_times), "median_allreduce_seconds": med(hook.comm_times)}
 
 
 # -- the driver ------------------------------------------------------------------------------------------
