@@ -161,17 +161,22 @@ def test_sweep_table_best_and_resume(local_ray, corpus, tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('lr = {loguniform = [0.001, 0.02]}\ncell = {choice = ["lstm", "gru"]}\n')
     fixed = _textgen(corpus, "unused", steps=12, dtype="float32")[:-2]      # without --out
+    fixed[fixed.index("--eval-every") + 1] = "4"
     out = tmp_path / "sw"
-    res = sweep("textgen", fixed, space, 3, out, log=lambda m: None)
+    sweep("textgen", fixed, space, 3, out, scheduler="asha", log=lambda m: None)
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 and {r["status"] for r in rows} == {"finished"}
+    assert len(rows) == 3 and rows[0]["status"] == "finished"
     vals = [float(r["val_loss"]) for r in rows]
     assert vals == sorted(vals)
     for r in rows:                               # each trial is an ordinary run folder
+        assert r["config/cell"] in ("lstm", "gru") and 0.001 <= float(r["config/lr"]) <= 0.02
+        if r["status"] == "stopped early":       # ASHA stopped it at a validation before the end
+            assert int(r["step"]) in (4, 8)
+            continue
+        assert r["status"] == "finished"
         m = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
         assert m["steps"] == 12 and abs(m["val_loss_nats"] - float(r["val_loss"])) < 1e-9
-        assert r["config/cell"] in ("lstm", "gru") and 0.001 <= float(r["config/lr"]) <= 0.02
     best = json.loads((out / "best.json").read_text())
     assert best["trial_id"] == rows[0]["trial_id"] and best["val_loss"] == pytest.approx(vals[0])
     again = sweep("textgen", fixed, space, 3, out, log=lambda m: None)  # restores; nothing is re-run

@@ -14,8 +14,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shlex
-import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -46,12 +46,23 @@ def _command(task: str, fixed: list[str], config: dict, run_dir) -> list[str]:
     return [task, "train", *fixed, *as_options(config), "--out", str(run_dir), "--no-progress"]
 
 
-def _run_trial(config, task, fixed, trials_dir):
-    """One trial (runs in a Ray worker): the rnnkit command, resumed when its folder has a checkpoint."""
+def _run_trial(config, task, fixed, trials_dir, cwd):
+    """One trial (runs in a Ray worker): the rnnkit command, resumed when its folder has a checkpoint.
+    It runs in the sweep's working directory (Tune starts trials in their own), so relative paths among
+    the fixed options mean what they meant on the command line."""
     from ray import tune
 
     from ..cli import main
 
+    prev = os.getcwd()
+    os.chdir(cwd)
+    try:
+        _trial_body(config, task, fixed, trials_dir, tune, main)
+    finally:
+        os.chdir(prev)
+
+
+def _trial_body(config, task, fixed, trials_dir, tune, main):
     run_dir = Path(trials_dir) / tune.get_context().get_trial_id()
     argv = _command(task, fixed, config, run_dir)
     resumed = checkpoint_step(run_dir)        # a retry, or a restored sweep: continue where it stopped
@@ -137,7 +148,8 @@ def sweep(task: str, fixed_args, space, trials: int, out, scheduler: str = "fifo
         from ray.tune.schedulers import ASHAScheduler
 
         trainable = tune.with_resources(
-            tune.with_parameters(_run_trial, task=task, fixed=fixed, trials_dir=str(trials_dir)),
+            tune.with_parameters(_run_trial, task=task, fixed=fixed, trials_dir=str(trials_dir),
+                                 cwd=os.getcwd()),
             {"cpu": cpus_per_trial})
         exp = out / "tune"
         if tune.Tuner.can_restore(str(exp)):
