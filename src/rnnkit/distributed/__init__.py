@@ -4,9 +4,9 @@ Ray is an optional extra (`pip install 'rnnkit[distributed]'`) and is imported o
 functions here, never at `import rnnkit`. Everything runs on a local Ray (`ray.init(num_cpus=...)`,
 started and stopped by the call) or on a running cluster given by `address`.
 
-    sweep(task, fixed_args, space, trials, out, ...)          -> SweepResult   (rnnkit sweep)
-    train_data_parallel(task, argv, workers, out, ...)        -> dict          (--workers N)
-    map_jobs(fn, jobs, workers)                               -> list[dict]    (forecast --series-col)
+    sweep(task, fixed_args, space, trials, out, scheduler="fifo"|"asha")  -> {"rows", "best"}   rnnkit sweep
+    train_data_parallel(task, argv, workers, reducer="gloo")             -> per-rank stats     --workers N
+    map_jobs(fn, jobs, workers)                                          -> one record per job forecast --series-col
 """
 from .data_parallel import train_data_parallel
 from .many import map_jobs
