@@ -87,6 +87,8 @@ def train(args):
     out = prepare_out_dir(args.out)
     if args.interval is not None and not 0 < args.interval < 1:
         raise UserError(f"--interval must be a coverage in (0, 1), got {args.interval}")
+    if args.series_col is None and (args.workers > 1 or args.address):
+        raise UserError("--workers and --address fit many series at once; they need --series-col")
     table = read_table(args.series)
     if args.series_col is not None:
         return train_many(table, args, cfg, out)

@@ -146,11 +146,11 @@ def _resume_step(out: Path, world: int):
     return steps.pop() if len(steps) == 1 and None not in steps else None
 
 
-def _rank_args(args, rank: int, out: Path, resume: bool):
+def _rank_args(args, rank: int, out: Path, resume_root: Path | None):
     ns = copy.copy(args)
     ns.workers, ns.no_progress = 1, True
     ns.out = str(rank_dir(out, rank))
-    ns.resume = ns.out if resume else None
+    ns.resume = str(rank_dir(resume_root, rank)) if resume_root is not None else None
     if rank > 0 and hasattr(ns, "sample_length"):
         ns.sample_length = 0          # only rank 0 prints a sample
     return ns
@@ -162,10 +162,38 @@ def _user_error(err):
     return cause if isinstance(cause, UserError) else None
 
 
+def _attempt(ray, task, args, workers, reducer, out: Path, root, step, attempt) -> tuple[list, list]:
+    """Start `workers` fresh actors, train, and return (per-rank results, pids). The first failure
+    raises (Ray's error); the actors are killed either way, so none is left blocked on a dead peer."""
+    actors = [ray.remote(num_cpus=1)(Worker).remote(r, workers) for r in range(workers)]
+    exchange = ray.remote(num_cpus=0)(Exchange).remote(workers) if REDUCERS[reducer][1] else None
+    try:
+        group = f"rnnkit-{uuid.uuid4().hex[:12]}"
+        ray.get([a.join.remote(reducer, group, exchange) for a in actors])
+        pids = ray.get([a.pid.remote() for a in actors])
+        (out / "parallel.json").write_text(json.dumps(
+            {"task": task, "workers": workers, "reducer": reducer, "attempt": attempt, "pids": pids,
+             "resumed_from_step": step, "status": "running"}, indent=1), encoding="utf-8")
+        pending = [a.run.remote(task, _rank_args(args, r, out, root if step is not None else None))
+                   for r, a in enumerate(actors)]
+        results = []
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            results.append(ray.get(ready[0]))
+        return sorted(results, key=lambda r: r["rank"]), pids
+    finally:
+        for a in actors:
+            ray.kill(a)
+        if exchange is not None:
+            ray.kill(exchange)
+
+
 def run_parallel(task: str, args: argparse.Namespace, workers: int, reducer: str = "gloo",
                  address: str | None = None, max_restarts: int = 2, log=print) -> dict:
     """Train `args` (a parsed `rnnkit TASK train` namespace) on `workers` Ray workers; returns the
     per-rank statistics, also written to DIR/parallel.json."""
+    from ..train.outdir import prepare_out_dir, release_out_dirs
+
     if task not in SHARDS:
         raise UserError(f"--workers is available for {sorted(SHARDS)}, not {task!r}")
     if reducer not in REDUCERS:
@@ -174,57 +202,43 @@ def run_parallel(task: str, args: argparse.Namespace, workers: int, reducer: str
     if batch is not None and batch < workers:
         raise UserError(f"the global batch ({batch}) is smaller than --workers {workers}; each worker needs "
                         "at least one item of it")
-    out = Path(args.out if args.out is not None else args.resume).absolute()
     resumable = SHARDS[task][1]
-    user_resume = args.resume is not None
+    user_root = Path(args.resume).absolute() if args.resume is not None else None
+    if user_root is not None and (not resumable or _resume_step(user_root, workers) is None):
+        raise UserError(f"--resume {args.resume!r} with --workers {workers} needs the checkpoints of a "
+                        f"{task} run with {workers} workers (DIR/checkpoint and DIR/workers/rank-k/checkpoint "
+                        "at the same step)")
+    out = Path(args.out).absolute() if args.out is not None else user_root
+    prepare_out_dir(out)      # the same check as one process, before Ray starts; rank 0 takes the lock
+    release_out_dirs()
+    out.mkdir(parents=True, exist_ok=True)
     with ray_session(address, None if address else max(LOCAL_CPUS, workers)) as ray:
-        remote_worker = ray.remote(num_cpus=1)(Worker)
-        remote_exchange = ray.remote(num_cpus=0)(Exchange)
         for attempt in range(max_restarts + 1):
-            step = _resume_step(out, workers) if resumable and (attempt > 0 or user_resume) else None
+            # after a failure: this run's own checkpoints; else those of --resume (if given)
+            root = out if attempt > 0 and resumable and _resume_step(out, workers) is not None else user_root
+            step = _resume_step(root, workers) if root is not None and resumable else None
             if attempt > 0:
                 log(f"rnnkit: a worker failed; restarting {workers} workers "
                     + (f"from the checkpoints at step {step}" if step is not None else "from the beginning"))
-            actors = [remote_worker.remote(r, workers) for r in range(workers)]
-            exchange = remote_exchange.remote(workers) if REDUCERS[reducer][1] else None
             try:
-                group = f"rnnkit-{uuid.uuid4().hex[:12]}"
-                ray.get([a.join.remote(reducer, group, exchange) for a in actors])
-                pids = ray.get([a.pid.remote() for a in actors])
-                out.mkdir(parents=True, exist_ok=True)
-                (out / "parallel.json").write_text(json.dumps(
-                    {"task": task, "workers": workers, "reducer": reducer, "attempt": attempt, "pids": pids,
-                     "resumed_from_step": step, "status": "running"}, indent=1), encoding="utf-8")
-                futures = [a.run.remote(task, _rank_args(args, r, out, step is not None))
-                           for r, a in enumerate(actors)]
-                results, pending = [], list(futures)
-                while pending:           # the first failure ends the wait, so nothing hangs on a dead peer
-                    ready, pending = ray.wait(pending, num_returns=1)
-                    results.append(ray.get(ready[0]))
+                results, pids = _attempt(ray, task, args, workers, reducer, out, root, step, attempt)
+                break
             except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
-                user = _user_error(e)
-                if user is not None:
-                    raise UserError(str(user)) from None
+                if _user_error(e) is not None:
+                    raise UserError(str(_user_error(e))) from None
                 if attempt == max_restarts:
                     raise UserError(f"data-parallel training failed {max_restarts + 1} times; last error: "
                                     f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
-                continue
-            finally:
-                for a in actors:
-                    ray.kill(a)
-                if exchange is not None:
-                    ray.kill(exchange)
-            results.sort(key=lambda r: r["rank"])
-            stats = {"task": task, "workers": workers, "reducer": reducer, "attempt": attempt, "pids": pids,
-                     "resumed_from_step": step, "status": "finished", "ranks": results}
-            (out / "parallel.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")
-            bad = [r for r in results if r["status"] != 0]
-            if bad:
-                raise UserError(f"worker {bad[0]['rank']} exited with status {bad[0]['status']}")
-            r0 = results[0]
-            log(f"rnnkit: {workers} workers ({reducer}); rank 0 spent {r0['comm_seconds']:.2f} s of "
-                f"{r0['seconds']:.2f} s in {r0['reductions']} all-reduces")
-            return stats
+    stats = {"task": task, "workers": workers, "reducer": reducer, "attempt": attempt, "pids": pids,
+             "resumed_from_step": step, "status": "finished", "ranks": results}
+    (out / "parallel.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")
+    bad = [r for r in results if r["status"] != 0]
+    if bad:
+        raise UserError(f"worker {bad[0]['rank']} exited with status {bad[0]['status']}")
+    r0 = results[0]
+    log(f"rnnkit: {workers} workers ({reducer}); rank 0 spent {r0['comm_seconds']:.2f} s of "
+        f"{r0['seconds']:.2f} s in {r0['reductions']} all-reduces")
+    return stats
 
 
 def train_data_parallel(task: str, argv, workers: int, reducer: str = "gloo", address: str | None = None,
