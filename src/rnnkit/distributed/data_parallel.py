@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import UserError
 from ..train.hooks import TrainerHook, trainer_hooks
 from .reduce import REDUCERS, Exchange
-from .session import LOCAL_CPUS, ray_session
+from .session import LOCAL_CPUS, ray_session, require_ray
 
 
 # -- shards ----------------------------------------------------------------------------------------------
@@ -194,6 +194,7 @@ def run_parallel(task: str, args: argparse.Namespace, workers: int, reducer: str
     per-rank statistics, also written to DIR/parallel.json."""
     from ..train.outdir import prepare_out_dir, release_out_dirs
 
+    require_ray()             # before anything is written
     if task not in SHARDS:
         raise UserError(f"--workers is available for {sorted(SHARDS)}, not {task!r}")
     if reducer not in REDUCERS:

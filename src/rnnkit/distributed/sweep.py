@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..train.hooks import TrainerHook, trainer_hooks
 from .data_parallel import checkpoint_step
-from .session import ray_session
+from .session import ray_session, require_ray
 from .space import as_options, check_space, load_space, to_tune
 
 METRIC = "val_loss"            # the Trainer's validation loss, the quantity minimised
@@ -131,6 +131,7 @@ def sweep(task: str, fixed_args, space, trials: int, out, scheduler: str = "fifo
           num_cpus: int | None = None, cpus_per_trial: float = 1, max_t: int = 100, log=print) -> dict:
     """Run (or resume) a sweep of `rnnkit TASK train FIXED_ARGS` over `space` (a dict or a .json/.toml
     path) with `trials` samples; returns {"rows": the results table, best first, "best": its row}."""
+    require_ray()             # before anything is written
     space = load_space(space) if isinstance(space, (str, Path)) else check_space(space)
     fixed = [str(a) for a in fixed_args]
     if not isinstance(trials, int) or trials < 1:
