@@ -273,3 +273,12 @@ def test_many_series_parallel_equals_serial_and_keeps_failures(local_ray, tmp_pa
     assert main(["forecast", "predict", str(tmp_path / "ray" / "series" / "north")]) == 0
     single = capsys.readouterr().out.strip().splitlines()[1:]
     assert [line.split(",", 1)[1] for line in lines[1:4]] == single
+
+
+def test_resume_with_workers_needs_a_parallel_run(corpus, one_process, tmp_path, capsys):
+    argv = _textgen(corpus, tmp_path / "x", steps=30)
+    argv[argv.index("--out")] = "--resume"
+    argv[argv.index("--resume") + 1] = str(one_process / "f64")          # a one-process run
+    assert main(["textgen", "train", *argv, "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs the checkpoints of a textgen run with 2 workers" in err[0]
