@@ -96,18 +96,19 @@ def test_data_parallel_float32_loss_curve_within_rounding(local_ray, corpus, one
     assert _max_diff(_weights(tmp_path / "dp"), _weights(one_process / "f32")) < 1e-4
 
 
-def test_data_parallel_classify_float64(local_ray, tmp_path):
+@pytest.mark.parametrize("batch", [9, 47])    # 47: the last batch of each epoch has 1 row, rank 1 none
+def test_data_parallel_classify_float64(local_ray, tmp_path, batch):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 7, 2))
     y = (X[:, :, 0].sum(1) > 0).astype(int)
     np.savez(tmp_path / "d.npz", X=X, y=y)
     common = ["classify", "train", str(tmp_path / "d.npz"), "--dtype", "float64", "--epochs", "2",
-              "--batch-size", "9", "--hidden", "8", "--no-progress"]
+              "--batch-size", str(batch), "--hidden", "8", "--no-progress"]
     assert main([*common, "--out", str(tmp_path / "one")]) == 0
     assert main([*common, "--out", str(tmp_path / "dp"), "--workers", "2"]) == 0
     diff = _max_diff(_weights(tmp_path / "dp"), _weights(tmp_path / "one"))
     assert diff < 1e-10, f"classifier parameters differ by {diff:.3g}"
-    assert _history(tmp_path / "dp")["step"][-1] == 12            # 48 training rows, batches of 9: 6 per epoch
+    assert _history(tmp_path / "dp")["step"][-1] == 2 * -(-48 // batch)   # 48 training rows, 2 epochs
     m1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
     m2 = json.loads((tmp_path / "dp" / "metrics.json").read_text())
     assert m1["accuracy"] == m2["accuracy"]
@@ -148,10 +149,14 @@ def test_killed_worker_resumes_from_checkpoint_and_finishes(local_ray, corpus, o
     assert diff < 1e-10, f"the resumed run ends {diff:.3g} away from the uninterrupted one"
 
 
-def test_data_parallel_refuses_more_workers_than_batch(corpus, tmp_path, capsys):
+def test_data_parallel_refuses_more_workers_than_batch_or_cpus(local_ray, corpus, tmp_path, capsys):
     assert main(["textgen", "train", *_textgen(corpus, tmp_path / "x"), "--workers", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "smaller than --workers 8" in err[0]
+    assert main(["textgen", "train", *_textgen(corpus, tmp_path / "y"), "--workers", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 2 CPUs but --workers 3" in err[0]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 # -- sweeps -----------------------------------------------------------------------------------------------

@@ -212,8 +212,12 @@ def run_parallel(task: str, args: argparse.Namespace, workers: int, reducer: str
     out = Path(args.out).absolute() if args.out is not None else user_root
     prepare_out_dir(out)      # the same check as one process, before Ray starts; rank 0 takes the lock
     release_out_dirs()
-    out.mkdir(parents=True, exist_ok=True)
     with ray_session(address, None if address else max(LOCAL_CPUS, workers)) as ray:
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if cpus < workers:   # the actors would wait for CPUs forever
+            raise UserError(f"the Ray cluster has {cpus:g} CPUs but --workers {workers} needs one each; "
+                            "lower --workers or add nodes")
+        out.mkdir(parents=True, exist_ok=True)
         for attempt in range(max_restarts + 1):
             # after a failure: this run's own checkpoints; else those of --resume (if given)
             root = out if attempt > 0 and resumable and _resume_step(out, workers) is not None else user_root
