@@ -33,13 +33,13 @@ class TuneReport(TrainerHook):
     """Sends every validation loss of the Trainer to Ray Tune (which may stop the trial there)."""
 
     def __init__(self):
-        self.last = None
+        self.last, self.step = None, None
 
     def on_evaluate(self, trainer, val_loss):
         from ray import tune
 
-        self.last = float(val_loss)
-        tune.report({METRIC: self.last, "step": trainer.step})
+        self.last, self.step = float(val_loss), trainer.step
+        tune.report({METRIC: self.last, "step": self.step})
 
 
 def _command(task: str, fixed: list[str], config: dict, run_dir) -> list[str]:
@@ -78,7 +78,7 @@ def _trial_body(config, task, fixed, trials_dir, tune, main):
                            "validation set (e.g. classify --validation-split 0.2)")
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    tune.report({**scalars, METRIC: hook.last, "finished": True, "resumed_from_step": resumed})
+    tune.report({**scalars, METRIC: hook.last, "step": hook.step, "finished": True, "resumed_from_step": resumed})
 
 
 def _check_command(task: str, fixed: list[str], space: dict) -> None:
@@ -109,7 +109,7 @@ def _rows(grid, trials_dir: Path) -> list[dict]:
         hist = r.metrics_dataframe
         best = float(hist[METRIC].min()) if hist is not None and METRIC in hist else val
         rows.append({"trial_id": trial_id, "status": status, METRIC: val, "best_val_loss": best,
-                     "step": m.get("step", m.get("steps")), "resumed_from_step": m.get("resumed_from_step"),
+                     "step": m.get("step"), "resumed_from_step": m.get("resumed_from_step"),
                      **{f"config/{k}": v for k, v in r.config.items()},
                      "run_dir": str(trials_dir / trial_id) if trial_id else ""})
     rows.sort(key=lambda row: (row[METRIC] is None or not math.isfinite(row[METRIC]),
