@@ -114,6 +114,7 @@ def test_data_parallel_classify_float64(local_ray, tmp_path, batch):
     assert m1["accuracy"] == m2["accuracy"]
 
 
+@pytest.mark.slow
 def test_killed_worker_resumes_from_checkpoint_and_finishes(local_ray, corpus, one_process, tmp_path):
     from rnnkit.distributed import train_data_parallel
 
@@ -160,6 +161,7 @@ def test_data_parallel_refuses_more_workers_than_batch_or_cpus(local_ray, corpus
 
 
 # -- sweeps -----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sweep_table_best_and_resume(local_ray, corpus, tmp_path):
     from rnnkit.distributed import sweep
 
@@ -188,6 +190,7 @@ def test_sweep_table_best_and_resume(local_ray, corpus, tmp_path):
     assert [r["trial_id"] for r in again["rows"]] == [r["trial_id"] for r in rows]
 
 
+@pytest.mark.slow
 def test_sweep_trial_killed_resumes_from_its_checkpoint(local_ray, corpus, tmp_path):
     from rnnkit.distributed import sweep
 
