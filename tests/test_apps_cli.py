@@ -86,8 +86,9 @@ def test_forecast_train_predict(files, capsys):
 
 def _bad_cases(d: Path):
     (d / "one.csv").write_text("text,label\nfoo,1\nbar,1\nbaz,1\nqux,1\n")
-    np.savez(d / "empty.npz", X=np.array([np.zeros((3, 1)), np.zeros((0, 1))], dtype=object), y=[0, 1])
-    np.savez(d / "ragged.npz", X=np.array([np.zeros((3, 1)), np.zeros((2, 2))], dtype=object), y=[0, 1])
+    np.savez(d / "empty.npz", X=np.zeros((2, 3, 1)), y=[0, 1], lengths=[3, 0])
+    np.savez(d / "pickled.npz", X=np.array([np.zeros((3, 1)), np.zeros((2, 2))], dtype=object), y=[0, 1])
+    np.savez(d / "nanlabel.npz", X=np.zeros((3, 2, 1)), y=[0.0, np.nan, 1.0])
     np.savez(d / "nan.npz", X=np.array([[1.0, np.nan], [2.0, 3.0]]), y=[0, 1])
     (d / "word.csv").write_text("t,v\n1,1.0\n2,abc\n3,3.0\n")
     (d / "gap.csv").write_text("t,v\n1,1.0\n2,\n3,3.0\n4,4\n5,5\n6,6\n")
@@ -98,7 +99,8 @@ def _bad_cases(d: Path):
         "CSV without the named column": (["classify", "train", "one.csv", "--text-col", "body", "--label-col",
                                           "label"], "no column named 'body'"),
         "empty sequence": (["classify", "train", "empty.npz"], "empty sequence"),
-        "ragged sequences": (["classify", "train", "ragged.npz"], "features per step"),
+        "object array (a pickle) in an .npz": (["classify", "train", "pickled.npz"], "does not load"),
+        "NaN label in an .npz": (["classify", "train", "nanlabel.npz"], "missing label(s) ('nan') at row(s) 1"),
         "NaN in features": (["classify", "train", "nan.npz"], "NaN"),
         ".ts breaking its header": (["classify", "train", "bad.ts"], "univariate true"),
         "missing file": (["classify", "train", "nope.csv", "--text-col", "a", "--label-col", "b"], "no such file"),

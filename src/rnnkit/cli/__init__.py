@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("rnnkit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during training (see train.trainer.Terminated)
+        signum = getattr(e, "signum", 2)
+        print("rnnkit: interrupted" if signum == 2 else f"rnnkit: stopped by signal {signum}", file=sys.stderr)
+        return 128 + signum
     finally:
         release_out_dirs()

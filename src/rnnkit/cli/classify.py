@@ -9,13 +9,13 @@ probability).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..jsonio import write_json
 from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 from .parallel import add_parallel_args, run_parallel_or_none
 from .plotting import pyplot_or_none, save_figure
@@ -164,7 +164,7 @@ def train(args):
                "majority_class_accuracy": float(majority), "train_seconds": seconds,
                "training": clf.history_}
     clf.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_json(out / "metrics.json", metrics, indent=2, default=str)
     plotted = plot_confusion(report["confusion_matrix"], report["labels"], out / "confusion_matrix.png")
     print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  "
           f"(majority class {majority:.4f}; {len(X_te)} test examples, {seconds:.1f} s training)")

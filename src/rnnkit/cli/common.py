@@ -12,7 +12,7 @@ import math
 
 from ..optim import OPTIMIZERS, SCHEDULES
 from ..train import TrainConfig
-from ..train.outdir import prepare_out_dir, release_out_dirs  # noqa: F401  (the commands' shared check)
+from ..train.outdir import prepare_out_dir, release_out_dirs  # noqa: F401  (re-exported: the shared check)
 
 
 def _number(convert, ok, expected: str, out_of_range: str | None = None):
@@ -35,39 +35,66 @@ positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positiv
 fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+nonneg_float = _number(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0", "a finite number >= 0")
+
+
+class _Given(argparse.Action):
+    """Store the value and note that the option was given, so `--resume` can keep the saved settings of
+    every option the command line leaves out (an argparse default is no reason to change them)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given_options = set(getattr(namespace, "given_options", ()) or ()) | {self.dest}
+
+
+# TrainConfig field -> the option (argparse dest) that sets it
+_OPTION_OF = {"steps": "steps", "epochs": "epochs", "time_budget": "time_budget", "seed": "seed", "lr": "lr",
+              "optimizer": "optimizer", "clip": "clip", "schedule": "schedule", "warmup_steps": "warmup",
+              "eval_every": "eval_every", "patience": "patience", "checkpoint_every": "checkpoint_every",
+              "checkpoint_seconds": "checkpoint_seconds"}
+
+
 def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
     """Add the common training options; keyword arguments override their defaults (by dest name)."""
     d = {"time_budget": None, "steps": None, "epochs": None, "seed": 0, "lr": 2e-3, "cell": "lstm",
          "hidden": 128, "layers": 1, "optimizer": "adam", "clip": 5.0, "schedule": "constant",
-         "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0}
+         "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0, "checkpoint_seconds": 60.0}
     d.update(defaults)
+    parser.set_defaults(given_options=set())
     g = parser.add_argument_group("training")
     g.add_argument("--out", metavar="DIR", default=d.get("out"), required="out" not in d,
                    help="output folder for the checkpoint and metrics.json")
     g.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (model settings come from it)")
-    g.add_argument("--time-budget", type=positive_float, metavar="S", default=d["time_budget"],
+    g.add_argument("--time-budget", action=_Given, type=positive_float, metavar="S", default=d["time_budget"],
                    help="stop after S seconds of training in total (default: %(default)s; a task may "
                         "set one when no --steps/--epochs is given)")
-    g.add_argument("--steps", type=positive_int, metavar="N", default=d["steps"],
+    g.add_argument("--steps", action=_Given, type=positive_int, metavar="N", default=d["steps"],
                    help="stop after N optimiser steps in total (default: %(default)s)")
-    g.add_argument("--epochs", type=positive_int, metavar="N", default=d["epochs"],
+    g.add_argument("--epochs", action=_Given, type=positive_int, metavar="N", default=d["epochs"],
                    help="stop after N passes over the data (default: %(default)s)")
-    g.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (default: %(default)s)")
-    g.add_argument("--lr", type=positive_float, default=d["lr"], help="learning rate (default: %(default)s)")
-    g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d["optimizer"],
+    g.add_argument("--seed", action=_Given, type=nonneg_int, default=d["seed"],
+                   help="random seed (default: %(default)s)")
+    g.add_argument("--lr", action=_Given, type=positive_float, default=d["lr"],
+                   help="learning rate (default: %(default)s)")
+    g.add_argument("--optimizer", action=_Given, choices=sorted(OPTIMIZERS), default=d["optimizer"],
                    help="optimiser (default: %(default)s)")
-    g.add_argument("--clip", type=float, default=d["clip"],
+    g.add_argument("--clip", action=_Given, type=float, default=d["clip"],
                    help="clip the global gradient norm to this; 0 turns clipping off (default: %(default)s)")
-    g.add_argument("--schedule", choices=list(SCHEDULES), default=d["schedule"],
+    g.add_argument("--schedule", action=_Given, choices=list(SCHEDULES), default=d["schedule"],
                    help="learning-rate schedule (default: %(default)s; cosine needs --steps)")
-    g.add_argument("--warmup", type=nonneg_int, metavar="N", default=d["warmup"],
+    g.add_argument("--warmup", action=_Given, type=nonneg_int, metavar="N", default=d["warmup"],
                    help="linear learning-rate warm-up steps (default: %(default)s)")
-    g.add_argument("--eval-every", type=nonneg_int, metavar="N", default=d["eval_every"],
+    g.add_argument("--eval-every", action=_Given, type=nonneg_int, metavar="N", default=d["eval_every"],
                    help="steps between validation losses; 0: only at the end (default: %(default)s)")
-    g.add_argument("--patience", type=positive_int, metavar="N", default=d["patience"],
+    g.add_argument("--patience", action=_Given, type=positive_int, metavar="N", default=d["patience"],
                    help="early stopping: stop after N validations without improvement (default: off)")
-    g.add_argument("--checkpoint-every", type=nonneg_int, metavar="N", default=d["checkpoint_every"],
+    g.add_argument("--checkpoint-every", action=_Given, type=nonneg_int, metavar="N",
+                   default=d["checkpoint_every"],
                    help="steps between checkpoints; 0: at the end and on Ctrl-C (default: %(default)s)")
+    g.add_argument("--checkpoint-seconds", action=_Given, type=nonneg_float, metavar="S",
+                   default=d["checkpoint_seconds"],
+                   help="also checkpoint every S seconds of wall-clock time, so a crash or kill loses at most "
+                        "that much; 0: off (default: %(default)s)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     m = parser.add_argument_group("model")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=d["cell"],
@@ -79,13 +106,32 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
     return parser
 
 
-def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The `TrainConfig` the common options describe (validated; bad values raise UserError)."""
+def train_config_from_args(args: argparse.Namespace, saved: dict | None = None) -> TrainConfig:
+    """The `TrainConfig` the common options describe (validated; bad values raise UserError).
+
+    `saved` (by default, with `--resume DIR`, the train config saved in DIR's checkpoint): its settings
+    are kept for every option not given on this command line, so a resumed run keeps its checkpoint and
+    evaluation intervals, its budget ... unless told otherwise."""
     from ..errors import UserError
+    from ..train import saved_train_config
+
+    if saved is None and getattr(args, "resume", None) is not None:
+        saved = saved_train_config(args.resume)
 
     if args.clip is not None and (not math.isfinite(args.clip) or args.clip < 0):
         raise UserError(f"--clip must be >= 0, got {args.clip}")
-    return TrainConfig(steps=args.steps, epochs=args.epochs, time_budget=args.time_budget, optimizer=args.optimizer,
-                       lr=args.lr, clip=args.clip or None, schedule=args.schedule, warmup_steps=args.warmup,
-                       eval_every=args.eval_every, patience=args.patience, checkpoint_every=args.checkpoint_every,
-                       seed=args.seed, progress=not args.no_progress)
+    cfg = dict(steps=args.steps, epochs=args.epochs, time_budget=args.time_budget, optimizer=args.optimizer,
+               lr=args.lr, clip=args.clip or None, schedule=args.schedule, warmup_steps=args.warmup,
+               eval_every=args.eval_every, patience=args.patience, checkpoint_every=args.checkpoint_every,
+               checkpoint_seconds=args.checkpoint_seconds, seed=args.seed, progress=not args.no_progress)
+    if saved:
+        given = getattr(args, "given_options", set()) or set()
+        budget_given = given & {"steps", "epochs", "time_budget"}
+        for field, value in saved.items():
+            if field == "progress" or field not in TrainConfig.__dataclass_fields__:
+                continue
+            option = _OPTION_OF.get(field)
+            if option is None or (option not in given and not (budget_given and field in
+                                                                 ("steps", "epochs", "time_budget"))):
+                cfg[field] = value
+    return TrainConfig(**cfg)

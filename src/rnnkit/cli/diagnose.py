@@ -1,10 +1,10 @@
 """`rnnkit diagnose DIR`: gradient flow and Jacobian spectra of a saved model on its own data."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..jsonio import write_json
 from .common import prepare_out_dir
 
 
@@ -34,7 +34,7 @@ def run(args) -> int:
     out = prepare_out_dir(args.out if args.out else src)
     model, batch, loss_fn, desc = load_for_diagnosis(src, args.batch, args.seed)
     flows = flow_to_dict(gradient_flow(model, batch, loss_fn=loss_fn, threshold=args.threshold))
-    (out / "gradient_flow.json").write_text(json.dumps({"model": desc, "layers": flows}, indent=1))
+    write_json(out / "gradient_flow.json", {"model": desc, "layers": flows})
     for f in flows:
         j = f.get("jacobian") or {}
         rho = j.get("spectral_radius") or []

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..jsonio import write_json
 from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 from .plotting import pyplot_or_none, save_figure
 
@@ -106,9 +107,11 @@ def train(args):
 
 def series_from_table(table, args):
     """(y (T, D), times or None) from the --column and --time-col columns of `table`."""
-    from ..data.tables import parse_numeric_column
+    from ..data.tables import check_series, parse_numeric_column
 
     cols = [parse_numeric_column(table, c, args.fill) for c in args.column]
+    for c, v in zip(args.column, cols):
+        check_series(v, f"{args.series}: column {c!r}")
     y = np.stack(cols, axis=1)                                        # (T, D)
     times = table.column(args.time_col, "--time-col") if args.time_col else None
     return y, times
@@ -146,7 +149,7 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True) -> dict:
                "forecast": first(mean), "lower": first(lo), "upper": first(hi), "interval": args.interval,
                "train_seconds": seconds, "training": final.history_}
     final.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_json(out / "metrics.json", metrics, indent=2, default=str)
     metrics["plotted"] = plot and plot_forecast(y[:, 0], times, first(mean), first(lo), first(hi),
                                                 out / "forecast.png",
                                                 f"{args.column[0]}: {args.horizon}-step forecast")
@@ -216,7 +219,7 @@ def train_many(table, args, cfg, out: Path) -> int:
                "columns": args.column, "horizon": args.horizon, "n_series": len(table_rows),
                "n_failed": len(table_rows) - len(ok),
                "mean_mase": float(np.mean([r["mase"] for r in ok])) if ok else None, "series": table_rows}
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(out / "metrics.json", summary, indent=2, default=str)
     print(f"fitted {len(ok)} of {len(table_rows)} series"
           + (f", mean backtest MASE {summary['mean_mase']:.3f}" if ok else "")
           + (f"; failed: " + ", ".join(f"{r['series']} ({r['error']})" for r in table_rows if r["status"] != "ok")

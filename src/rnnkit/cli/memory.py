@@ -1,10 +1,9 @@
 """`rnnkit memory`: how far back each cell remembers, measured on delayed recall."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from ..errors import UserError
+from ..jsonio import write_json
 from .common import prepare_out_dir
 
 
@@ -60,7 +59,7 @@ def run(args) -> int:
                        lr=args.lr, optimizer=args.optimizer, clip=args.clip or None, radius=args.radius,
                        nonlinearity=args.nonlinearity, seed=args.seed)
     result, runs = run_memory(cells, delays, args.budget, cfg, out_dir=out)
-    (out / "memory.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "memory.json", result)
     print(format_table(result))
     for cell, r in result["cells"].items():
         for d, rep in r["gradient_norms"].items():

@@ -7,6 +7,7 @@ ragged or empty sequences, NaN in features) raises `rnnkit.errors.UserError` nam
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,19 @@ def _open_text(path: Path) -> str:
             raise UserError(f"{path}: cannot decode the file as text") from None
 
 
+def _csv_rows(text: str, delimiter: str, quoting, path) -> list[list[str]]:
+    """All rows of `text`; fields longer than the csv module's default limit (128 KiB: a long review or
+    document) are read, by raising the limit for this call only and putting it back."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, len(text) + 1))
+    try:
+        return list(csv.reader(text.splitlines(), delimiter=delimiter, quoting=quoting))
+    except csv.Error as e:
+        raise UserError(f"{path}: not a readable CSV/TSV file ({e})") from None
+    finally:
+        csv.field_size_limit(old)
+
+
 def read_table(path, delimiter: str | None = None, header: bool = True) -> Table:
     """Read a CSV (`,`) or TSV (tab; also `.txt`) file. Without a header, columns are named "0", "1", ...
 
@@ -69,7 +83,7 @@ def read_table(path, delimiter: str | None = None, header: bool = True) -> Table
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab", ".txt") else ","
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=delimiter, quoting=quoting)]
+    rows = _csv_rows(text, delimiter, quoting, path)
     lines = [i + 1 for i, r in enumerate(rows) if any(c.strip() for c in r)]
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
@@ -113,6 +127,22 @@ def parse_numeric_column(table: Table, col, fill: str | None = None) -> np.ndarr
     return values
 
 
+# beyond this magnitude squares (losses, variances, RMSE) overflow float64 to inf
+MAX_ABS_VALUE = 1e150
+
+
+def check_series(values: np.ndarray, where: str) -> None:
+    """Refuse a series no model can be fitted to honestly: values whose squares overflow float64 (every
+    loss and error would be inf) or a constant series (scaled errors such as MASE divide by zero)."""
+    big = float(np.max(np.abs(values))) if values.size else 0.0
+    if big > MAX_ABS_VALUE:
+        raise UserError(f"{where}: values reach {big:.3g}, too large to train on (their squares overflow); "
+                        "rescale the series, e.g. divide it by a power of ten")
+    if values.size and float(np.ptp(values)) == 0.0:
+        raise UserError(f"{where}: the series is constant (every value is {values.flat[0]:.6g}); there is nothing "
+                        "to learn, and its forecast is that value")
+
+
 def fill_missing(values: np.ndarray, how: str) -> np.ndarray:
     """Fill NaNs of a 1-D series by "linear" interpolation or "ffill"; an all-NaN series is an error."""
     values = np.array(values, dtype=np.float64)
@@ -149,9 +179,11 @@ def read_text_labels(path, text_col, label_col, header: bool = True):
     empty = [table.first_line + i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         raise UserError(f"{path}: empty text at rows {', '.join(map(str, empty[:10]))}")
-    no_label = [table.first_line + i for i, t in enumerate(labels) if not t]
+    no_label = [table.first_line + i for i, t in enumerate(labels) if t.lower() in MISSING_TOKENS]
     if no_label:
-        raise UserError(f"{path}: missing label at rows {', '.join(map(str, no_label[:10]))}")
+        shown = labels[no_label[0] - table.first_line]
+        raise UserError(f"{path}: missing label {shown!r} at rows {', '.join(map(str, no_label[:10]))}; "
+                        "fix or drop those rows")
     return texts, np.asarray(labels)
 
 
@@ -184,38 +216,77 @@ def check_sequences(X, name: str = "X") -> list:
         if not np.isfinite(a).all():
             t = int(np.argwhere(~np.isfinite(a))[0, 0])
             raise UserError(f"{name}[{i}] has NaN or infinite values (first at step {t}); fill or drop them")
+        if a.size and np.abs(a).max() > MAX_ABS_VALUE:
+            raise UserError(f"{name}[{i}] has values up to {np.abs(a).max():.3g}, too large to train on (their "
+                            "squares overflow); rescale the features")
         out.append(a)
     return out
 
 
 def read_npz_sequences(path):
-    """(X list of (T_i, D), y) from an `.npz` with `X` (N,T) / (N,T,D) / object array, `y`, and an
-    optional `lengths` (N,) that trims padded cases to their true length."""
+    """(X list of (T_i, D), y) from an `.npz` with `X` (N,T) / (N,T,D), `y`, and an optional `lengths`
+    (N,) that trims padded cases to their true length.
+
+    Arrays are read with `allow_pickle=False`: an object array in an `.npz` is a pickle, and unpickling
+    a user's file would run whatever code it names. Ragged sequences go in padded, with `lengths`."""
     path = Path(path)
+    arrays = {}
     try:
-        with np.load(path, allow_pickle=True) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise UserError(f"{path}: a single array (.npy), not an .npz with arrays 'X' and 'y'")
+        with z:
             files = set(z.files)
             if "X" not in files or "y" not in files:
                 raise UserError(f"{path}: an .npz for rnnkit needs arrays 'X' and 'y'; it has "
                                 f"{', '.join(sorted(files)) or 'none'}")
-            X, y = z["X"], z["y"]
-            lengths = z["lengths"] if "lengths" in files else None
+            for k in ("X", "y", "lengths"):
+                if k in files:
+                    try:
+                        arrays[k] = z[k]
+                    except ValueError:
+                        raise UserError(f"{path}: {k} is an object array (a pickle), which rnnkit does not load "
+                                        "since unpickling can run code; save it as a numeric array (ragged "
+                                        "sequences: pad X to (N, T, D) and add a 'lengths' array)") from None
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, UserError):
             raise
-        raise UserError(f"{path}: not a readable .npz file ({e})") from None
-    if X.dtype != object:
-        if X.ndim not in (2, 3):
-            raise UserError(f"{path}: X has shape {X.shape}; expected (N, T) or (N, T, D)")
-        X = list(X)
+        raise UserError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:120] if str(e) else e!r})") from None
+    X, y, lengths = arrays["X"], arrays["y"], arrays.get("lengths")
+    if X.dtype.kind not in "biuf" or y.dtype.kind not in "biufUS" or (lengths is not None and lengths.dtype.kind not in "iu"):
+        raise UserError(f"{path}: X must be numeric, y numbers or text, lengths integers "
+                        f"(got {X.dtype}, {y.dtype}{'' if lengths is None else ', ' + str(lengths.dtype)})")
+    if X.ndim not in (2, 3):
+        raise UserError(f"{path}: X has shape {X.shape}; expected (N, T) or (N, T, D)")
+    X = list(X)
     if lengths is not None:
         lengths = np.asarray(lengths).astype(int)
         if lengths.shape != (len(X),):
             raise UserError(f"{path}: lengths has shape {lengths.shape}, expected ({len(X)},)")
+        if len(X) and (lengths.min() < 0 or lengths.max() > len(X[0])):
+            raise UserError(f"{path}: lengths must be in [0, {len(X[0])}] (the padded length of X)")
         X = [np.asarray(x)[:n] for x, n in zip(X, lengths)]
     y = np.asarray(y)
     if y.shape != (len(X),):
         raise UserError(f"{path}: y has shape {y.shape}, expected ({len(X)},) to match X")
+    check_labels(y, str(path))
     return check_sequences(X, f"{path}: X"), y
+
+
+def check_labels(y, where: str, first_row: int = 0) -> None:
+    """Refuse labels that are missing values (NaN, or text such as 'nan'), naming the first row: a
+    NaN label would become a class of its own (NaN != NaN) or break the class lookup."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(y))
+    elif y.dtype.kind in "US":
+        low = np.char.lower(np.char.strip(y.astype(str)))
+        bad = np.flatnonzero(np.isin(low, list(MISSING_TOKENS)))
+    else:
+        bad = np.array([], int)
+    if bad.size:
+        rows = ", ".join(str(first_row + int(i)) for i in bad[:10])
+        raise UserError(f"{where}: {bad.size} missing label(s) ({str(y[bad[0]])!r}) at row(s) {rows}; "
+                        "fix or drop those rows")

@@ -16,7 +16,10 @@ from ..errors import UserError
 def _memory(arrays, config, batch_size, seed, path=None):
     from .memory import MemoryModel
     from .memory_tasks import delayed_recall
-    K = int(config["n_symbols"])
+    from ..train.checkpoint import check_config_sizes
+
+    K = config["n_symbols"]
+    check_config_sizes(path, arrays["model"], config["hidden"], 1, input_width=K + 2 if isinstance(K, int) else K)
     model = MemoryModel(config["cell"], K + 2, int(config["hidden"]), K)
     model.load_state_dict(arrays["model"])
     model.astype(np.float64)
@@ -58,15 +61,16 @@ LOADERS = {"memory": _memory, "textgen": _textgen}
 
 def load_for_diagnosis(path, batch_size: int = 16, seed: int = 0):
     from ..train import load_checkpoint
+    from ..train.checkpoint import checkpoint_dir
     path = Path(path)
-    ck = path / "checkpoint" if (path / "checkpoint").is_dir() else path
+    ck = checkpoint_dir(path)
     arrays, jsons = load_checkpoint(ck)
     config = jsons.get("config")
     task = config.get("task") if isinstance(config, dict) else None
     if task not in LOADERS:
         raise UserError(f"{str(path)!r}: cannot diagnose a model of task {task!r}; supported: "
                         f"{', '.join(sorted(LOADERS))} (a run directory of `rnnkit memory`)")
-    try:
+    from ..train.checkpoint import checkpoint_content
+
+    with checkpoint_content(ck):
         return LOADERS[task](arrays, config, batch_size, seed, path=path)
-    except (KeyError, ValueError) as e:
-        raise UserError(f"{str(path)!r}: the checkpoint does not match its config ({e})") from None

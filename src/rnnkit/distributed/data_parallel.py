@@ -11,7 +11,9 @@ and non-finite recovery see exactly what one process would, and every worker app
 Rank 0 writes the ordinary run folder DIR (checkpoint, metrics.json); rank k keeps its own checkpoint in
 DIR/workers/rank-k (the hidden state textgen carries between batches differs per shard). When a worker
 dies, the driver kills the rest (none is left blocked in an all-reduce), starts a new group and resumes
-every rank from its own last checkpoint (`--checkpoint-every`), up to `max_restarts` times.
+every rank from its own last checkpoint (`--checkpoint-every`), up to `max_restarts` times. The
+time-based checkpoints of one process (`--checkpoint-seconds`) are off here: each rank's clock would
+choose a different step.
 """
 from __future__ import annotations
 
@@ -153,6 +155,11 @@ def _rank_args(args, rank: int, out: Path, resume_root: Path | None):
     ns.resume = str(rank_dir(resume_root, rank)) if resume_root is not None else None
     if rank > 0 and hasattr(ns, "sample_length"):
         ns.sample_length = 0          # only rank 0 prints a sample
+    if getattr(ns, "checkpoint_seconds", 0):
+        # each rank's clock would pick a different step, and resuming needs one step on every rank:
+        # the ranks checkpoint by step only (--checkpoint-every)
+        ns.checkpoint_seconds = 0
+        ns.given_options = set(getattr(ns, "given_options", ()) or ()) | {"checkpoint_seconds"}
     return ns
 
 

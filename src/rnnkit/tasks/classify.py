@@ -279,6 +279,12 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
     def _restore_learned(self):
         self.classes_ = np.asarray(self.classes_)
 
+    def _saved_sizes(self) -> dict:
+        text = self.input_kind_ == "text"
+        return {"hidden": self.hidden_size, "layers": self.num_layers, "input_width": self.input_size_,
+                "embedding_width": self.embedding_dim if text else None,
+                "vocabulary_size": len(self.vocab_) + 2 if text else None}
+
     def _class_weights(self, y_idx):
         cw = self.class_weight
         if cw is None:

@@ -91,6 +91,10 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     def _steps_out(self) -> int:
         return int(self.horizon) if self.strategy == "direct" else 1
 
+    def _saved_sizes(self) -> dict:
+        return {"hidden": self.hidden_size, "layers": self.num_layers, "input_width": self.n_features_in_,
+                "output_width": self._steps_out * self.n_features_in_ * (2 if self.interval is not None else 1)}
+
     def _check_options(self, n: int):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")

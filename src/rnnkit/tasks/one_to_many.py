@@ -10,13 +10,13 @@ Both train with the shared `Trainer` (`rnnkit.train`) and save a checkpoint with
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..jsonio import write_json
 from ..losses.functional import softmax_cross_entropy
 from ..models.one_to_many import BOS, EOS, PAD, VectorToSequence
 from .batching import length_buckets
@@ -136,7 +136,7 @@ def spell_digits(train_config, cfg: OneToManyConfig | None = None, test_fraction
                "examples": list(zip(refs[:5], hyps[:5]))}
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics
 
 
@@ -185,20 +185,26 @@ def train_names(folder, out_dir, train_config, cfg: OneToManyConfig | None = Non
                "test_bits_per_char": None if val is None else val / np.log(2),
                "greedy": {lang: decode(model.generate(eye[[k]])[0], cfg.alphabet) for k, lang in enumerate(langs)}}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False))
+    write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics
 
 
 def load_names_model(model_dir):
     from ..train import load_checkpoint
+    from ..train.checkpoint import check_config_sizes, checkpoint_content
 
-    arrays, jsons = load_checkpoint(Path(model_dir) / "checkpoint")
+    path = Path(model_dir) / "checkpoint"
+    arrays, jsons = load_checkpoint(path)
     if "names_config" not in jsons:
         raise UserError(f"{model_dir}: not a 'rnnkit names' model folder")
-    d = jsons["names_config"]
-    cfg = OneToManyConfig(**{**d, "labels": tuple(d["labels"])})
-    model = build_model(cfg, len(cfg.labels))
-    model.load_state_dict(arrays["model"])
+    with checkpoint_content(path):
+        d = jsons["names_config"]
+        cfg = OneToManyConfig(**{**d, "labels": tuple(d["labels"])})
+        if not (isinstance(cfg.alphabet, str) and all(isinstance(x, str) for x in cfg.labels)):
+            raise TypeError("names_config: alphabet and labels must be text")
+        check_config_sizes(path, arrays["model"], cfg.hidden, cfg.layers, embedding_width=cfg.embed)
+        model = build_model(cfg, len(cfg.labels))
+        model.load_state_dict(arrays["model"])
     return model.eval(), cfg
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UserError
-from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.checkpoint import check_config_sizes, checkpoint_content, load_checkpoint, save_checkpoint
 
 
 def _jsonable(v):
@@ -46,17 +46,28 @@ class Persist:
         if not isinstance(info, dict) or info.get("class") != cls.__name__:
             raise UserError(f"{path} does not hold a saved {cls.__name__} "
                             f"(found {info.get('class') if isinstance(info, dict) else 'another checkpoint'})")
-        est = cls(**info["params"])
-        for k, v in arrays.get("learned", {}).items():
-            setattr(est, k, v)
-        for k, v in info["learned"].items():
-            setattr(est, k, v)
-        est.history_ = info.get("history")
-        est._restore_learned()
-        est.model_ = est._build_model()
-        est.model_.load_state_dict(arrays["model"])
+        with checkpoint_content(path):
+            if not isinstance(info["params"], dict) or not isinstance(info["learned"], dict):
+                raise TypeError("estimator.json: params and learned must be objects")
+            unknown = sorted(set(info["learned"]) - set(cls._LEARNED_JSON))
+            if unknown or set(arrays.get("learned", {})) - set(cls._LEARNED_ARRAYS):
+                raise ValueError(f"estimator.json: unknown learned values {unknown}")
+            est = cls(**info["params"])
+            for k, v in arrays.get("learned", {}).items():
+                setattr(est, k, v)
+            for k, v in info["learned"].items():
+                setattr(est, k, v)
+            est.history_ = info.get("history")
+            est._restore_learned()
+            check_config_sizes(path, arrays["model"], **est._saved_sizes())
+            est.model_ = est._build_model()
+            est.model_.load_state_dict(arrays["model"])
         est.model_.eval()
         return est
 
     def _restore_learned(self):
         """Turn JSON values back into their types (e.g. lists into arrays); default: nothing."""
+
+    def _saved_sizes(self) -> dict:
+        """The sizes `_build_model` allocates from, for `check_config_sizes` (hidden, layers, others)."""
+        return {}

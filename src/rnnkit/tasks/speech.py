@@ -22,10 +22,12 @@ import numpy as np
 
 from ..data import audio
 from ..errors import UserError
+from ..jsonio import write_json
 from ..layers.base import Module
 from ..layers.linear import Linear
 from ..losses.ctc import ctc_loss, min_input_length
 from ..losses.functional import log_softmax
+from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
 from .batching import length_buckets
 from .ctc_decode import cer, greedy_decode, prefix_beam_decode
 from ..layers.recurrent import make_rnn
@@ -253,17 +255,17 @@ def train_speech(manifest, out_dir, train_config, cfg: SpeechConfig, evals: dict
                  batch_size: int = 32, beam: int = 1, resume=None) -> dict:
     """Train a CTC model on a manifest; returns (and writes to out_dir/metrics.json) CER and sequence
     accuracy on each manifest in `evals` ({name: path}); the first one also gives the validation loss."""
-    import json
     import time
 
     from ..train import Trainer, load_checkpoint
 
     out_dir = Path(out_dir)
     if resume is not None:
-        _, jsons = load_checkpoint(Path(resume) / "checkpoint" if (Path(resume) / "checkpoint").is_dir() else resume)
+        rpath = checkpoint_dir(resume)
+        arrays, jsons = load_checkpoint(rpath)
         if "speech_config" not in jsons:
             raise UserError(f"{resume}: not a 'rnnkit transcribe' checkpoint")
-        cfg = SpeechConfig(**jsons["speech_config"])
+        cfg = _saved_config(rpath, arrays, jsons)
     rows = read_manifest(manifest)
     if not cfg.alphabet:
         cfg.alphabet = "".join(sorted({ch for _, text in rows for ch in text}))
@@ -304,7 +306,7 @@ def train_speech(manifest, out_dir, train_config, cfg: SpeechConfig, evals: dict
     for name, (f, y) in eval_sets.items():
         metrics["eval"][name] = evaluate(model, f, y, cfg.alphabet, beam)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -316,10 +318,23 @@ def load_speech_model(model_dir) -> tuple[CTCModel, SpeechConfig]:
     arrays, jsons = load_checkpoint(path)
     if "speech_config" not in jsons:
         raise UserError(f"{model_dir}: not a 'rnnkit transcribe' model folder")
-    cfg = SpeechConfig(**jsons["speech_config"])
-    model = build_model(cfg)
-    model.load_state_dict(arrays["model"])
+    cfg = _saved_config(path, arrays, jsons)
+    with checkpoint_content(path):
+        model = build_model(cfg)
+        model.load_state_dict(arrays["model"])
     return model.eval(), cfg
+
+
+def _saved_config(path, arrays, jsons) -> SpeechConfig:
+    """The config of a transcribe checkpoint, checked against its saved weights."""
+    with checkpoint_content(path):
+        cfg = SpeechConfig(**jsons["speech_config"])
+        if not isinstance(cfg.alphabet, str) or not isinstance(cfg.stack, int):
+            raise TypeError("speech_config: alphabet must be text and stack an integer")
+        if "model" in arrays:
+            check_config_sizes(path, arrays["model"], cfg.hidden, cfg.layers,
+                               input_width=cfg.stack * cfg.n_features)
+    return cfg
 
 
 def transcribe(model: CTCModel, cfg: SpeechConfig, wav, beam: int = 1) -> str:

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..jsonio import write_json
 from ..losses import softmax_cross_entropy
 from ..models import CELL_NAMES, RNNLanguageModel
 
@@ -187,8 +186,9 @@ def evaluate(model: RNNLanguageModel, ids: np.ndarray, batch: int, seq_len: int)
 class CarriedState:
     """The hidden state carried between batches, exposed to the Trainer for checkpoints and recovery."""
 
-    def __init__(self):
+    def __init__(self, shapes: list[tuple[int, ...]] | None = None):
         self.state = None
+        self.shapes = shapes     # the parts a valid state has, e.g. [(L, B, H)] * 2 for an LSTM
 
     def state_dict(self) -> dict:
         if self.state is None:
@@ -201,6 +201,9 @@ class CarriedState:
             self.state = None
             return
         parts = tuple(np.array(d[f"s{i}"]) for i in range(len(d)))
+        if self.shapes is not None and [p.shape for p in parts] != [tuple(s) for s in self.shapes]:
+            raise ValueError(f"the carried state has parts {[p.shape for p in parts]}, this model needs "
+                             f"{[tuple(s) for s in self.shapes]} (a state file of another model?)")
         self.state = parts if len(parts) > 1 else parts[0]
 
 
@@ -287,11 +290,11 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     train_ids, val_ids = split(ids, cfg.val_frac)
     check_sizes(len(train_ids), len(val_ids), cfg.batch, cfg.seq_len, cfg.val_frac)
     model = build_model(cfg, len(vocab))
-    carry = CarriedState()
+    carry = CarriedState([(cfg.num_layers, cfg.batch, cfg.hidden_size)] * model.rnn.cell.N_STATES)
     meta = {"config": cfg.to_json(), "vocab": vocab.to_json()}
     trainer = Trainer(model, train_cfg, out_dir=out_dir, meta=meta)
     if resume is not None:
-        trainer.resume(resume)
+        trainer.resume(resume, extra_state=carry)
 
     def batches(epoch, rng):
         offset = int(rng.integers(0, cfg.seq_len)) if len(train_ids) - cfg.seq_len >= cfg.batch * (cfg.seq_len + 1) else 0
@@ -305,7 +308,7 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     trainer.fit(batches, train_step, eval_fn, carry)
     metrics = final_metrics(trainer, model, train_ids, val_ids, cfg)
     if out_dir is not None:
-        write_json_atomic(Path(out_dir) / "metrics.json", metrics)
+        write_json(Path(out_dir) / "metrics.json", metrics)
     return model, vocab, metrics
 
 
@@ -328,31 +331,23 @@ def final_metrics(trainer, model, train_ids, val_ids, cfg) -> dict:
     }
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 # -- loading and sampling -------------------------------------------------------------------------------
 def load(path) -> tuple[RNNLanguageModel, Vocab, TextGenConfig]:
     """Load a trained model from an output folder (or its checkpoint/ folder); problems raise UserError."""
     from ..train import load_checkpoint
+    from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
 
-    path = Path(path)
-    if (path / "checkpoint").is_dir():
-        path = path / "checkpoint"
+    path = checkpoint_dir(path)
     arrays, jsons = load_checkpoint(path)
     if "config" not in jsons or "vocab" not in jsons or "model" not in arrays:
         raise UserError(f"{str(path)!r} is not a textgen checkpoint (config, vocab or weights missing)")
     cfg = TextGenConfig.from_json(jsons["config"])
     vocab = Vocab.from_json(jsons["vocab"])
-    model = build_model(cfg, len(vocab))
-    try:
+    check_config_sizes(path, arrays["model"], cfg.hidden_size, cfg.num_layers, embedding_width=cfg.embed_dim,
+                       vocabulary_size=len(vocab))
+    with checkpoint_content(path):
+        model = build_model(cfg, len(vocab))
         model.load_state_dict(arrays["model"])
-    except ValueError as e:
-        raise UserError(f"the checkpoint's weights do not fit its config: {e}") from None
     return model.eval(), vocab, cfg
 
 

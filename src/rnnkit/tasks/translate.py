@@ -9,7 +9,6 @@ Metrics: corpus BLEU (sacreBLEU's default, `rnnkit.tasks.bleu`) and exact match 
 """
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -20,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..jsonio import write_json
 from ..losses.functional import softmax_cross_entropy
 from ..models.seq2seq import BOS, EOS, PAD, UNK, Seq2Seq
+from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
 from .batching import length_buckets
 from .bleu import corpus_bleu, exact_match
 
@@ -182,12 +183,11 @@ def train_translate(pairs_path, out_dir, train_config, cfg: TranslateConfig, tes
     if not train:
         raise UserError(f"{pairs_path}: no training pairs left after holding out {test_fraction:.0%}")
     if resume is not None:
-        rpath = Path(resume) / "checkpoint" if (Path(resume) / "checkpoint").is_dir() else Path(resume)
-        _, jsons = load_checkpoint(rpath)
+        rpath = checkpoint_dir(resume)
+        arrays, jsons = load_checkpoint(rpath)
         if "translate_config" not in jsons:
             raise UserError(f"{resume}: not a 'rnnkit translate' checkpoint")
-        cfg = TranslateConfig(**jsons["translate_config"])
-        src_vocab, tgt_vocab = Vocab(jsons["src_vocab"]), Vocab(jsons["tgt_vocab"])
+        cfg, src_vocab, tgt_vocab = _saved_config(rpath, arrays, jsons)
     else:
         src_vocab = Vocab.build([s for s, _ in train], cfg.min_freq)
         tgt_vocab = Vocab.build([t for _, t in train], cfg.min_freq)
@@ -226,7 +226,7 @@ def train_translate(pairs_path, out_dir, train_config, cfg: TranslateConfig, tes
         metrics["test"] = evaluate(model, src_vocab, tgt_vocab, test, beam, cfg.max_len)
     metrics["eval_seconds"] = round(time.perf_counter() - t0, 2)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False))
+    write_json(out_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -234,11 +234,26 @@ def load_translator(model_dir):
     """(model, src_vocab, tgt_vocab, config) saved by `train_translate` in model_dir."""
     from ..train import load_checkpoint
 
-    arrays, jsons = load_checkpoint(Path(model_dir) / "checkpoint")
+    path = Path(model_dir) / "checkpoint"
+    arrays, jsons = load_checkpoint(path)
     if "translate_config" not in jsons:
         raise UserError(f"{model_dir}: not a 'rnnkit translate' model folder")
-    cfg = TranslateConfig(**jsons["translate_config"])
-    src_vocab, tgt_vocab = Vocab(jsons["src_vocab"]), Vocab(jsons["tgt_vocab"])
-    model = build_model(cfg, len(src_vocab), len(tgt_vocab))
-    model.load_state_dict(arrays["model"])
+    cfg, src_vocab, tgt_vocab = _saved_config(path, arrays, jsons)
+    with checkpoint_content(path):
+        model = build_model(cfg, len(src_vocab), len(tgt_vocab))
+        model.load_state_dict(arrays["model"])
     return model.eval(), src_vocab, tgt_vocab, cfg
+
+
+def _saved_config(path, arrays, jsons) -> tuple[TranslateConfig, Vocab, Vocab]:
+    """The config and vocabularies of a translate checkpoint, checked against its saved weights."""
+    with checkpoint_content(path):
+        cfg = TranslateConfig(**jsons["translate_config"])
+        if not all(isinstance(w, str) for k in ("src_vocab", "tgt_vocab") for w in jsons[k]):
+            raise TypeError("the vocabularies must be lists of words")
+        src_vocab, tgt_vocab = Vocab(jsons["src_vocab"]), Vocab(jsons["tgt_vocab"])
+        if "model" in arrays:
+            H = cfg.hidden
+            check_config_sizes(path, arrays["model"], (H, 2 * H) if cfg.bidirectional else H, cfg.layers,
+                               embedding_width=cfg.embed)
+    return cfg, src_vocab, tgt_vocab

@@ -2,6 +2,7 @@
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .hooks import TrainerHook, trainer_hooks
-from .trainer import Trainer
+from .trainer import Terminated, Trainer, saved_train_config
 
-__all__ = ["TrainConfig", "Trainer", "TrainerHook", "trainer_hooks", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Terminated", "TrainConfig", "Trainer", "TrainerHook", "load_checkpoint", "save_checkpoint",
+           "saved_train_config", "trainer_hooks"]

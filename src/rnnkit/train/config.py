@@ -32,6 +32,7 @@ class TrainConfig:
     patience: int | None = None         # stop after this many validations without improvement
     # checkpoints (only with an output folder)
     checkpoint_every: int = 0           # steps between checkpoints (0: at the end and on Ctrl-C only)
+    checkpoint_seconds: float = 60.0    # wall-clock seconds between checkpoints (0: off), so a kill loses <= this
     # reproducibility and output
     seed: int = 0
     progress: bool = True               # tqdm progress bar
@@ -52,6 +53,9 @@ class TrainConfig:
             pos(n, True)
         for n in ("time_budget", "lr", "clip", "clip_value", "patience"):
             pos(n, n == "patience")
+        v = self.checkpoint_seconds
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise UserError(f"checkpoint-seconds must be a number >= 0, got {v!r}")
         for n in ("eval_every", "checkpoint_every", "warmup_steps"):
             v = getattr(self, n)
             if not isinstance(v, int) or v < 0:

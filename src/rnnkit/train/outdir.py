@@ -14,7 +14,7 @@ import errno
 import os
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, describe_os_error
 
 LOCK_NAME = ".rnnkit.lock"
 PROBE_BYTES = 64 * 1024          # the write probe: enough to hit a full disk, small enough to be free
@@ -22,16 +22,6 @@ MIN_FREE_BYTES = 1 << 20         # below this the disk counts as full (a checkpo
 
 # resolved folder -> (lock file descriptor, folder, the folders this process created for it)
 _held: dict[Path, tuple[int, Path, list[Path]]] = {}
-
-
-def _os_problem(e: OSError) -> str:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full (free some space or choose another --out)"
-    if e.errno == errno.EROFS:
-        return "it is on a read-only file system (choose another --out)"
-    if e.errno in (errno.EACCES, errno.EPERM):
-        return "it is not writable (fix its permissions or choose another --out)"
-    return f"{e.strerror or e} (choose another --out)"
 
 
 def _refuse_files_on_path(path: Path, option: str) -> None:
@@ -62,7 +52,7 @@ def _probe(path: Path, option: str) -> None:
         finally:
             os.close(fd)
     except OSError as e:
-        raise UserError(f"{option} {str(path)!r} cannot be written: {_os_problem(e)}") from None
+        raise UserError(f"{option} {str(path)!r} cannot be written: {describe_os_error(e)}") from None
     finally:
         try:
             probe.unlink()
@@ -81,7 +71,7 @@ def _lock(path: Path, option: str, created: list[Path]) -> None:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise UserError(f"{option} {str(path)!r} cannot be locked: {_os_problem(e)}") from None
+            raise UserError(f"{option} {str(path)!r} cannot be locked: {describe_os_error(e)}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -94,7 +84,7 @@ def _lock(path: Path, option: str, created: list[Path]) -> None:
                 who = f" (process {other})" if other.isdigit() else ""
                 raise UserError(f"{option} {str(path)!r} is in use by another rnnkit run{who}; wait for it "
                                 "to finish or choose another --out") from None
-            raise UserError(f"{option} {str(path)!r} cannot be locked: {_os_problem(e)}") from None
+            raise UserError(f"{option} {str(path)!r} cannot be locked: {describe_os_error(e)}") from None
         try:  # a run that ended empty-handed removes its lock file: lock the file that is there now
             same = os.stat(lock).st_ino == os.fstat(fd).st_ino
         except OSError:
@@ -127,7 +117,7 @@ def prepare_out_dir(path, *, resume: bool = False, option: str = "--out") -> Pat
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"{option} {str(path)!r} cannot be created: {_os_problem(e)}") from None
+        raise UserError(f"{option} {str(path)!r} cannot be created: {describe_os_error(e)}") from None
     try:
         _probe(path, option)
         _lock(path, option, created)

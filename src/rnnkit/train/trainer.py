@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,9 +31,60 @@ import numpy as np
 
 from ..errors import UserError
 from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_content, checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .hooks import TrainerHook, active_hooks
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) during `fit`: handled as Ctrl-C is (checkpoint, then stop); `signum` gives the
+    exit status 128 + signum."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _StopSignals:
+    """While `fit` runs: SIGTERM and SIGINT raise `Terminated`, but not in the middle of a checkpoint save
+    (they are held until it is complete). The previous handlers are put back on exit; outside the main
+    thread (where Python allows no handlers) nothing is changed."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.saving = False
+        self.pending: int | None = None
+        self.previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.saving:
+            self.pending = signum
+        else:
+            raise Terminated(signum)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self.previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.previous.items():
+            signal.signal(s, h)
+        self.previous = {}
+        return False
+
+    def save(self, fn):
+        """Run fn() with the signals held; a signal that came meanwhile is raised after it."""
+        self.saving = True
+        try:
+            return fn()
+        finally:
+            self.saving = False
+            if self.pending is not None and self.previous:
+                signum, self.pending = self.pending, None
+                raise Terminated(signum)
 
 
 class Trainer:
@@ -76,6 +129,8 @@ class Trainer:
         self._snapshot = None
         self._best_params = None
         self._t0 = None               # perf_counter at the start of the current fit
+        self._signals = None          # the _StopSignals of the current fit
+        self._last_save = None        # perf_counter of the last checkpoint of the current fit
 
     # -- stopping ----------------------------------------------------------------------------------
     def _time(self) -> float:
@@ -174,8 +229,22 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self, train_batches, train_step, eval_fn=None, extra_state=None) -> "Trainer":
         """Train until the step, epoch or time budget is used up (or early stopping). Returns self."""
+        with _StopSignals() as self._signals:
+            try:
+                return self._fit(train_batches, train_step, eval_fn, extra_state)
+            finally:
+                self._signals = None
+
+    def _checkpoint_due(self) -> bool:
         c = self.config
-        self._t0 = time.perf_counter()
+        if self.out_dir is None:
+            return False
+        return bool((c.checkpoint_every and self.step % c.checkpoint_every == 0)
+                    or (c.checkpoint_seconds and time.perf_counter() - self._last_save >= c.checkpoint_seconds))
+
+    def _fit(self, train_batches, train_step, eval_fn, extra_state) -> "Trainer":
+        c = self.config
+        self._t0 = self._last_save = time.perf_counter()
         self._consecutive_bad = 0
         bar = self._make_bar()
         last_eval_step = self.history["val_step"][-1] if self.history["val_step"] else None
@@ -189,7 +258,8 @@ class Trainer:
                 for _ in range(self.batch_in_epoch):
                     next(it, None)
                 if self._pending_extra is not None and extra_state is not None:
-                    extra_state.load_state_dict(self._pending_extra)
+                    with checkpoint_content(self._resumed_from):
+                        extra_state.load_state_dict(self._pending_extra)
                 self._pending_extra = None
                 n_batches = 0
                 exhausted = True
@@ -201,7 +271,7 @@ class Trainer:
                             and self.step != last_eval_step:
                         self._evaluate(eval_fn)
                         last_eval_step = self.step
-                    if self.out_dir is not None and c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    if self._checkpoint_due():
                         self.save(extra_state=extra_state)
                     self._update_bar(bar)
                     if self.finished():
@@ -216,11 +286,12 @@ class Trainer:
                 self._evaluate(eval_fn, final=True)  # the run has ended anyway: no early stop
             if self.stopped_early and self._best_params is not None:
                 self.model.load_state_dict(self._best_params)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             self.elapsed, self._t0 = self._time(), None
             if self.out_dir is not None:
                 self.save(extra_state=extra_state)
-                print(f"\nrnnkit: interrupted at step {self.step}; checkpoint saved to "
+                how = f"stopped by {e.args[0]}" if isinstance(e, Terminated) else "interrupted"
+                print(f"\nrnnkit: {how} at step {self.step}; checkpoint saved to "
                       f"{self.out_dir / 'checkpoint'} (continue with --resume {self.out_dir})", file=sys.stderr)
             raise
         finally:
@@ -298,13 +369,17 @@ class Trainer:
             arrays["state"] = dict(extra_state.state_dict())
         jsons = dict(self.meta)
         jsons["trainer"] = self._state_json()
-        return save_checkpoint(path, arrays, jsons)
+        if self._signals is None:
+            return save_checkpoint(path, arrays, jsons)
+        try:
+            return self._signals.save(lambda: save_checkpoint(path, arrays, jsons))
+        finally:
+            self._last_save = time.perf_counter()
 
-    def resume(self, path) -> "Trainer":
-        """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one)."""
-        path = Path(path)
-        if (path / "checkpoint").is_dir():
-            path = path / "checkpoint"
+    def resume(self, path, extra_state=None) -> "Trainer":
+        """Restore weights, optimiser, counters and RNG from a checkpoint folder (or `out_dir` holding one).
+        `extra_state` (the one `fit` will get) is checked against the saved one now, before training."""
+        path = checkpoint_dir(path)
         arrays, jsons = load_checkpoint(path)
         if "trainer" not in jsons or "model" not in arrays:
             raise UserError(f"checkpoint {str(path)!r} has no training state to resume from")
@@ -312,24 +387,63 @@ class Trainer:
             self.model.load_state_dict(arrays["model"])
         except ValueError as e:
             raise UserError(f"checkpoint {str(path)!r} does not fit this model: {e}") from None
-        s = jsons["trainer"]
-        if s["optimizer"]["type"] != type(self.optimizer).__name__:
-            raise UserError(f"checkpoint {str(path)!r} was trained with {s['optimizer']['type']}, "
-                            f"not {type(self.optimizer).__name__}; pass the same --optimizer")
-        state: dict[str, dict] = {}
-        for key, arr in arrays.get("optimizer", {}).items():
-            buf, name = key.split("/", 1)
-            state.setdefault(name, {})[buf] = arr
-        self.optimizer.load_state_dict({"type": s["optimizer"]["type"], "lr": s["optimizer"]["lr"],
-                                        "t": s["optimizer"]["t"], "hyper": s["optimizer"]["hyper"],
-                                        "state": state})
-        for k in ("step", "epoch", "batch_in_epoch", "elapsed", "items", "lr_scale", "nonfinite_total",
-                  "best_step", "bad_evals", "stopped_early", "history", "epoch_rng_state"):
-            setattr(self, k, s[k])
-        self.best_val = math.inf if s["best_val"] is None else s["best_val"]
-        self.rng.bit_generator.state = s["rng_state"]
+        with checkpoint_content(path):
+            self._restore_state(jsons["trainer"], arrays.get("optimizer", {}))
         self._pending_extra = arrays.get("state")
+        self._resumed_from = path
+        if extra_state is not None and self._pending_extra is not None:
+            with checkpoint_content(path):
+                extra_state.load_state_dict(self._pending_extra)
         for k, v in jsons.items():  # what the caller passed (e.g. an updated config) wins
             if k != "trainer":
                 self.meta.setdefault(k, v)
         return self
+
+    # counters restored on resume, with the types a checkpoint must give them
+    _COUNTERS = {"step": int, "epoch": int, "batch_in_epoch": int, "elapsed": (int, float), "items": int,
+                 "lr_scale": (int, float), "nonfinite_total": int, "best_step": int, "bad_evals": int,
+                 "stopped_early": bool, "history": dict}
+
+    def _restore_state(self, s: dict, opt_arrays: dict) -> None:
+        """Counters, RNG and optimiser state from a checkpoint's trainer.json, each checked (a damaged or
+        foreign file raises TypeError/ValueError/KeyError, which `checkpoint_content` reports)."""
+        o = s["optimizer"]
+        if o["type"] != type(self.optimizer).__name__:
+            raise UserError(f"the checkpoint was trained with {o['type']}, not {type(self.optimizer).__name__}; "
+                            "pass the same --optimizer")
+        params = self.model.params
+        state: dict[str, dict] = {}
+        for key, arr in opt_arrays.items():
+            buf, name = key.split("/", 1)
+            if name not in params or arr.shape != params[name].shape:
+                raise ValueError(f"optimizer state {key!r} {arr.shape} does not fit the model's parameter "
+                                 f"{name!r} {params[name].shape if name in params else '(none of that name)'}")
+            state.setdefault(name, {})[buf] = arr
+        self.optimizer.load_state_dict({"type": o["type"], "lr": o["lr"], "t": o["t"], "hyper": o["hyper"],
+                                        "state": state})
+        for k, kind in self._COUNTERS.items():
+            v = s[k]
+            low = -1 if k == "best_step" else 0   # -1: no validation yet
+            if not isinstance(v, kind) or (kind is not bool and isinstance(v, bool)) or \
+                    (isinstance(v, (int, float)) and not isinstance(v, bool) and not (math.isfinite(v) and v >= low)):
+                raise TypeError(f"trainer.json: {k} is {v!r}, not a valid {getattr(kind, '__name__', 'number')}")
+        for k in self._COUNTERS:
+            setattr(self, k, s[k])
+        h = self.history
+        if set(h) != {"step", "loss", "grad_norm", "lr", "val_step", "val_loss"} or \
+                not all(isinstance(v, list) for v in h.values()):
+            raise TypeError("trainer.json: history is not the trainer's")
+        self.epoch_rng_state = s["epoch_rng_state"]
+        self.best_val = math.inf if s["best_val"] is None else float(s["best_val"])
+        self.rng.bit_generator.state = s["rng_state"]
+        if self.epoch_rng_state is not None:  # checked now: it is only used at the next epoch's start
+            probe = np.random.default_rng()
+            probe.bit_generator.state = copy.deepcopy(self.epoch_rng_state)
+
+
+def saved_train_config(run_dir) -> dict | None:
+    """The `TrainConfig` (as a dict) saved in the checkpoint of `run_dir` (or the checkpoint folder
+    itself), for `--resume` to keep the run's own settings; None when there is none."""
+    _, jsons = load_checkpoint(checkpoint_dir(run_dir))
+    saved = jsons.get("trainer", {}).get("train_config") if isinstance(jsons.get("trainer"), dict) else None
+    return saved if isinstance(saved, dict) else None
