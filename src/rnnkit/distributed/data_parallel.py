@@ -65,6 +65,9 @@ class DataParallel(TrainerHook):
         self.step_times, self.comm_times = [], []   # per step: end of one all-reduce to the next; all-reduce
         self._last_end = None
 
+    def shard_size(self, n: int) -> int:
+        return len(np.array_split(np.arange(n), self.world)[self.rank])
+
     def shard(self, batch):
         part = self._shard(batch, self.rank, self.world)
         # a batch smaller than the worker count leaves some shards empty: such a rank still runs a step

@@ -281,6 +281,7 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     the checkpoint goes to out_dir/checkpoint and the metrics to out_dir/metrics.json.
     """
     from ..train import Trainer
+    from ..train.hooks import local_batch_size
 
     vocab = vocab or Vocab.build(data, cfg.level)
     unknown = vocab.unknown(data)
@@ -290,7 +291,8 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     train_ids, val_ids = split(ids, cfg.val_frac)
     check_sizes(len(train_ids), len(val_ids), cfg.batch, cfg.seq_len, cfg.val_frac)
     model = build_model(cfg, len(vocab))
-    carry = CarriedState([(cfg.num_layers, cfg.batch, cfg.hidden_size)] * model.rnn.cell.N_STATES)
+    # under data-parallel training (rnnkit.distributed) each process carries the state of its streams only
+    carry = CarriedState([(cfg.num_layers, local_batch_size(cfg.batch), cfg.hidden_size)] * model.rnn.cell.N_STATES)
     meta = {"config": cfg.to_json(), "vocab": vocab.to_json()}
     trainer = Trainer(model, train_cfg, out_dir=out_dir, meta=meta)
     if resume is not None:

@@ -1,7 +1,8 @@
 """Trainer hooks: a small, explicit way for code outside a task to take part in every training step.
 
-A hook subclasses `TrainerHook` and overrides any of its three methods (the rest do nothing):
+A hook subclasses `TrainerHook` and overrides any of its methods (the rest do nothing):
     shard(batch) -> batch                          before `train_step`: keep this process's part
+    shard_size(n) -> int                           how many of a batch's n items `shard` keeps
     reduce(trainer, loss, n_items) -> (loss, n)    after `train_step`, before clipping: combine
                                                    `trainer.model.grads` with other processes
     on_evaluate(trainer, val_loss)                 after every validation (e.g. report it to a tuner)
@@ -25,6 +26,9 @@ class TrainerHook:
     def shard(self, batch):
         return batch
 
+    def shard_size(self, n: int) -> int:
+        return n
+
     def reduce(self, trainer, loss, n_items):
         return loss, n_items
 
@@ -40,6 +44,14 @@ def trainer_hooks(*hooks):
         yield
     finally:
         _ACTIVE.reset(token)
+
+
+def local_batch_size(n: int) -> int:
+    """The part of a global batch of n items that this process trains on, under the active hooks
+    (e.g. to check the size of state carried between batches)."""
+    for h in _ACTIVE.get():
+        n = h.shard_size(n)
+    return n
 
 
 def active_hooks() -> tuple:
