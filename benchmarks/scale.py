@@ -1,6 +1,7 @@
 """Data-parallel textgen on Ray: speed-up at 1/2(/4) workers and the share of each step spent summing.
 
-    python3 benchmarks/scale.py [--steps N] [--workers 2 4] [--reducers gloo object_store] [--json FILE]
+    python3 benchmarks/scale.py [--steps N] [--workers 2 4] [--reducers gloo object_store] [--repeat R]
+                                [--json FILE]
 
 The model is the main job's, `rnnkit textgen train` at its defaults (LSTM 1x256, embedding 64, batch 32
 streams of 64 characters, Python's documentation text), with --val-frac 0 so the timed steps hold no
@@ -8,7 +9,9 @@ validation. In one run it trains the same steps on 1 Ray worker and on N with ea
 from DIR/parallel.json the median time per step (end of one all-reduce to the next; the first step,
 which loads the compiled kernels, is left out) and the median all-reduce time; then it times the all-reduce alone on a buffer of the model's size (no training beside it),
 which is the pure communication cost (inside training the all-reduce also waits for the slowest rank).
-A local Ray gets max(2, N) CPUs: on a 2-core machine 4 workers share 2 cores.
+A local Ray gets max(2, N) CPUs: on a 2-core machine 4 workers share 2 cores. With --repeat R the
+configurations run R times, interleaved (1, 2, 4, 1, 2, 4, ...), so that load from other work on a
+shared machine falls on all of them alike; the table shows the median of the R runs and their range.
 """
 from __future__ import annotations
 
@@ -77,6 +80,7 @@ def main_(argv=None):
     ap.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--reducers", nargs="+", default=list(REDUCERS), choices=list(REDUCERS))
     ap.add_argument("--reps", type=int, default=30, help="all-reduces timed alone per configuration")
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved runs of every configuration")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
     import ray
@@ -86,34 +90,39 @@ def main_(argv=None):
              log_to_driver=False)
     rows, tmp = [], Path(tempfile.mkdtemp(prefix="rnnkit-scale-"))
     common = ["--steps", str(a.steps), "--val-frac", "0", "--sample-length", "0"]
+    configs = [(1, "gloo")] + [(n, red) for n in a.workers for red in a.reducers]
+    runs = {c: [] for c in configs}          # (workers, reducer) -> [(step s, all-reduce s), ...]
     try:
-        # one worker: the same Ray actor set-up (one BLAS thread, as Ray gives its workers), no peers
-        train_data_parallel("textgen", [*common, "--out", str(tmp / "one")], 1, log=lambda m: None)
-        base, _ = timings(tmp / "one")
-        params = json.loads((tmp / "one" / "metrics.json").read_text())["parameters"]
-        rows.append({"workers": 1, "reducer": "-", "step_ms": 1e3 * base, "speedup": 1.0,
-                     "comm_ms_in_step": 0.0, "comm_share": 0.0, "allreduce_alone_ms": 0.0})
-        for n in a.workers:
-            for red in a.reducers:
-                d = tmp / f"w{n}-{red}"
+        for rep in range(a.repeat):
+            for n, red in configs:
+                # 1 worker: the same Ray actor set-up (one BLAS thread, as Ray gives its workers), no peers
+                d = tmp / f"r{rep}-w{n}-{red}"
                 train_data_parallel("textgen", [*common, "--out", str(d)], n, reducer=red, log=lambda m: None)
-                st, comm = timings(d)
-                alone = allreduce_alone(ray, n, red, params + 2, a.reps)
-                rows.append({"workers": n, "reducer": red, "step_ms": 1e3 * st, "speedup": base / st,
-                             "comm_ms_in_step": 1e3 * comm, "comm_share": comm / st,
-                             "allreduce_alone_ms": 1e3 * alone})
-                print(rows[-1], flush=True)
+                runs[(n, red)].append(timings(d))
+                print(f"run {rep}: {n} workers {red}: {1e3 * runs[(n, red)][-1][0]:.1f} ms/step", flush=True)
+        params = json.loads((tmp / "r0-w1-gloo" / "metrics.json").read_text())["parameters"]
+        base = statistics.median(t for t, _ in runs[(1, "gloo")])
+        for n, red in configs:
+            steps = [t for t, _ in runs[(n, red)]]
+            st, comm = statistics.median(steps), statistics.median(c for _, c in runs[(n, red)])
+            alone = 0.0 if n == 1 else allreduce_alone(ray, n, red, params + 2, a.reps)
+            rows.append({"workers": n, "reducer": red if n > 1 else "-", "step_ms": 1e3 * st,
+                         "step_ms_range": [1e3 * min(steps), 1e3 * max(steps)], "speedup": base / st,
+                         "comm_ms_in_step": 1e3 * comm if n > 1 else 0.0,
+                         "comm_share": comm / st if n > 1 else 0.0, "allreduce_alone_ms": 1e3 * alone})
     finally:
         ray.shutdown()
     print(f"load average after: {os.getloadavg()}; model {params:,} parameters "
           f"({4 * params / 1e6:.2f} MB of float32 gradients per step)")
-    print("| workers | reducer | ms/step | speed-up | all-reduce in step (ms) | share of step | all-reduce alone (ms) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| workers | reducer | ms/step (median) | range | speed-up | all-reduce in step (ms) | share of step "
+          "| all-reduce alone (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['workers']} | {r['reducer']} | {r['step_ms']:.1f} | {r['speedup']:.2f} | "
+        lo, hi = r["step_ms_range"]
+        print(f"| {r['workers']} | {r['reducer']} | {r['step_ms']:.1f} | {lo:.0f}-{hi:.0f} | {r['speedup']:.2f} | "
               f"{r['comm_ms_in_step']:.1f} | {r['comm_share']:.0%} | {r['allreduce_alone_ms']:.2f} |")
     if a.json:
-        a.json.write_text(json.dumps({"parameters": params, "steps": a.steps, "rows": rows,
+        a.json.write_text(json.dumps({"parameters": params, "steps": a.steps, "repeat": a.repeat, "rows": rows,
                                       "loadavg_after": os.getloadavg()}, indent=1))
 
 
