@@ -104,13 +104,15 @@ def _rows(grid, trials_dir: Path) -> list[dict]:
     for r in grid:
         m = r.metrics or {}
         trial_id = m.get("trial_id", "")
-        status = "error" if r.error else ("finished" if m.get("finished") else "stopped early")
+        # a trial with no result yet was not run (or was cut short) when the sweep was interrupted
+        status = "error" if r.error else ("finished" if m.get("finished") else
+                                          "stopped early" if m.get(METRIC) is not None else "not run")
         val = m.get(METRIC)
         hist = r.metrics_dataframe
         best = float(hist[METRIC].min()) if hist is not None and METRIC in hist else val
         rows.append({"trial_id": trial_id, "status": status, METRIC: val, "best_val_loss": best,
                      "step": m.get("step"), "resumed_from_step": m.get("resumed_from_step"),
-                     **{f"config/{k}": v for k, v in r.config.items()},
+                     **{f"config/{k}": v for k, v in (r.config or {}).items()},
                      "run_dir": str(trials_dir / trial_id) if trial_id else ""})
     rows.sort(key=lambda row: (row[METRIC] is None or not math.isfinite(row[METRIC]),
                                row[METRIC] if row[METRIC] is not None else 0.0))
@@ -167,6 +169,10 @@ def sweep(task: str, fixed_args, space, trials: int, out, scheduler: str = "fifo
         rows = _rows(grid, trials_dir)
     write_results(rows, out / "results.csv")
     ok = [r for r in rows if r[METRIC] is not None and math.isfinite(r[METRIC])]
+    unfinished = sum(r["status"] == "not run" for r in rows)
+    if unfinished:
+        log(f"rnnkit sweep: {unfinished} of {len(rows)} trials did not run to a result (interrupted?); "
+            "run the same command again to resume")
     if not ok:
         raise UserError(f"no trial finished with a validation loss; see the errors above and {out / 'tune'}")
     best = ok[0]
