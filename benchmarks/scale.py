@@ -105,7 +105,7 @@ def main_(argv=None):
         for n, red in configs:
             steps = [t for t, _ in runs[(n, red)]]
             st, comm = statistics.median(steps), statistics.median(c for _, c in runs[(n, red)])
-            alone = 0.0 if n == 1 else allreduce_alone(ray, n, red, params + 2, a.reps)
+            alone = 0.0 if n == 1 else allreduce_alone(ray, n, red, params + 3, a.reps)
             rows.append({"workers": n, "reducer": red if n > 1 else "-", "step_ms": 1e3 * st,
                          "step_ms_range": [1e3 * min(steps), 1e3 * max(steps)], "speedup": base / st,
                          "comm_ms_in_step": 1e3 * comm if n > 1 else 0.0,

@@ -114,6 +114,15 @@ def test_data_parallel_classify_float64(local_ray, tmp_path, batch):
     assert m1["accuracy"] == m2["accuracy"]
 
 
+def test_time_budget_stops_every_worker_at_the_same_step(local_ray, corpus, tmp_path):
+    argv = [a for a in _textgen(corpus, tmp_path / "tb") if a not in ("--steps", "20")]
+    assert main(["textgen", "train", *argv, "--time-budget", "2", "--workers", "2"]) == 0
+    ranks = json.loads((tmp_path / "tb" / "parallel.json").read_text())["ranks"]
+    steps = [json.loads((d / "checkpoint" / "trainer.json").read_text())["step"]
+             for d in (tmp_path / "tb", tmp_path / "tb" / "workers" / "rank-1")]
+    assert steps[0] == steps[1] == ranks[0]["reductions"] == ranks[1]["reductions"] > 1
+
+
 @pytest.mark.slow
 def test_killed_worker_resumes_from_checkpoint_and_finishes(local_ray, corpus, one_process, tmp_path):
     from rnnkit.distributed import train_data_parallel

@@ -222,7 +222,7 @@ def train_many(table, args, cfg, out: Path) -> int:
     write_json(out / "metrics.json", summary, indent=2, default=str)
     print(f"fitted {len(ok)} of {len(table_rows)} series"
           + (f", mean backtest MASE {summary['mean_mase']:.3f}" if ok else "")
-          + (f"; failed: " + ", ".join(f"{r['series']} ({r['error']})" for r in table_rows if r["status"] != "ok")
+          + ("; failed: " + ", ".join(f"{r['series']} ({r['error']})" for r in table_rows if r["status"] != "ok")
              if len(ok) < len(table_rows) else ""))
     print(f"wrote {out / 'metrics.csv'} and {out / 'metrics.json'}")
     if not ok:

@@ -3,10 +3,11 @@
 Every worker builds the same model from the same seed and draws the same batch order (the Trainer's RNG
 is seeded alike), keeps its shard of each global batch (`SHARDS`: textgen's streams are split by
 column, the other tasks' index batches by position; the shards partition the batch, so no example is
-seen twice per epoch), and computes the gradient of its shard's mean loss. The `DataParallel` hook then
-all-reduces one flat buffer [n_w * grads_w, n_w * loss_w, n_w] (`reduce.REDUCERS`) and divides by
-sum(n_w): that is the gradient of the mean loss over the global batch, so clipping, the optimiser step
+seen twice per epoch), and computes the gradient of its shard's mean loss. The `DataParallel` hook
+then all-reduces one flat buffer [n_w * grads_w, time-up_w, n_w * loss_w, n_w] (`reduce.REDUCERS`) and
+divides by sum(n_w): that is the gradient of the mean loss over the global batch, so clipping, the optimiser step
 and non-finite recovery see exactly what one process would, and every worker applies the same update.
+A time budget ends every rank at the same step: the first step at which any rank's clock passed it.
 
 Rank 0 writes the ordinary run folder DIR (checkpoint, metrics.json); rank k keeps its own checkpoint in
 DIR/workers/rank-k (the hidden state textgen carries between batches differs per shard). When a worker
@@ -64,6 +65,7 @@ class DataParallel(TrainerHook):
         self.comm_seconds, self.reductions = 0.0, 0
         self.step_times, self.comm_times = [], []   # per step: end of one all-reduce to the next; all-reduce
         self._last_end = None
+        self._time_up = False      # agreed at the last all-reduce: some rank's clock passed the budget
 
     def shard_size(self, n: int) -> int:
         return len(np.array_split(np.arange(n), self.world)[self.rank])
@@ -79,14 +81,16 @@ class DataParallel(TrainerHook):
         grads = trainer.model.grads
         dtype = next(iter(grads.values())).dtype
         total = sum(g.size for g in grads.values())
-        if self._buf is None or self._buf.size != total + 2 or self._buf.dtype != dtype:
-            self._buf = np.empty(total + 2, dtype=dtype)
+        if self._buf is None or self._buf.size != total + 3 or self._buf.dtype != dtype:
+            self._buf = np.empty(total + 3, dtype=dtype)
         buf = self._buf
         n = 0 if self.empty else n_items
         off = 0
         for g in grads.values():                      # the same key order on every rank
             np.multiply(g.reshape(-1), n, out=buf[off:off + g.size])
             off += g.size
+        budget = trainer.config.time_budget
+        buf[-3] = float(budget is not None and trainer._time() >= budget)
         buf[-2], buf[-1] = float(loss) * n, n
         t0 = time.perf_counter()
         self.reducer.allreduce(buf)
@@ -97,12 +101,18 @@ class DataParallel(TrainerHook):
             self.step_times.append(t1 - self._last_end)
             self.comm_times.append(t1 - t0)
         self._last_end = t1
+        self._time_up = bool(buf[-3] > 0)
         n_total = float(buf[-1])
         off = 0
         for g in grads.values():
             np.divide(buf[off:off + g.size].reshape(g.shape), n_total, out=g)
             off += g.size
         return float(buf[-2]) / n_total, int(round(n_total))
+
+    def time_is_up(self, trainer) -> bool:
+        # each rank's own clock would stop it at its own step and leave the others waiting in an
+        # all-reduce; the flag summed in the last one is the same on every rank
+        return self._time_up
 
 
 # -- the worker actor -------------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ def map_jobs(fn, jobs, workers: int = 1, address: str | None = None, log=print) 
     if workers <= 1 and address is None:
         return _serial(fn, jobs, log)
     try:
-        import ray  # noqa: F401
+        import ray  # noqa: F401  (only: is it there?)
+        del ray
     except ImportError:
         log("rnnkit: Ray is not installed; fitting the series one after another "
             "(pip install 'rnnkit[distributed]' to run them in parallel)")

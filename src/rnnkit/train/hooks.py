@@ -6,6 +6,8 @@ A hook subclasses `TrainerHook` and overrides any of its methods (the rest do no
     reduce(trainer, loss, n_items) -> (loss, n)    after `train_step`, before clipping: combine
                                                    `trainer.model.grads` with other processes
     on_evaluate(trainer, val_loss)                 after every validation (e.g. report it to a tuner)
+    time_is_up(trainer) -> bool | None             whether the time budget is spent (None: the Trainer's
+                                                   own clock decides), so processes agree on the step
 Data-parallel training (`rnnkit.distributed`) shards and reduces; a sweep reports validation losses.
 
 Hooks reach a Trainer in two ways: `Trainer(..., hooks=[...])`, or `with trainer_hooks(h): ...` around
@@ -33,6 +35,9 @@ class TrainerHook:
         return loss, n_items
 
     def on_evaluate(self, trainer, val_loss) -> None:
+        return None
+
+    def time_is_up(self, trainer) -> bool | None:
         return None
 
 

@@ -141,7 +141,15 @@ class Trainer:
         return (self.stopped_early
                 or (c.steps is not None and self.step >= c.steps)
                 or (c.epochs is not None and self.epoch >= c.epochs)
-                or (c.time_budget is not None and self._time() >= c.time_budget))
+                or (c.time_budget is not None and self._time_is_up()))
+
+    def _time_is_up(self) -> bool:
+        # processes training together must stop at the same step: a hook may decide for the clock
+        for h in self.hooks:
+            up = h.time_is_up(self)
+            if up is not None:
+                return up
+        return self._time() >= self.config.time_budget
 
     # -- snapshots for non-finite recovery ---------------------------------------------------------
     def _take_snapshot(self, extra_state):
