@@ -124,6 +124,24 @@ def test_time_budget_stops_every_worker_at_the_same_step(local_ray, corpus, tmp_
 
 
 @pytest.mark.slow
+def test_classify_workers_resume_a_run_stopped_mid_training(local_ray, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 5, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, :, 1].mean(1) > 0).astype(int))
+    common = ["classify", "train", str(tmp_path / "d.npz"), "--dtype", "float64", "--batch-size", "8",
+              "--hidden", "6", "--no-progress", "--checkpoint-every", "4"]
+    assert main([*common, "--epochs", "4", "--out", str(tmp_path / "one")]) == 0
+    dp = tmp_path / "dp"
+    assert main([*common, "--epochs", "2", "--out", str(dp), "--workers", "2"]) == 0
+    import shutil
+
+    shutil.rmtree(dp / "model")              # as if stopped before the end: checkpoints, no model
+    assert main([*common, "--epochs", "4", "--out", str(dp), "--resume", str(dp), "--workers", "2"]) == 0
+    assert json.loads((dp / "parallel.json").read_text())["resumed_from_step"] == 8
+    assert _max_diff(_weights(dp), _weights(tmp_path / "one")) < 1e-10
+
+
+@pytest.mark.slow
 def test_killed_worker_resumes_from_checkpoint_and_finishes(local_ray, corpus, one_process, tmp_path):
     from rnnkit.distributed import train_data_parallel
 

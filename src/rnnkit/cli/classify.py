@@ -139,10 +139,10 @@ def train(args):
     else:
         tr, te = _split(len(X), args.test_split, args.seed)
         X_tr, y_tr, X_te, y_te = _take(X, tr), y[tr], _take(X, te), y[te]
-    if args.resume:
+    if args.resume and (Path(args.resume) / "model").is_dir():
         clf = SequenceClassifier.load(Path(args.resume) / "model")
         clf.set_params(train_config=cfg)
-    else:
+    else:  # a new run, or one stopped mid-training (a checkpoint, no model yet): built from the options
         clf = SequenceClassifier(
             cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
             pooling=args.pooling, embedding_dim=args.embedding_dim, tokenizer=args.tokenizer,

@@ -48,7 +48,7 @@ def shard_rows(batch, rank: int, world: int):
 
 
 # task -> (shard function, whether its CLI can resume a run stopped mid-training)
-SHARDS = {"textgen": (shard_streams, True), "classify": (shard_rows, False)}
+SHARDS = {"textgen": (shard_streams, True), "classify": (shard_rows, True)}
 
 
 def _size(batch) -> int:
@@ -132,9 +132,14 @@ class Worker:
     def run(self, task: str, args: argparse.Namespace) -> dict:
         shard, _ = SHARDS[task]
         hook = DataParallel(self.rank, self.world, shard, self.reducer)
+        from ..train.outdir import release_out_dirs
+
         t0 = time.perf_counter()
-        with trainer_hooks(hook):
-            status = args.func(args)
+        try:
+            with trainer_hooks(hook):
+                status = args.func(args)
+        finally:
+            release_out_dirs()        # the command has ended (the CLI's main does this for one process)
         med = (lambda v: float(np.median(v)) if v else None)  # noqa: E731
         return {"rank": self.rank, "status": int(status or 0), "seconds": time.perf_counter() - t0,
                 "comm_seconds": hook.comm_seconds, "reductions": hook.reductions,
@@ -206,6 +211,20 @@ def _attempt(ray, task, args, workers, reducer, out: Path, root, step, attempt) 
             ray.kill(a)
         if exchange is not None:
             ray.kill(exchange)
+        _wait_dead(ray, actors)
+
+
+def _wait_dead(ray, actors, timeout: float = 30.0) -> None:
+    """Wait until killed actors are gone (ray.kill returns at once), so that their output-folder locks
+    are free before the next attempt's workers take them."""
+    deadline = time.monotonic() + timeout
+    for a in actors:
+        while time.monotonic() < deadline:
+            try:
+                ray.get(a.pid.remote(), timeout=max(0.1, deadline - time.monotonic()))
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                break
+            time.sleep(0.05)
 
 
 def run_parallel(task: str, args: argparse.Namespace, workers: int, reducer: str = "gloo",
