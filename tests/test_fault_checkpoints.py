@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from fault_tools import one_line_error, rnnkit
+from test_seq_cli import _tones  # a manifest of synthetic spoken 'words' (tones) for transcribe
 from rnnkit.cli import main
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 30
@@ -347,7 +348,8 @@ def generic_damage(name, ck):
 
 @pytest.fixture(scope="module")
 def task_runs(tmp_path_factory):
-    """Real tiny runs of classify, forecast, names and translate, with the command that loads each."""
+    """Real tiny runs of classify, forecast, names, translate and transcribe, with the command that loads
+    each."""
     d = tmp_path_factory.mktemp("tasks")
     rng = np.random.default_rng(0)
     X = rng.standard_normal((24, 5, 2))
@@ -362,6 +364,7 @@ def task_runs(tmp_path_factory):
                                            [("the cat", "le chat"), ("a dog", "un chien"), ("the dog", "le chien"),
                                             ("a cat", "un chat")] * 6) + "\n")
     fast = ["--epochs", "1", "--hidden", "4", "--no-progress"]
+    manifest = _tones(d)
     cmds = {
         "classify": (["classify", "train", str(d / "seq.npz"), "--out", str(d / "classify"), *fast],
                      ["classify", "predict", str(d / "classify"), str(d / "seq.npz")], "model"),
@@ -373,6 +376,9 @@ def task_runs(tmp_path_factory):
         "translate": (["translate", "train", str(d / "pairs.tsv"), "--out", str(d / "translate"), "--steps", "3",
                        "--hidden", "4", "--no-progress"],
                       ["translate", "predict", str(d / "translate"), "the", "cat"], "checkpoint"),
+        "transcribe": (["transcribe", "train", str(manifest), "--out", str(d / "transcribe"), "--steps", "2",
+                        "--batch-size", "4", "--n-features", "8", "--hidden", "4", "--no-progress"],
+                       ["transcribe", "predict", str(d / "transcribe"), str(d / "u0.wav")], "checkpoint"),
     }
     for task, (train, _, _) in cmds.items():
         assert main(train) == 0, task
@@ -380,7 +386,7 @@ def task_runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("damage", sorted(GENERIC))
-@pytest.mark.parametrize("task", ["classify", "forecast", "names", "translate"])
+@pytest.mark.parametrize("task", ["classify", "forecast", "names", "translate", "transcribe"])
 def test_other_tasks_damaged(task, damage, task_runs, tmp_path, capsys):
     train, load, sub = task_runs[task]
     src = train[train.index("--out") + 1]

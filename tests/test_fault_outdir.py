@@ -7,6 +7,7 @@ and is held by another live run (a real second process holding the lock).
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -82,6 +83,22 @@ def test_read_only_and_full_disk_every_command(tmp_path, capsys):
             msg = run_main(argv, capsys, tmp_path, full / "run")
             assert "disk is full" in msg, (cmd, msg)
         assert sorted(p.name for p in (full / "run").iterdir()) == []  # the probe left nothing behind
+
+
+def test_permission_denied_every_command(tmp_path, capsys):
+    """A folder without write permission (not root: root may write anyway, the read-only mount above
+    covers it)."""
+    if os.geteuid() == 0:
+        pytest.skip("root ignores permission bits; the read-only tmpfs test covers this as root")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        for cmd, argv in COMMANDS.items():
+            msg = run_main(argv, capsys, tmp_path, locked if cmd == "textgen-resume" else locked / "run")
+            assert "not writable" in msg, (cmd, msg)
+    finally:
+        locked.chmod(0o700)
 
 
 HOLDER = textwrap.dedent("""

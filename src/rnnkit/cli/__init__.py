@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from ..errors import UserError
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during training (see train.trainer.Terminated)
         signum = getattr(e, "signum", 2)
-        print("rnnkit: interrupted" if signum == 2 else f"rnnkit: stopped by signal {signum}", file=sys.stderr)
+        print("rnnkit: interrupted" if signum == 2 else f"rnnkit: stopped by {signal.Signals(signum).name}",
+              file=sys.stderr)
         return 128 + signum
     finally:
         release_out_dirs()

@@ -1,7 +1,7 @@
 """`rnnkit names train|sample`: a surname generator conditioned on the language (one-to-many)."""
 from __future__ import annotations
 
-import json
+from ..jsonio import to_json
 
 from .common import add_train_args, fraction, positive_int, prepare_out_dir, train_config_from_args
 
@@ -39,7 +39,7 @@ def _train(args) -> int:
     train_cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
     m = train_names(args.folder, out, train_cfg, cfg, args.test_fraction, args.batch_size)
-    print(json.dumps({k: m[k] for k in ("steps", "train_seconds", "test_bits_per_char")}))
+    print(to_json({k: m[k] for k in ("steps", "train_seconds", "test_bits_per_char")}, indent=None))
     return 0
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from ..jsonio import to_json
 from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
 
 
@@ -64,7 +64,7 @@ def _train(args) -> int:
     out = prepare_out_dir(args.out)
     m = train_speech(args.manifest, out, train_cfg, cfg, dict(args.eval),
                      args.batch_size, args.beam, resume=args.resume)
-    print(json.dumps({k: m[k] for k in ("steps", "train_seconds", "final_train_loss", "eval")}))
+    print(to_json({k: m[k] for k in ("steps", "train_seconds", "final_train_loss", "eval")}, indent=None))
     return 0
 
 
@@ -84,7 +84,8 @@ def _build(args) -> int:
 
     if args.min_digits > args.max_digits:
         raise UserError(f"--min-digits {args.min_digits} exceeds --max-digits {args.max_digits}")
-    m = build_fsdd_utterances(args.recordings, prepare_out_dir(args.out, option="OUT_DIR"), args.train, args.test, args.speaker, args.min_digits,
+    out = prepare_out_dir(args.out, option="OUT_DIR")
+    m = build_fsdd_utterances(args.recordings, out, args.train, args.test, args.speaker, args.min_digits,
                               args.max_digits, args.holdout_speaker, args.seed)
     for split, path in m.items():
         print(f"{split}: {path}")

@@ -1,7 +1,7 @@
 """`rnnkit translate train|predict`: encoder-decoder translation from a TSV of sentence pairs."""
 from __future__ import annotations
 
-import json
+from ..jsonio import to_json
 
 from .common import add_train_args, fraction, positive_float, positive_int, prepare_out_dir, train_config_from_args
 
@@ -44,7 +44,7 @@ def _train(args) -> int:
                         args.batch_size, args.beam, resume=args.resume)
     summary = {k: m.get(k) for k in ("steps", "train_seconds", "final_train_loss")}
     summary.update({k: m["test"][k] for k in ("bleu", "exact_match", "n")} if "test" in m else {})
-    print(json.dumps(summary, ensure_ascii=False))
+    print(to_json(summary, indent=None))
     return 0
 
 

@@ -253,9 +253,11 @@ def read_npz_sequences(path):
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, UserError):
             raise
-        raise UserError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:120] if str(e) else e!r})") from None
+        why = str(e).splitlines()[0][:120] if str(e) else repr(e)
+        raise UserError(f"{path}: not a readable .npz file ({why})") from None
     X, y, lengths = arrays["X"], arrays["y"], arrays.get("lengths")
-    if X.dtype.kind not in "biuf" or y.dtype.kind not in "biufUS" or (lengths is not None and lengths.dtype.kind not in "iu"):
+    if X.dtype.kind not in "biuf" or y.dtype.kind not in "biufUS" or \
+            (lengths is not None and lengths.dtype.kind not in "iu"):
         raise UserError(f"{path}: X must be numeric, y numbers or text, lengths integers "
                         f"(got {X.dtype}, {y.dtype}{'' if lengths is None else ', ' + str(lengths.dtype)})")
     if X.ndim not in (2, 3):

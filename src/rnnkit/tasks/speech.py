@@ -55,16 +55,20 @@ def read_manifest(path) -> list[tuple[Path, str]]:
     if not path.is_file():
         raise UserError(f"{path}: no such manifest file")
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for lineno, row in enumerate(csv.reader(f), 1):
-            if lineno == 1 and [c.strip().lower() for c in row[:2]] == ["path", "transcript"]:
-                continue
-            if not row or all(not c.strip() for c in row):
-                raise UserError(f"{path}:{lineno}: empty line; every row must be 'path,transcript'")
-            if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                raise UserError(f"{path}:{lineno}: expected 'path,transcript' with both fields non-empty, "
-                                f"got {','.join(row)!r}")
-            rows.append((path.parent / row[0].strip(), row[1].strip()))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            table = list(csv.reader(f))
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a readable UTF-8 CSV manifest ({e})") from None
+    for lineno, row in enumerate(table, 1):
+        if lineno == 1 and [c.strip().lower() for c in row[:2]] == ["path", "transcript"]:
+            continue
+        if not row or all(not c.strip() for c in row):
+            raise UserError(f"{path}:{lineno}: empty line; every row must be 'path,transcript'")
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise UserError(f"{path}:{lineno}: expected 'path,transcript' with both fields non-empty, "
+                            f"got {','.join(row)!r}")
+        rows.append((path.parent / row[0].strip(), row[1].strip()))
     if not rows:
         raise UserError(f"{path}: the manifest has no rows")
     return rows

@@ -85,16 +85,20 @@ def recover(path) -> bool:
     path = Path(path)
     copies = _dead_copies(path.parent).get(path.name, [])
     moved = False
-    if copies and not _complete(path):
-        for kind, copy in sorted(copies, key=lambda kc: kc[0] != "tmp"):
-            if _complete(copy):
-                if path.exists() or path.is_symlink():
-                    aside = path.parent / f".{path.name}.old-{os.getpid()}"
-                    os.replace(path, aside)
-                    shutil.rmtree(aside, ignore_errors=True)
-                os.replace(copy, path)
-                moved = True
-                break
+    try:
+        if copies and not _complete(path):
+            newest_first = sorted(copies, key=lambda kc: (-kc[1].stat().st_mtime, kc[0] != "tmp"))
+            for _, copy in newest_first:
+                if _complete(copy):
+                    if path.exists() or path.is_symlink():
+                        aside = path.parent / f".{path.name}.old-{os.getpid()}"
+                        os.replace(path, aside)
+                        shutil.rmtree(aside, ignore_errors=True)
+                    os.replace(copy, path)
+                    moved = True
+                    break
+    except OSError:  # a read-only folder, a copy gone meanwhile: loading then reports what is there
+        return moved
     for _, copy in copies:
         if copy.exists():
             shutil.rmtree(copy, ignore_errors=True)

@@ -131,6 +131,7 @@ class Trainer:
         self._t0 = None               # perf_counter at the start of the current fit
         self._signals = None          # the _StopSignals of the current fit
         self._last_save = None        # perf_counter of the last checkpoint of the current fit
+        self._resumed_from = None     # the checkpoint folder `resume` read (for messages)
 
     # -- stopping ----------------------------------------------------------------------------------
     def _time(self) -> float:
@@ -298,7 +299,8 @@ class Trainer:
             self.elapsed, self._t0 = self._time(), None
             if self.out_dir is not None:
                 self.save(extra_state=extra_state)
-                how = f"stopped by {e.args[0]}" if isinstance(e, Terminated) else "interrupted"
+                term = isinstance(e, Terminated) and e.signum != signal.SIGINT
+                how = f"stopped by {e.args[0]}" if term else "interrupted"
                 print(f"\nrnnkit: {how} at step {self.step}; checkpoint saved to "
                       f"{self.out_dir / 'checkpoint'} (continue with --resume {self.out_dir})", file=sys.stderr)
             raise
@@ -438,7 +440,7 @@ class Trainer:
         for k in self._COUNTERS:
             setattr(self, k, s[k])
         h = self.history
-        if set(h) != {"step", "loss", "grad_norm", "lr", "val_step", "val_loss"} or \
+        if not {"step", "loss", "grad_norm", "lr", "val_step", "val_loss"} <= set(h) or \
                 not all(isinstance(v, list) for v in h.values()):
             raise TypeError("trainer.json: history is not the trainer's")
         self.epoch_rng_state = s["epoch_rng_state"]
