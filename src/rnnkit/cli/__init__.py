@@ -20,7 +20,9 @@ COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forec
                             "diagnose": "diagnose", "memory": "memory",
                             "transcribe": "transcribe", "translate": "translate", "names": "names",
                             "export": "export", "import": "import_cmd",
-                            "hopfield": "hopfield", "fixedpoints": "fixedpoints"}
+                            "hopfield": "hopfield", "fixedpoints": "fixedpoints",
+
+                            "sweep": "sweep"}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..jsonio import write_json
 from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
+from .parallel import add_parallel_args, run_parallel_or_none
 from .plotting import pyplot_or_none, save_figure
 
 
@@ -38,7 +39,9 @@ def add_parser(sub):
     t.add_argument("--batch-size", type=positive_int, default=32)
     t.add_argument("--tokenizer", choices=["word", "char"], default="word")
     t.add_argument("--class-weight", choices=["none", "balanced"], default="none")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="parameter precision")
     add_train_args(t, epochs=10, hidden=64, lr=5e-3, eval_every=50)
+    add_parallel_args(t)
     t.set_defaults(func=train)
     q = act.add_parser("predict", help="predict labels for INPUT with the model in DIR")
     q.add_argument("model_dir", metavar="DIR")
@@ -120,6 +123,9 @@ def train(args):
     from ..tasks.classify import SequenceClassifier
     from ..tasks.metrics import classification_report
 
+    status = run_parallel_or_none("classify", args)
+    if status is not None:
+        return status
     cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
     X, y = load_dataset(args.data, args)
@@ -133,16 +139,16 @@ def train(args):
     else:
         tr, te = _split(len(X), args.test_split, args.seed)
         X_tr, y_tr, X_te, y_te = _take(X, tr), y[tr], _take(X, te), y[te]
-    if args.resume:
+    if args.resume and (Path(args.resume) / "model").is_dir():
         clf = SequenceClassifier.load(Path(args.resume) / "model")
         clf.set_params(train_config=cfg)
-    else:
+    else:  # a new run, or one stopped mid-training (a checkpoint, no model yet): built from the options
         clf = SequenceClassifier(
             cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
             pooling=args.pooling, embedding_dim=args.embedding_dim, tokenizer=args.tokenizer,
             class_weight=None if args.class_weight == "none" else "balanced",
             validation_split=args.validation_split, batch_size=args.batch_size, seed=args.seed,
-            train_config=cfg)
+            dtype=args.dtype, train_config=cfg)
     t0 = time.perf_counter()
     clf.fit(X_tr, y_tr, out_dir=out, resume=args.resume)
     seconds = time.perf_counter() - t0

@@ -4,9 +4,17 @@
 naive and seasonal-naive on the same origins), then refits on the whole series and saves it, its
 forecast and `DIR/metrics.json`; `DIR/forecast.png` shows history, forecast and interval when
 matplotlib is installed. `predict` prints the next H values (with the interval when the model has one).
+
+With `--series-col ID` the file is a long table of many series: one forecaster per series, fitted in
+parallel on Ray with `--workers N` (serially otherwise), each in DIR/series/<id>/, and one table for all
+in DIR/metrics.csv and DIR/metrics.json; a series that fails is listed with its error and the others
+are kept. `predict DIR` on such a folder prints the forecasts of every series (`series,step,...`).
 """
 from __future__ import annotations
 
+import json
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -37,11 +45,19 @@ def add_parser(sub):
     t.add_argument("--fill", choices=["linear", "ffill"], help="fill missing values instead of refusing them")
     t.add_argument("--origins", type=positive_int, default=5, help="backtest origins (default: %(default)s)")
     t.add_argument("--batch-size", type=positive_int, default=32)
+    t.add_argument("--series-col", metavar="NAME",
+                   help="a long table with many series: fit one model per value of this column")
+    t.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="with --series-col: fit N series at a time on Ray (default: %(default)s, serially)")
+    t.add_argument("--address", metavar="A", help="with --series-col: a running Ray cluster")
     add_train_args(t, epochs=100, hidden=32, lr=5e-3, eval_every=50)
     t.set_defaults(func=train)
     q = act.add_parser("predict", help="forecast the next steps with the model in DIR")
     q.add_argument("model_dir", metavar="DIR")
     q.add_argument("--horizon", type=positive_int, help="steps (default: the trained horizon)")
+    q.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="a folder of many series: forecast N at a time on Ray (default: %(default)s)")
+    q.add_argument("--address", metavar="A", help="a running Ray cluster")
     q.set_defaults(func=predict)
 
 
@@ -66,19 +82,45 @@ def plot_forecast(history, times, forecast, lower, upper, path, title) -> bool:
 
 
 def train(args):
-    from ..data.tables import check_series, parse_numeric_column, read_table
-    from ..tasks.forecast import Forecaster, backtest
+    from ..data.tables import read_table
 
     cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
     if args.interval is not None and not 0 < args.interval < 1:
         raise UserError(f"--interval must be a coverage in (0, 1), got {args.interval}")
+    if args.series_col is None and (args.workers > 1 or args.address):
+        raise UserError("--workers and --address fit many series at once; they need --series-col")
     table = read_table(args.series)
+    if args.series_col is not None:
+        return train_many(table, args, cfg, out)
+    y, times = series_from_table(table, args)
+    metrics = fit_one(y, times, args, cfg, out)
+    bt, m = metrics["backtest"], metrics["backtest"]
+    print(f"backtest ({len(bt['origins'])} origins, horizon {args.horizon}) MASE: rnnkit "
+          f"{m['rnnkit']['mase']:.3f}, naive {m['naive']['mase']:.3f}, seasonal-naive "
+          f"{m['seasonal_naive']['mase']:.3f}; RMSE rnnkit {m['rnnkit']['rmse']:.4g}"
+          + (f"; {args.interval:.0%} interval covered {bt['interval']['coverage']:.0%}"
+             if bt.get("interval") else ""))
+    print(f"wrote {out / 'metrics.json'}" + (f", {out / 'forecast.png'}" if metrics["plotted"] else ""))
+    return 0
+
+
+def series_from_table(table, args):
+    """(y (T, D), times or None) from the --column and --time-col columns of `table`."""
+    from ..data.tables import check_series, parse_numeric_column
+
     cols = [parse_numeric_column(table, c, args.fill) for c in args.column]
     for c, v in zip(args.column, cols):
         check_series(v, f"{args.series}: column {c!r}")
     y = np.stack(cols, axis=1)                                        # (T, D)
     times = table.column(args.time_col, "--time-col") if args.time_col else None
+    return y, times
+
+
+def fit_one(y, times, args, cfg, out: Path, plot: bool = True) -> dict:
+    """Backtest, refit on the whole series, save the model, DIR/metrics.json (and the plot)."""
+    from ..tasks.forecast import Forecaster, backtest
+
     if args.horizon >= len(y):
         raise UserError(f"--horizon {args.horizon} is not shorter than the series ({len(y)} values)")
     lookback = args.lookback or max(2 * args.season, 2 * args.horizon, 8)
@@ -108,29 +150,140 @@ def train(args):
                "train_seconds": seconds, "training": final.history_}
     final.save(out / "model")
     write_json(out / "metrics.json", metrics, indent=2, default=str)
-    plotted = plot_forecast(y[:, 0], times, first(mean), first(lo), first(hi), out / "forecast.png",
-                            f"{args.column[0]}: {args.horizon}-step forecast")
-    print(f"backtest ({len(bt['origins'])} origins, horizon {args.horizon}) MASE: rnnkit "
-          f"{m['rnnkit']['mase']:.3f}, naive {m['naive']['mase']:.3f}, seasonal-naive "
-          f"{m['seasonal_naive']['mase']:.3f}; RMSE rnnkit {m['rnnkit']['rmse']:.4g}"
-          + (f"; {args.interval:.0%} interval covered {bt['interval']['coverage']:.0%}" if "interval" in bt else ""))
-    print(f"wrote {out / 'metrics.json'}" + (f", {out / 'forecast.png'}" if plotted else ""))
+    metrics["plotted"] = plot and plot_forecast(y[:, 0], times, first(mean), first(lo), first(hi),
+                                                out / "forecast.png",
+                                                f"{args.column[0]}: {args.horizon}-step forecast")
+    return metrics
+
+
+# -- many series: one model each (rnnkit.distributed.map_jobs) --------------------------------------------
+def series_dir_name(key: str) -> str:
+    """A folder name for a series id: the id when it is safe, else a cleaned id and a short hash."""
+    import hashlib
+
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", key)[:60] or "_"
+    if clean == key and not key.startswith("."):
+        return key
+    return f"{clean.lstrip('.') or '_'}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def _fit_series_job(key, payload) -> dict:
+    """One series of a long table (runs in a Ray task or in this process)."""
+    table, args, cfg, out = payload
+    y, times = series_from_table(table, args)
+    m = fit_one(y, times, args, cfg, Path(out), plot=False)
+    b = m["backtest"]
+    return {"n": m["n"], "mase": b["rnnkit"]["mase"], "rmse": b["rnnkit"]["rmse"], "mae": b["rnnkit"]["mae"],
+            "mase_naive": b["naive"]["mase"], "mase_seasonal_naive": b["seasonal_naive"]["mase"],
+            "train_seconds": m["train_seconds"], "forecast": m["forecast"]}
+
+
+def train_many(table, args, cfg, out: Path) -> int:
+    """One forecaster per value of --series-col; DIR/series/<id>/ each, DIR/metrics.csv and .json for all."""
+    import csv
+    from dataclasses import replace
+
+    from ..data.tables import Table
+    from ..distributed.many import map_jobs
+
+    if args.resume:
+        raise UserError("--resume is not available with --series-col; run the series again")
+    ids = table.column(args.series_col, "--series-col")
+    rows: dict[str, list] = {}
+    for key, row in zip(ids, table.rows):
+        rows.setdefault(key.strip(), []).append(row)
+    names = {key: series_dir_name(key) for key in rows}
+    if len(set(names.values())) != len(names):
+        raise UserError("two series ids map to the same folder name; make the ids distinct")
+    quiet = replace(cfg, progress=False)
+    jobs = [(key, (Table(f"{table.path} (series {key!r}; rows counted within it)", table.header, r, 1), args,
+                   quiet, str(out / "series" / names[key]))) for key, r in rows.items()]
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"rnnkit forecast: {len(jobs)} series from {args.series}, "
+        + (f"{args.workers} at a time on Ray" if args.workers > 1 or args.address else "one after another"))
+    records = map_jobs(_fit_series_job, jobs, workers=args.workers, address=args.address, log=log)
+    table_rows = []
+    for rec in records:
+        r = rec["result"] if rec["ok"] else {}
+        table_rows.append({"series": rec["key"], "status": "ok" if rec["ok"] else "failed",
+                           "folder": f"series/{names[rec['key']]}", "n": r.get("n"), "mase": r.get("mase"),
+                           "rmse": r.get("rmse"), "mae": r.get("mae"), "mase_naive": r.get("mase_naive"),
+                           "mase_seasonal_naive": r.get("mase_seasonal_naive"),
+                           "train_seconds": r.get("train_seconds"), "error": rec.get("error", "")})
+    with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(table_rows[0]))
+        w.writeheader()
+        w.writerows(table_rows)
+    ok = [r for r in table_rows if r["status"] == "ok"]
+    summary = {"task": "forecast", "series_file": str(args.series), "series_col": args.series_col,
+               "columns": args.column, "horizon": args.horizon, "n_series": len(table_rows),
+               "n_failed": len(table_rows) - len(ok),
+               "mean_mase": float(np.mean([r["mase"] for r in ok])) if ok else None, "series": table_rows}
+    write_json(out / "metrics.json", summary, indent=2, default=str)
+    print(f"fitted {len(ok)} of {len(table_rows)} series"
+          + (f", mean backtest MASE {summary['mean_mase']:.3f}" if ok else "")
+          + ("; failed: " + ", ".join(f"{r['series']} ({r['error']})" for r in table_rows if r["status"] != "ok")
+             if len(ok) < len(table_rows) else ""))
+    print(f"wrote {out / 'metrics.csv'} and {out / 'metrics.json'}")
+    if not ok:
+        raise UserError("every series failed (see the errors above)")
     return 0
+
+
+def forecast_table(model_dir, horizon=None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the next H values of the model saved in model_dir/model."""
+    from ..tasks.forecast import Forecaster
+
+    f = Forecaster.load(Path(model_dir) / "model")
+    H = horizon or f.horizon
+    if f.interval is not None:
+        mean, lo, hi = (np.asarray(a).reshape(H, -1) for a in f.predict_interval(H))
+        return (["step", "forecast", "lower", "upper"],
+                [[str(h + 1), f"{mean[h, 0]:.6g}", f"{lo[h, 0]:.6g}", f"{hi[h, 0]:.6g}"] for h in range(H)])
+    mean = np.asarray(f.predict(H)).reshape(H, -1)
+    header = ["step"] + [f"forecast{j}" if mean.shape[1] > 1 else "forecast" for j in range(mean.shape[1])]
+    return header, [[str(h + 1)] + [f"{v:.6g}" for v in mean[h]] for h in range(H)]
+
+
+def _predict_series_job(key, payload):
+    return forecast_table(*payload)
 
 
 def predict(args):
-    from ..tasks.forecast import Forecaster
+    many = Path(args.model_dir) / "series"
+    if not many.is_dir():
+        header, rows = forecast_table(args.model_dir, args.horizon)
+        print(",".join(header))
+        for row in rows:
+            print(",".join(row))
+        return 0
+    from ..distributed.many import map_jobs
 
-    f = Forecaster.load(Path(args.model_dir) / "model")
-    H = args.horizon or f.horizon
-    if f.interval is not None:
-        mean, lo, hi = (np.asarray(a).reshape(H, -1) for a in f.predict_interval(H))
-        print("step,forecast,lower,upper")
-        for h in range(H):
-            print(f"{h + 1},{mean[h, 0]:.6g},{lo[h, 0]:.6g},{hi[h, 0]:.6g}")
-    else:
-        mean = np.asarray(f.predict(H)).reshape(H, -1)
-        print("step," + ",".join(f"forecast{j}" if mean.shape[1] > 1 else "forecast" for j in range(mean.shape[1])))
-        for h in range(H):
-            print(f"{h + 1}," + ",".join(f"{v:.6g}" for v in mean[h]))
-    return 0
+    try:
+        info = json.loads((Path(args.model_dir) / "metrics.json").read_text(encoding="utf-8"))
+        fitted = [(r["series"], r["folder"]) for r in info["series"] if r["status"] == "ok"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{args.model_dir}: metrics.json does not list the fitted series; train again") from None
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    records = map_jobs(_predict_series_job, [(key, (Path(args.model_dir) / folder, args.horizon))
+                                             for key, folder in fitted],
+                       workers=args.workers, address=args.address, log=log)
+    printed_header = False
+    for rec in records:
+        if not rec["ok"]:
+            continue
+        header, rows = rec["result"]
+        if not printed_header:
+            print(",".join(["series", *header]))
+            printed_header = True
+        for row in rows:
+            print(",".join([_csv_cell(rec["key"]), *row]))
+    failed = [r for r in records if not r["ok"]]
+    if failed:
+        log(f"rnnkit forecast: {len(failed)} of {len(records)} series could not be forecast: "
+            + ", ".join(f"{r['key']} ({r['error']})" for r in failed))
+    return 0 if len(failed) < len(records) else 2
+
+
+def _csv_cell(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s

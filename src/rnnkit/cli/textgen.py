@@ -11,6 +11,7 @@ import sys
 
 from ..errors import UserError
 from .common import add_train_args, fraction, nonneg_int, positive_int, prepare_out_dir, train_config_from_args
+from .parallel import add_parallel_args, run_parallel_or_none
 
 # the time budget applies when neither --steps nor --epochs nor --time-budget is given
 DEFAULT_TIME_BUDGET = 120.0
@@ -53,6 +54,9 @@ def add_parser(sub) -> None:
                    help="symbols to sample after training; 0 for none (default: %(default)s)")
     d.add_argument("--temperature", type=nonneg_float, default=0.7, metavar="X",
                    help="temperature of that sample (default: %(default)s)")
+    d.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="parameter precision; float64 runs the NumPy reference path (default: %(default)s)")
+    add_parallel_args(t)
     t.set_defaults(func=run_train)
 
     s = tsub.add_parser("sample", help="generate text from a trained model",
@@ -79,6 +83,9 @@ def run_train(args) -> int:
 
     if args.out is None and args.resume is None:
         raise UserError("--out DIR is required (the folder for the model and metrics.json)")
+    status = run_parallel_or_none("textgen", args)   # the workers check and lock their own folders
+    if status is not None:
+        return status
     out = prepare_out_dir(args.out if args.out is not None else args.resume,
                           resume=args.out is None, option="--out" if args.out is not None else "--resume")
     if args.steps is None and args.epochs is None and args.time_budget is None:
@@ -92,7 +99,7 @@ def run_train(args) -> int:
     else:
         cfg = tg.TextGenConfig(level=args.level, cell=args.cell, embed_dim=args.embed, hidden_size=args.hidden,
                                num_layers=args.layers, seq_len=args.seq_len, batch=args.batch,
-                               val_frac=args.val_frac, seed=args.seed,
+                               val_frac=args.val_frac, seed=args.seed, dtype=args.dtype,
                                corpus=str(args.file) if args.file is not None else tg.DEFAULT_CORPUS)
     if cfg.corpus == tg.DEFAULT_CORPUS:
         data = tg.default_corpus()

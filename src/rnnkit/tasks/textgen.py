@@ -234,6 +234,7 @@ class TextGenConfig:
     seed: int = 0
     corpus: str = DEFAULT_CORPUS  # a file path or DEFAULT_CORPUS
     corpus_sha256: str = ""
+    dtype: str = "float32"       # float32 | float64 (parameters and activations)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -244,6 +245,8 @@ class TextGenConfig:
             v = getattr(self, n)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise UserError(f"{n} must be a positive integer, got {v!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise UserError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if not (isinstance(self.val_frac, (int, float)) and 0 <= self.val_frac < 1):
             raise UserError(f"--val-frac must be in [0, 1), got {self.val_frac!r}")
 
@@ -265,7 +268,8 @@ class TextGenConfig:
 
 
 def build_model(cfg: TextGenConfig, vocab_size: int) -> RNNLanguageModel:
-    return RNNLanguageModel(vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.cell, seed=cfg.seed)
+    return RNNLanguageModel(vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.cell,
+                            dtype=np.dtype(cfg.dtype), seed=cfg.seed)
 
 
 # -- training -------------------------------------------------------------------------------------------
@@ -277,6 +281,7 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     the checkpoint goes to out_dir/checkpoint and the metrics to out_dir/metrics.json.
     """
     from ..train import Trainer
+    from ..train.hooks import local_batch_size
 
     vocab = vocab or Vocab.build(data, cfg.level)
     unknown = vocab.unknown(data)
@@ -286,7 +291,8 @@ def train(data, cfg: TextGenConfig, train_cfg, out_dir=None, resume=None, vocab:
     train_ids, val_ids = split(ids, cfg.val_frac)
     check_sizes(len(train_ids), len(val_ids), cfg.batch, cfg.seq_len, cfg.val_frac)
     model = build_model(cfg, len(vocab))
-    carry = CarriedState([(cfg.num_layers, cfg.batch, cfg.hidden_size)] * model.rnn.cell.N_STATES)
+    # under data-parallel training (rnnkit.distributed) each process carries the state of its streams only
+    carry = CarriedState([(cfg.num_layers, local_batch_size(cfg.batch), cfg.hidden_size)] * model.rnn.cell.N_STATES)
     meta = {"config": cfg.to_json(), "vocab": vocab.to_json()}
     trainer = Trainer(model, train_cfg, out_dir=out_dir, meta=meta)
     if resume is not None:

@@ -33,6 +33,7 @@ from ..errors import UserError
 from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 from .checkpoint import checkpoint_content, checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .hooks import TrainerHook, active_hooks
 
 
 class Terminated(KeyboardInterrupt):
@@ -91,11 +92,15 @@ class Trainer:
 
     `meta` is a dict of JSON-serialisable objects saved beside the weights in every checkpoint (file stem
     -> object), e.g. {"config": model and data settings, "vocab": the vocabulary}. Checkpoints go to
-    `out_dir/checkpoint` when `out_dir` is given.
+    `out_dir/checkpoint` when `out_dir` is given. `hooks` (see `rnnkit.train.hooks`) shard batches,
+    reduce gradients across processes and see validation losses; those of an enclosing
+    `trainer_hooks(...)` block are added after them.
     """
 
-    def __init__(self, model, config: TrainConfig | None = None, out_dir=None, meta: dict | None = None):
+    def __init__(self, model, config: TrainConfig | None = None, out_dir=None, meta: dict | None = None,
+                 hooks=()):
         self.model = model
+        self.hooks: list[TrainerHook] = [*hooks, *active_hooks()]
         self.config = config if config is not None else TrainConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.meta = dict(meta or {})
@@ -137,7 +142,15 @@ class Trainer:
         return (self.stopped_early
                 or (c.steps is not None and self.step >= c.steps)
                 or (c.epochs is not None and self.epoch >= c.epochs)
-                or (c.time_budget is not None and self._time() >= c.time_budget))
+                or (c.time_budget is not None and self._time_is_up()))
+
+    def _time_is_up(self) -> bool:
+        # processes training together must stop at the same step: a hook may decide for the clock
+        for h in self.hooks:
+            up = h.time_is_up(self)
+            if up is not None:
+                return up
+        return self._time() >= self.config.time_budget
 
     # -- snapshots for non-finite recovery ---------------------------------------------------------
     def _take_snapshot(self, extra_state):
@@ -181,7 +194,11 @@ class Trainer:
         c = self.config
         lr = self.schedule(self.step) * self.lr_scale
         self.optimizer.lr = lr
+        for h in self.hooks:
+            batch = h.shard(batch)
         loss, n_items = train_step(batch)
+        for h in self.hooks:
+            loss, n_items = h.reduce(self, loss, n_items)
         loss = float(loss)
         grads = self.model.grads
         norm = clip_grad_norm(grads, c.clip) if c.clip else global_norm(grads)
@@ -214,6 +231,8 @@ class Trainer:
             self.bad_evals += 1
             if self.config.patience is not None and self.bad_evals >= self.config.patience and not final:
                 self.stopped_early = True
+        for h in self.hooks:
+            h.on_evaluate(self, val)
         return val
 
     # -- the loop ----------------------------------------------------------------------------------
