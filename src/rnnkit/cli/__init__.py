@@ -21,7 +21,6 @@ COMMANDS: dict[str, str] = {"textgen": "textgen", "classify": "classify", "forec
                             "transcribe": "transcribe", "translate": "translate", "names": "names",
                             "export": "export", "import": "import_cmd",
                             "hopfield": "hopfield", "fixedpoints": "fixedpoints",
-
                             "sweep": "sweep"}
 
 
