@@ -37,7 +37,7 @@ ARGS = parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
     os.environ[var] = str(ARGS.threads)
 sys.path.insert(0, str(ROOT / "src"))
-import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+import rnnkit  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
