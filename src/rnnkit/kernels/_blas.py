@@ -130,26 +130,57 @@ def disabled():
 
 @njit(**JIT)
 def _operand(a):
-    """(transpose flag, leading dimension) of a 2-D array with one unit stride, row-major view."""
+    """(transpose flag, leading dimension) under which BLAS reads the 2-D array `a` in place, or
+    (-1, 0) when it cannot: BLAS addresses a matrix as a pointer, one unit stride and a positive
+    leading dimension at least the other extent, so a time-reversed view (negative row stride, what a
+    reshaped reverse direction is at batch 1), a stride-0 broadcast, a strided column view or a stride
+    that is not a whole number of elements must be copied first (`gemm`)."""
     rows, cols = a.shape
-    s0, s1 = a.strides[0] // a.itemsize, a.strides[1] // a.itemsize
-    if s1 == 1 or cols == 1:
+    item = a.itemsize
+    if a.strides[0] % item or a.strides[1] % item:
+        return np.int32(-1), 0
+    s0, s1 = a.strides[0] // item, a.strides[1] // item
+    if (s1 == 1 or cols == 1) and (rows == 1 or s0 >= cols):        # row-major rows
         return np.int32(_NO_TRANS), max(s0 if rows > 1 else cols, cols, 1)
-    return np.int32(_TRANS), max(s1 if cols > 1 else rows, rows, 1)  # a column-major (transposed) view
+    if (s0 == 1 or rows == 1) and (cols == 1 or s1 >= rows):        # a column-major (transposed) view
+        return np.int32(_TRANS), max(s1 if cols > 1 else rows, rows, 1)
+    return np.int32(-1), 0
 
 
 @njit(**JIT)
-def gemm(a, b, c, beta):
-    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype; a and b may be
-    transposed views (one unit stride), c has unit column stride. No checks: the callers' shapes."""
+def _call(a, ta, lda, b, tb, ldb, c, ldc, beta):
+    """The BLAS call itself; the arrays are arguments so that they stay alive while BLAS reads their
+    pointers (a copy made in `gemm` and only referred to by its pointer could be freed before)."""
     M, K = a.shape
     N = b.shape[1]
-    ta, lda = _operand(a)
-    tb, ldb = _operand(b)
-    ldc = max(c.strides[0] // c.itemsize if M > 1 else N, N, 1)
     if c.itemsize == 4:
         _sgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, np.float32(1.0), a.ctypes.data, lda,
                b.ctypes.data, ldb, np.float32(beta), c.ctypes.data, ldc)
     else:
         _dgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, 1.0, a.ctypes.data, lda,
                b.ctypes.data, ldb, np.float64(beta), c.ctypes.data, ldc)
+
+
+@njit(**JIT)
+def gemm(a, b, c, beta):
+    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype, any strides: an
+    operand BLAS cannot read in place (`_operand`) is copied first, a c it cannot write is computed
+    in a contiguous copy and written back. No shape checks: the callers' shapes."""
+    ta, lda = _operand(a)
+    tb, ldb = _operand(b)
+    tc, ldc = _operand(c)
+    if ta >= 0 and tb >= 0 and tc == _NO_TRANS:                      # the kernels' own arrays
+        _call(a, ta, lda, b, tb, ldb, c, ldc, beta)
+        return
+    ac = a if ta >= 0 else a.copy()                                  # .copy(): C-contiguous
+    bc = b if tb >= 0 else b.copy()
+    ta, lda = _operand(ac)
+    tb, ldb = _operand(bc)
+    if tc == _NO_TRANS:
+        _call(ac, ta, lda, bc, tb, ldb, c, ldc, beta)
+        return
+    cc = c.copy()
+    _call(ac, ta, lda, bc, tb, ldb, cc, max(c.shape[1], 1), beta)
+    for i in range(c.shape[0]):
+        for j in range(c.shape[1]):
+            c[i, j] = cc[i, j]

@@ -149,16 +149,22 @@ def bind_step(params: dict, B: int, small, large):
     backends' `stepper`); False, computing nothing, when x_t holds NaN/Inf. Small layers:
     `small(x_t, W_ih, W_hh, b_ih, b_hh, state, out)`, one compiled call that returns False for NaN/Inf
     in x_t. Others: the products z = x_t W_ih^T and r = h W_hh^T by BLAS, then
-    `large(z, r, b_ih, b_hh, state, out, ones)` (the gate kernel with an all-ones mask)."""
+    `large(z, r, b_ih, b_hh, state, out, ones)` (the gate kernel with an all-ones mask).
+    x_t may have any strides (a layer's next input is a view of its state, e.g. of a Fortran-ordered
+    one): the kernels read it as a C-contiguous array (`all_finite`), so any other is copied first."""
     W_ih, W_hh = params["weight_ih"], params["weight_hh"]
     b_ih, b_hh = biases(params, W_hh.shape[0], W_hh.dtype)
     if small_step(B, W_ih, W_hh):
         def run(x_t, state, out):
+            if not x_t.flags.c_contiguous:
+                x_t = np.ascontiguousarray(x_t)
             return small(x_t, W_ih, W_hh, b_ih, b_hh, state, out)
         return run
     ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
 
     def run(x_t, state, out):
+        if not x_t.flags.c_contiguous:
+            x_t = np.ascontiguousarray(x_t)
         if not all_finite(x_t):
             return False
         large(np.dot(x_t, W_ihT), np.dot(state[0], W_hhT), b_ih, b_hh, state, out, ones)  # np.dot:

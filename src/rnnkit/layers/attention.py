@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import Module
+from .checks import float_dtype
 
 SCORES = ("dot", "general")
 
@@ -95,7 +96,7 @@ class Attention(Module):
             raise ValueError(f"Attention: score must be one of {SCORES}, got {score!r}")
         if score == "dot" and hidden_size != enc_size:
             raise ValueError(f"Attention: 'dot' needs enc_size == hidden_size, got {enc_size} and {hidden_size}")
-        self.score, self.dtype = score, np.dtype(dtype)
+        self.score, self.dtype = score, float_dtype("Attention", dtype)
         rng = np.random.default_rng(seed)
         if score == "general":
             kk = 1.0 / np.sqrt(enc_size)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .checks import float_dtype
+
 
 class Module:
     """Base class: parameters, gradients, train/eval mode, state dicts.
@@ -90,7 +92,7 @@ class Module:
 
     def astype(self, dtype) -> "Module":
         """Convert every parameter to `dtype` (e.g. float64 for gradient checks). Returns self."""
-        dtype = np.dtype(dtype)
+        dtype = float_dtype(type(self).__name__, dtype)
         for k in list(self._params):
             self._params[k] = self._params[k].astype(dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}

@@ -32,6 +32,25 @@ def as_float_array(name: str, x, dtype, ndim: int | None = None, shape_hint: str
     return arr
 
 
+# the parameter dtypes every layer supports: the Numba kernels are compiled for these two, and the NumPy
+# math core's float16 would lose the gradients (and int, complex or object parameters have no meaning)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(owner: str, dtype) -> np.dtype:
+    """`dtype` as a np.dtype when it is float32 or float64 (native byte order); else one TypeError
+    naming it and the supported ones, at construction rather than deep inside a compiled kernel."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in FLOAT_DTYPES:                        # (np.dtype(None) is float64)
+        shown = dtype if dt is None else dt
+        raise TypeError(f"{owner}: dtype must be a floating type rnnkit supports (np.float32 or "
+                        f"np.float64), got {shown}")
+    return dt
+
+
 def check_finite(name: str, arr: np.ndarray) -> None:
     if not np.isfinite(arr).all():
         bad = int(arr.size - np.isfinite(arr).sum())

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import Module
+from .checks import float_dtype
 
 
 class EmbeddingCache(NamedTuple):
@@ -49,7 +50,7 @@ class Embedding(Module):
             raise ValueError(f"Embedding: sizes must be >= 1, got num_embeddings={num_embeddings}, "
                              f"embedding_dim={embedding_dim}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
-        self.dtype = np.dtype(dtype)
+        self.dtype = float_dtype("Embedding", dtype)
         rng = np.random.default_rng(seed)
         self._params["weight"] = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
         self._grads["weight"] = np.zeros_like(self._params["weight"])

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import Module
+from .checks import float_dtype
 
 
 class LinearCache(NamedTuple):
@@ -49,7 +50,7 @@ class Linear(Module):
             raise ValueError(f"Linear: sizes must be >= 1, got in_features={in_features}, "
                              f"out_features={out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.dtype = np.dtype(dtype)
+        self.dtype = float_dtype("Linear", dtype)
         rng = np.random.default_rng(seed)
         k = 1.0 / np.sqrt(self.in_features)
         self._params["weight"] = rng.uniform(-k, k, (self.out_features, self.in_features)).astype(self.dtype)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import backends, cells
 from .base import Module
-from .checks import as_float_array, check_finite, check_lengths, check_shape
+from .checks import as_float_array, check_finite, check_lengths, check_shape, float_dtype
 
 INITS = ("uniform", "orthogonal")
 
@@ -91,9 +91,7 @@ class _Recurrent(Module):
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        dtype = np.dtype(dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"dtype must be a floating type such as np.float32, got {dtype}")
+        dtype = float_dtype(type(self).__name__, dtype)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
