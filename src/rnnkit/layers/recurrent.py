@@ -495,12 +495,13 @@ class GRU(_Recurrent):
                          bidirectional, dtype, seed, init, None, backend)
 
 
-# cell name -> layer class: the registry tasks and models use to build a recurrent layer from a config.
-RECURRENT_LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+# cell name -> layer class: the registry tasks and models use to build a recurrent layer from a config
+# (the names are the layers' own `cell_name`, the keys of `rnnkit.cells.CELLS`).
+RECURRENT_LAYERS = {cls.cell_name: cls for cls in (LSTM, GRU, RNN)}
 
 
 def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs) -> _Recurrent:
     """`make_rnn("lstm"|"gru"|"rnn", D, H, num_layers=..., bidirectional=..., dtype=..., seed=...)`."""
     if cell not in RECURRENT_LAYERS:
-        raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
+        raise ValueError(f"cell must be one of {', '.join(RECURRENT_LAYERS)}, got {cell!r}")
     return RECURRENT_LAYERS[cell](input_size, hidden_size, **kwargs)

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import GRU, LSTM, RNN, Embedding, Linear, Module
+from ..layers import RECURRENT_LAYERS as CELLS  # the one name -> layer registry (re-exported)
+from ..layers import Embedding, Linear, Module, make_rnn
 from .heads import pool_backward, pool_forward
-
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
 def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                    bidirectional: bool = False, dropout: float = 0.0, dtype=np.float32, seed=None):
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
-    return CELLS[cell](input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                       dropout=dropout if num_layers > 1 else 0.0, dtype=dtype, seed=seed)
+    """`layers.make_rnn` with dropout only where there is a layer above to apply it to."""
+    return make_rnn(cell, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                    dropout=dropout if num_layers > 1 else 0.0, dtype=dtype, seed=seed)
 
 
 class SequenceNet(Module):
