@@ -163,6 +163,15 @@ def test_bidirectional_batch_one_beyond_one_chunk(backend, cell):
     assert_same(run_on(backend, layer, x), run_on(REFERENCE, layer, x), 1e-10, f"{cell} T=600 B=1")
 
 
+def test_bidirectional_batch_one_very_long():
+    """The same cause read far enough past the arrays to segfault at T of about 30,000."""
+    if _why_not_compiled_loop():
+        pytest.skip(_why_not_compiled_loop())
+    layer = rnnkit.LSTM(1, 2, bidirectional=True, seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((30_000, 1, 1))
+    assert_same(run_on("numba", layer, x), run_on(REFERENCE, layer, x), 1e-10, "LSTM T=30000 B=1")
+
+
 def test_blas_gemm_reads_and_writes_any_strides():
     """`_blas.gemm` on operands BLAS cannot address in place (negative, zero, non-unit and
     non-element strides) copies them instead of reading past the array."""
@@ -209,7 +218,8 @@ FUZZ = PROFILES[PROFILE]
 STEP_FUZZ = settings(FUZZ, max_examples=max(20, FUZZ.max_examples // 4))
 
 # how an input array is laid out in memory; its values are the same in every layout
-LAYOUTS = ("C", "F", "strided", "reversed", "flipped", "offset", "readonly", "batch-major", "unaligned")
+LAYOUTS = ("C", "F", "strided", "reversed", "flipped", "offset", "readonly", "batch-major", "unaligned",
+           "byteswapped")
 TOL = {"float64": 1e-10, "float32": 2e-4}   # relative to a quantity's largest magnitude, or to FLOOR
 FLOOR = {"float64": 1e-3, "float32": 1.0}     # (`assert_same`)
 
@@ -234,6 +244,8 @@ def lay_out(a: np.ndarray, layout: str) -> np.ndarray:
     elif layout == "unaligned":                      # a byte offset that is not a whole element
         raw = np.zeros(a.nbytes + 1, np.uint8)[1:]
         view = raw.view(a.dtype).reshape(a.shape)
+    elif layout == "byteswapped":                    # non-native byte order (the layer converts it)
+        return a.astype(a.dtype.newbyteorder())
     elif layout == "readonly":
         view = np.array(a)
         view.setflags(write=False)
@@ -270,6 +282,7 @@ class Case:
     chunk_steps: int | None = None      # force the fused backward's steps per chunk (None: its own)
     record_hidden_grads: bool = False   # the layer also returns dL/dh_t per step (diagnostics)
     repeat: bool = False                # forward/backward twice (the second writes over the first's buffers)
+    step_kernel: str = "auto"           # step(): "small" (one compiled call), "large" (BLAS + gate kernel)
     seed: int = 0
 
 
@@ -290,6 +303,9 @@ def cases(draw, unidirectional=False) -> Case:
     if dtype == "float32":
         T = min(T, 64)                               # float32 round-off grows with T: compared short
     num_layers = draw(st.integers(1, 2))
+    wide = draw(st.integers(0, 99)) < 20 and T <= 120   # wider layers: the gate loops' vector bodies
+    D = draw(st.integers(7, 40) if wide else st.integers(1, 6))
+    H = draw(st.integers(9, 72) if wide else st.integers(1, 8))
     lengths = draw(st.sampled_from(["none", "none", "full", "equal", "random"]))
     return Case(
         cell=draw(st.sampled_from(["rnn", "rnn_relu", "lstm", "gru"])),
@@ -297,7 +313,7 @@ def cases(draw, unidirectional=False) -> Case:
         bidirectional=False if unidirectional else draw(st.booleans()),
         bias=draw(st.booleans()),
         batch_first=draw(st.booleans()),
-        T=T, B=B, D=draw(st.integers(1, 6)), H=draw(st.integers(1, 8)),
+        T=T, B=B, D=D, H=H,
         lengths="none" if unidirectional else lengths,
         dtype=dtype,
         x_dtype=draw(st.sampled_from(["same"] * 5 + ["float32" if dtype == "float64" else "float64"])),
@@ -311,6 +327,7 @@ def cases(draw, unidirectional=False) -> Case:
         chunk_steps=draw(st.sampled_from([None, None, 1, 2, 3, 7])) if T <= 120 else None,
         record_hidden_grads=draw(st.booleans()),
         repeat=draw(st.booleans()),
+        step_kernel=draw(st.sampled_from(["auto", "small", "large"])) if unidirectional else "auto",
         seed=draw(st.integers(0, 2**16)),
     )
 
@@ -403,14 +420,27 @@ def check_case(case: Case) -> None:
 def test_backends_match_the_reference(case):
     event(f"T {'1' if case.T == 1 else '2-16' if case.T <= 16 else '17-120' if case.T <= 120 else '500+'}")
     event(f"B {'1' if case.B == 1 else '2+'}, {'bi' if case.bidirectional else 'uni'}directional")
+    event(f"H {'9+' if case.H > 8 else '1-8'}, {case.dtype}")
     check_case(case)
 
 
-def step_through(backend: str, layer, x, state):
+@contextlib.contextmanager
+def step_kernel(kind: str):
+    """Force the fused step's choice between its small-layer kernel and BLAS + the gate kernel."""
+    from rnnkit.kernels import _seq
+    saved = _seq.SMALL_STEP_MACS
+    _seq.SMALL_STEP_MACS = {"auto": saved, "small": 1 << 62, "large": -1}[kind]
+    try:
+        yield
+    finally:
+        _seq.SMALL_STEP_MACS = saved
+
+
+def step_through(backend: str, layer, x, state, kernel="auto"):
     """(the outputs (T, B, H) of layer.step over x, the final state) on `backend`."""
     layer = copy.deepcopy(layer)
     outs = []
-    with BACKENDS[backend][1](layer):
+    with BACKENDS[backend][1](layer), step_kernel(kernel):
         for t in range(x.shape[0]):
             y, state = layer.step(x[t], state)
             outs.append(np.array(y, copy=True))
@@ -424,12 +454,13 @@ def test_step_matches_forward(case):
     """layer.step(x_t) over a sequence on every backend gives the reference forward's outputs and
     final state (unidirectional layers; time-major x)."""
     case = dataclasses.replace(case, T=min(case.T, 40), batch_first=False, dropout=0.0)
+    event(f"step kernel {case.step_kernel}, H {'9+' if case.H > 8 else '1-8'}")
     layer = make_layer(case)
     inputs = arrays(case, layer)
     want = run_on(REFERENCE, layer, **inputs)
     want_state = (want["h_n"],) + ((want["c_n"],) if "c_n" in want else ())
     for backend in [REFERENCE] + backends_here(bidirectional=False):
-        outs, final = step_through(backend, layer, inputs["x"], inputs["state"])
+        outs, final = step_through(backend, layer, inputs["x"], inputs["state"], case.step_kernel)
         assert_same({"out": outs, **{f"state{i}": s for i, s in enumerate(final)}},
                     {"out": want["out"], **{f"state{i}": s for i, s in enumerate(want_state)}},
                     TOL[case.dtype], f"step on {backend}, {case}", FLOOR[case.dtype])

@@ -129,17 +129,18 @@ def disabled():
 
 
 @njit(**JIT)
-def _operand(a):
-    """(transpose flag, leading dimension) under which BLAS reads the 2-D array `a` in place, or
-    (-1, 0) when it cannot: BLAS addresses a matrix as a pointer, one unit stride and a positive
-    leading dimension at least the other extent, so a time-reversed view (negative row stride, what a
-    reshaped reverse direction is at batch 1), a stride-0 broadcast, a strided column view or a stride
-    that is not a whole number of elements must be copied first (`gemm`)."""
-    rows, cols = a.shape
-    item = a.itemsize
-    if a.strides[0] % item or a.strides[1] % item:
+def _operand(rows, cols, s0, s1, shift):
+    """(transpose flag, leading dimension) under which BLAS reads a (rows, cols) array with byte
+    strides (s0, s1) and items of 1 << shift bytes in place, or (-1, 0) when it cannot: BLAS
+    addresses a matrix as a pointer, one unit stride and a positive leading dimension at least the
+    other extent, so a time-reversed view (negative row stride, what a reshaped reverse direction is
+    at batch 1), a stride-0 broadcast, a strided column view or a stride that is not a whole number
+    of elements must be copied first (`gemm`). Shifts and masks, not `//` and `%` by the item size:
+    in a loop of (1, 16) x (16, 16) products, division by the variable item size made each call 2-4x
+    slower (measured on a busy machine)."""
+    if (s0 | s1) & ((1 << shift) - 1):
         return np.int32(-1), 0
-    s0, s1 = a.strides[0] // item, a.strides[1] // item
+    s0, s1 = s0 >> shift, s1 >> shift                                # exact: whole elements
     if (s1 == 1 or cols == 1) and (rows == 1 or s0 >= cols):        # row-major rows
         return np.int32(_NO_TRANS), max(s0 if rows > 1 else cols, cols, 1)
     if (s0 == 1 or rows == 1) and (cols == 1 or s1 >= rows):        # a column-major (transposed) view
@@ -148,12 +149,19 @@ def _operand(a):
 
 
 @njit(**JIT)
-def _call(a, ta, lda, b, tb, ldb, c, ldc, beta):
-    """The BLAS call itself; the arrays are arguments so that they stay alive while BLAS reads their
-    pointers (a copy made in `gemm` and only referred to by its pointer could be freed before)."""
+def gemm(a, b, c, beta):
+    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype, any strides: an
+    operand BLAS cannot read in place (`_operand`) is copied first, a c it cannot write is computed
+    in a contiguous copy and written back (`_gemm_copied`). No shape checks: the callers' shapes."""
     M, K = a.shape
     N = b.shape[1]
-    if c.itemsize == 4:
+    shift = 2 if c.itemsize == 4 else 3                              # float32, float64
+    ta, lda = _operand(M, K, a.strides[0], a.strides[1], shift)
+    tb, ldb = _operand(K, N, b.strides[0], b.strides[1], shift)
+    tc, ldc = _operand(M, N, c.strides[0], c.strides[1], shift)
+    if ta < 0 or tb < 0 or tc != _NO_TRANS:                          # views of the caller's arrays
+        _gemm_copied(a, b, c, beta)
+    elif shift == 2:
         _sgemm(np.int32(_ROW_MAJOR), ta, tb, M, N, K, np.float32(1.0), a.ctypes.data, lda,
                b.ctypes.data, ldb, np.float32(beta), c.ctypes.data, ldc)
     else:
@@ -162,25 +170,25 @@ def _call(a, ta, lda, b, tb, ldb, c, ldc, beta):
 
 
 @njit(**JIT)
-def gemm(a, b, c, beta):
-    """c = a @ b + beta * c for 2-D a (M, K), b (K, N), c (M, N) of one float dtype, any strides: an
-    operand BLAS cannot read in place (`_operand`) is copied first, a c it cannot write is computed
-    in a contiguous copy and written back. No shape checks: the callers' shapes."""
-    ta, lda = _operand(a)
-    tb, ldb = _operand(b)
-    tc, ldc = _operand(c)
-    if ta >= 0 and tb >= 0 and tc == _NO_TRANS:                      # the kernels' own arrays
-        _call(a, ta, lda, b, tb, ldb, c, ldc, beta)
-        return
-    ac = a if ta >= 0 else a.copy()                                  # .copy(): C-contiguous
-    bc = b if tb >= 0 else b.copy()
-    ta, lda = _operand(ac)
-    tb, ldb = _operand(bc)
-    if tc == _NO_TRANS:
-        _call(ac, ta, lda, bc, tb, ldb, c, ldc, beta)
-        return
-    cc = c.copy()
-    _call(ac, ta, lda, bc, tb, ldb, cc, max(c.shape[1], 1), beta)
+def _gemm_copied(a, b, c, beta):
+    """`gemm` through C-contiguous copies of a, b and c, c's written back (kept out of `gemm`, which
+    the time loops call every step)."""
+    ac, bc, cc = a.copy(), b.copy(), c.copy()                        # .copy(): C-contiguous
+    _gemm_c(ac, bc, cc, beta)
     for i in range(c.shape[0]):
         for j in range(c.shape[1]):
             c[i, j] = cc[i, j]
+
+
+@njit(**JIT)
+def _gemm_c(a, b, c, beta):
+    """c = a @ b + beta * c for C-contiguous arrays; they are arguments, so copies made by the caller
+    stay alive while BLAS reads their pointers."""
+    M, K = a.shape
+    N = b.shape[1]
+    if c.itemsize == 4:
+        _sgemm(np.int32(_ROW_MAJOR), np.int32(_NO_TRANS), np.int32(_NO_TRANS), M, N, K, np.float32(1.0),
+               a.ctypes.data, max(K, 1), b.ctypes.data, max(N, 1), np.float32(beta), c.ctypes.data, max(N, 1))
+    else:
+        _dgemm(np.int32(_ROW_MAJOR), np.int32(_NO_TRANS), np.int32(_NO_TRANS), M, N, K, 1.0,
+               a.ctypes.data, max(K, 1), b.ctypes.data, max(N, 1), np.float64(beta), c.ctypes.data, max(N, 1))
