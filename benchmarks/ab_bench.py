@@ -8,6 +8,10 @@ own `src/` first on sys.path) in a fresh process per cell, so the two never shar
 Reported per cell, size and part: the median (min-max over rounds) of rnnkit's time for A and B and
 the ratio B/A of the medians (< 1: B is faster), with the load averages seen before each round.
 
+`--core` times rnnkit alone (no torch runs: half the time on a busy machine): the same sizes and the
+same training step (forward + backward) and forward, in a fresh process per checkout and round that
+imports that checkout's `src/`, the two alternated the same way.
+
 Usage: python3 benchmarks/ab_bench.py --a /tmp/base --b . [--rounds 3] [--cells rnn,lstm,gru]
        [--sizes 0,1,2,3,4] [--parts train,fwd,step] [--repeats 5] [--json out.json]
 """
@@ -36,6 +40,50 @@ def run_one(root: Path, cell: str, sizes: str, parts: str, repeats: int, threads
         if done.returncode != 0:
             sys.exit(f"error: {root} {cell} failed:\n{done.stderr.strip()[-2000:]}")
         return json.loads(out.read_text())["results"]
+
+
+CORE = """
+import json, statistics, sys, time
+import numpy as np
+import rnnkit
+sys.path.insert(0, {bench!r})
+from bench_vs_torch import SIZES
+out = []
+for cell in {cells!r}:
+    for i in {sizes!r}:
+        B, T, D, H, L, bi = SIZES[i]
+        layer = getattr(rnnkit, cell.upper())(D, H, num_layers=L, bidirectional=bi, seed=0)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((T, B, D), dtype=np.float32)
+        dout = rng.standard_normal((T, B, H * (2 if bi else 1)), dtype=np.float32)
+        def train():
+            layer.forward(x)
+            layer.backward(dout)
+        r = {{"cell": cell, "size": f"B{{B}} T{{T}} D{{D}} H{{H}}" + (f" L{{L}} bi" if bi else "")}}
+        for part, f in (("train", train), ("fwd", lambda: layer.forward(x))):
+            f()
+            ts = []
+            for _ in range({repeats}):
+                t0 = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t0)
+            r[part + "_rnnkit_s"] = statistics.median(ts)
+        out.append(r)
+print(json.dumps(out))
+"""
+
+
+def run_core(root: Path, cells: list[str], sizes: list[int], repeats: int, threads: int | None) -> list:
+    """rnnkit's own times (no torch) in a fresh process on checkout `root`'s src/."""
+    code = CORE.format(bench=str(root / "benchmarks"), cells=cells, sizes=sizes, repeats=repeats)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(root / "src")
+    if threads:
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(f"error: {root} failed:\n{done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def summarise(runs: dict, parts: list[str]) -> list[dict]:
@@ -69,12 +117,13 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--core", action="store_true", help="time rnnkit alone (train, fwd), no torch runs")
     a = p.parse_args(argv)
     roots = {"a": Path(a.a).resolve(), "b": Path(a.b).resolve()}
     for side, root in roots.items():
         if not (root / "benchmarks" / "bench_vs_torch.py").is_file():
             p.error(f"--{side} {root} has no benchmarks/bench_vs_torch.py")
-    parts = [x for x in a.parts.split(",") if x]
+    parts = ["train", "fwd"] if a.core else [x for x in a.parts.split(",") if x]
     runs = {"a": [], "b": []}
     loads = []
     for rnd in range(a.rounds):
@@ -82,7 +131,10 @@ def main(argv=None):
         for side in order:
             loads.append((rnd, side, os.getloadavg()[0]))
             results = []
-            for cell in a.cells.split(","):
+            if a.core:
+                results = run_core(roots[side], a.cells.split(","), [int(i) for i in a.sizes.split(",")],
+                                   a.repeats, a.threads)
+            for cell in ([] if a.core else a.cells.split(",")):
                 results += run_one(roots[side], cell, a.sizes, a.parts, a.repeats, a.threads)
             runs[side].append(results)
             print(f"round {rnd + 1}/{a.rounds} {side} done (load {loads[-1][2]:.2f})", flush=True)

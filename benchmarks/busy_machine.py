@@ -46,9 +46,13 @@ CONDITIONS = {"idle": None, "busy": SPIN, "torch-job": TORCH_JOB}
 
 
 def run_job(framework: str, budget: float, data: str | None) -> dict:
-    """One training run of `framework` ("rnnkit" or "torch") in a fresh process; its result dict."""
+    """One training run of `framework` ("rnnkit" or "torch", or "rnnkit@1" / "torch@1": with one
+    BLAS/torch thread, `--threads 1`) in a fresh process; its result dict."""
+    framework, _, threads = framework.partition("@")
     cmd = [sys.executable, str(ROOT / "benchmarks" / "textgen_vs_torch.py"), "--only", framework,
            "--budget", str(budget), "--no-write", "--no-eval", "--warmup"]
+    if threads:
+        cmd += ["--threads", threads]
     if data:
         cmd += ["--data", data]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -106,13 +110,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=20.0, help="training seconds per run (default 20)")
     p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--frameworks", default="rnnkit,torch")
+    p.add_argument("--frameworks", default="rnnkit,torch",
+                   help="comma list of rnnkit, torch, rnnkit@1, torch@1 (@1: one BLAS/torch thread)")
     p.add_argument("--data", default=None, help="text file (default: textgen_vs_torch's)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     frameworks = [f for f in a.frameworks.split(",") if f]
-    if not frameworks or set(frameworks) - {"rnnkit", "torch"} or a.budget <= 0 or a.rounds < 1:
-        p.error("--frameworks takes rnnkit,torch; --budget > 0; --rounds >= 1")
+    known = {"rnnkit", "torch", "rnnkit@1", "torch@1"}
+    if not frameworks or set(frameworks) - known or a.budget <= 0 or a.rounds < 1:
+        p.error(f"--frameworks takes {','.join(sorted(known))}; --budget > 0; --rounds >= 1")
     rows = measure(frameworks, a.budget, a.rounds, a.data)
     print(f"\n{a.budget:g} s of training per run, median over {a.rounds} round(s); "
           f"{os.cpu_count()} CPUs\n")
