@@ -36,6 +36,7 @@ def numpy_path():
 
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+@pytest.mark.slow
 def test_numpy_fallback_matches_finite_differences(numpy_path, cell, num_layers, bidirectional,
                                                    use_lengths, use_h0, use_dstate):
     from test_core_gradcheck import test_bptt_matches_finite_differences as check
@@ -45,6 +46,7 @@ def test_numpy_fallback_matches_finite_differences(numpy_path, cell, num_layers,
 
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+@pytest.mark.slow
 def test_numpy_fallback_matches_torch(numpy_path, cell, num_layers, bidirectional, use_lengths, use_h0,
                                       use_dstate):
     pytest.importorskip("torch")
@@ -153,6 +155,7 @@ def test_chunked_weight_gradients_match_the_numpy_cells(monkeypatch, time_loop, 
 
 @needs_numba
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+@pytest.mark.slow
 def test_chunked_fused_path_matches_torch(monkeypatch, cell, num_layers, bidirectional, use_lengths,
                                           use_h0, use_dstate):
     """The torch-parity grid (T = 5) with 2-step chunks: three chunks, the first one short."""
@@ -452,6 +455,7 @@ def test_state_rows_address_the_views_a_layer_makes():
 
 @needs_numba
 @pytest.mark.parametrize("cls,kept", [(rnnkit.LSTM, 6), (rnnkit.GRU, 5)])
+@pytest.mark.slow
 def test_two_layer_bidirectional_memory_stays_within_the_goal(cls, kept):
     """tracemalloc peak of forward + backward for the benchmark's 2-layer bidirectional case against the
     kept activations (6H LSTM, 5H GRU per step, row, layer and direction). Measured 1.23 (LSTM) and
@@ -467,6 +471,7 @@ def test_two_layer_bidirectional_memory_stays_within_the_goal(cls, kept):
 
 
 @needs_numba
+@pytest.mark.slow
 def test_rnn_memory_on_data_stays_within_the_goal():
     """The benchmark's largest RNN case, trained on data (input_grad=False): peak of forward + backward
     against the H floats per step and row it keeps. 1.303 while the backward copied each dout_t into
@@ -530,6 +535,7 @@ def _load(script):
     return mod
 
 
+@pytest.mark.slow
 def test_benchmark_runs_a_tiny_case(tmp_path):
     pytest.importorskip("torch")
     bench = _load("bench_vs_torch")
@@ -734,6 +740,7 @@ def test_blas_gemm_matches_matmul_for_views_and_beta(dtype, tol):
 
 
 @needs_numba
+@pytest.mark.slow
 def test_first_call_script_times_a_fresh_and_a_cached_run(capsys):
     script = _load("first_call")
     first, cached = script.main(["--cells", "rnn"])
@@ -858,6 +865,7 @@ def test_side_by_side_is_off_outside_its_block():
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.slow
 def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, cell):
     """float32, T60 B32 H128, 2 layers: the same bits twice, and the same numbers (to float rounding:
     one-thread BLAS rounds differently) as the directions one after the other (outputs, dx, every
