@@ -43,7 +43,7 @@ def run_one(root: Path, cell: str, sizes: str, parts: str, repeats: int, threads
 
 
 CORE = """
-import json, statistics, sys, time
+import contextlib, json, statistics, sys, time
 import numpy as np
 import rnnkit
 sys.path.insert(0, {bench!r})
@@ -61,21 +61,25 @@ for cell in {cells!r}:
             layer.backward(dout)
         r = {{"cell": cell, "size": f"B{{B}} T{{T}} D{{D}} H{{H}}" + (f" L{{L}} bi" if bi else "")}}
         for part, f in (("train", train), ("fwd", lambda: layer.forward(x))):
-            f()
-            ts = []
-            for _ in range({repeats}):
-                t0 = time.perf_counter()
+            with rnnkit.side_by_side() if {side_by_side} else contextlib.nullcontext():
                 f()
-                ts.append(time.perf_counter() - t0)
+                ts = []
+                for _ in range({repeats}):
+                    t0 = time.perf_counter()
+                    f()
+                    ts.append(time.perf_counter() - t0)
             r[part + "_rnnkit_s"] = statistics.median(ts)
         out.append(r)
 print(json.dumps(out))
 """
 
 
-def run_core(root: Path, cells: list[str], sizes: list[int], repeats: int, threads: int | None) -> list:
-    """rnnkit's own times (no torch) in a fresh process on checkout `root`'s src/."""
-    code = CORE.format(bench=str(root / "benchmarks"), cells=cells, sizes=sizes, repeats=repeats)
+def run_core(root: Path, cells: list[str], sizes: list[int], repeats: int, threads: int | None,
+             side_by_side: bool = False) -> list:
+    """rnnkit's own times (no torch) in a fresh process on checkout `root`'s src/; side_by_side:
+    inside `rnnkit.side_by_side()` (a checkout that has it)."""
+    code = CORE.format(bench=str(root / "benchmarks"), cells=cells, sizes=sizes, repeats=repeats,
+                       side_by_side=side_by_side)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(root / "src")
     if threads:
@@ -118,6 +122,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--core", action="store_true", help="time rnnkit alone (train, fwd), no torch runs")
+    p.add_argument("--b-side-by-side", action="store_true",
+                   help="with --core: B runs inside rnnkit.side_by_side() (the opt-in of issue 17)")
     a = p.parse_args(argv)
     roots = {"a": Path(a.a).resolve(), "b": Path(a.b).resolve()}
     for side, root in roots.items():
@@ -133,7 +139,7 @@ def main(argv=None):
             results = []
             if a.core:
                 results = run_core(roots[side], a.cells.split(","), [int(i) for i in a.sizes.split(",")],
-                                   a.repeats, a.threads)
+                                   a.repeats, a.threads, a.b_side_by_side and side == "b")
             for cell in ([] if a.core else a.cells.split(",")):
                 results += run_one(roots[side], cell, a.sizes, a.parts, a.repeats, a.threads)
             runs[side].append(results)
