@@ -9,7 +9,8 @@ states, dx, the initial-state gradients and every named gradient. All runs go th
 ...)`, the one place that knows how a backend is selected, so a new backend is one entry in `BACKENDS`.
 
 Profiles (`RNNKIT_FUZZ_PROFILE`): `ci` (default: deterministic, a few minutes) and `long` (thousands of
-random cases, run before touching the kernels):
+random cases, run before touching the kernels); RNNKIT_FUZZ_EXAMPLES=N sets the number of layer cases
+(a quarter as many step cases):
     RNNKIT_FUZZ_PROFILE=long python3 -m pytest tests/test_fuzz_backends.py
 """
 import contextlib
@@ -140,11 +141,13 @@ def assert_same(got: dict, want: dict, rtol: float, what: str = "", floor: float
         if w is None or g is None:
             assert g is None and w is None, f"{what}: {k} is None on one backend only"
             continue
-        assert g.shape == w.shape and g.dtype == w.dtype, f"{what}: {k} {g.shape} {g.dtype} vs {w.shape} {w.dtype}"
+        assert g.shape == w.shape and g.dtype == w.dtype, \
+            f"{what}: {k} {g.shape} {g.dtype} vs {w.shape} {w.dtype}"
         assert np.array_equal(np.isfinite(g), np.isfinite(w)), f"{what}: {k} is not finite in the same places"
         scale = max(float(np.abs(w).max(initial=0.0)), floor, 1e-300)
         err = float(np.abs(g.astype(np.float64) - w).max(initial=0.0)) / scale
-        assert err <= rtol, f"{what}: {k} differs from the reference by {err:.2e} (relative; tolerance {rtol:g})"
+        assert err <= rtol, \
+            f"{what}: {k} differs from the reference by {err:.2e} (relative; tolerance {rtol:g})"
 
 
 # -- regressions ---------------------------------------------------------------------------------------
@@ -215,6 +218,8 @@ PROFILE = os.environ.get("RNNKIT_FUZZ_PROFILE", "ci")
 if PROFILE not in PROFILES:
     raise ValueError(f"RNNKIT_FUZZ_PROFILE must be one of {sorted(PROFILES)}, got {PROFILE!r}")
 FUZZ = PROFILES[PROFILE]
+if os.environ.get("RNNKIT_FUZZ_EXAMPLES"):                 # e.g. a longer long run: 50000
+    FUZZ = settings(FUZZ, max_examples=int(os.environ["RNNKIT_FUZZ_EXAMPLES"]))
 STEP_FUZZ = settings(FUZZ, max_examples=max(20, FUZZ.max_examples // 4))
 
 # how an input array is laid out in memory; its values are the same in every layout
@@ -444,7 +449,8 @@ def step_through(backend: str, layer, x, state, kernel="auto"):
         for t in range(x.shape[0]):
             y, state = layer.step(x[t], state)
             outs.append(np.array(y, copy=True))
-    return np.stack(outs), tuple(np.array(s, copy=True) for s in (state if isinstance(state, tuple) else (state,)))
+    final = state if isinstance(state, tuple) else (state,)
+    return np.stack(outs), tuple(np.array(s, copy=True) for s in final)
 
 
 @STEP_FUZZ

@@ -8,7 +8,7 @@ so LLVM vectorises the gate loop (about 1.3 ns per tanh with AVX-512):
     2^n built from its bits: the int32 (n + 127) << 23 reinterpreted as float32 (an LLVM bitcast,
     free and vectorisable; |n| <= 31: the callers clamp x). The earlier branch-free product over
     the bits of n cost 6 multiplies and floors per call and made the activations 2x slower.
-    tanh(x) = 1 - 2 / (e^{2x} + 1) for |x| <= 9 (tanh(9) rounds to 1 in float32),
+    tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)) for |x| <= 9 (tanh(9) rounds to 1 in float32),
     sigmoid(x) = 1 / (1 + e^{-x})     for |x| <= 20.
 Absolute error against float64 tanh: below 2e-7 over the whole line (float32 eps is 1.2e-7).
 float64 arguments (the finite-difference tests) use libm's exact functions.
@@ -72,8 +72,11 @@ def sigmoid(x):
 def _tanh_impl(x):
     if x == types.float32:
         def tanh32(x):
-            x = min(max(x, np.float32(-9.0)), np.float32(9.0))
-            return np.float32(1.0) - np.float32(2.0) / (_exp32(np.float32(2.0) * x) + np.float32(1.0))
+            # on |x|, sign restored: for x < 0, 1 - 2 / (e^{2x} + 1) is a difference of numbers near
+            # 2 and 1 (3.2e-7 off at x = -1.94, against 1.4e-7 at worst this way)
+            a = min(abs(x), np.float32(9.0))
+            t = np.float32(1.0) - np.float32(2.0) / (_exp32(np.float32(2.0) * a) + np.float32(1.0))
+            return -t if x < 0 else t
         return tanh32
     return lambda x: math.tanh(x)
 
