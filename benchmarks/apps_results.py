@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+import rnnkit  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 

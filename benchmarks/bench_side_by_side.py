@@ -1,9 +1,9 @@
-"""A bidirectional layer inside a model step: its directions side by side vs one after the other, with
-OpenBLAS's idle spin short (rnnkit imported before NumPy) and with OpenBLAS's default spin.
+"""A bidirectional layer inside a model step: its directions side by side (`rnnkit.side_by_side()`)
+vs one after the other, with OpenBLAS's idle spin short (OPENBLAS_THREAD_TIMEOUT=22) and default.
 
 Why: `bench_vs_torch` times a layer alone. In a model, a multi-threaded BLAS product (here a Linear
 head over every step) runs between the layer's forward and backward; with OpenBLAS's default idle
-spin (~0.1 s) its worker thread then competes with the two directions (`rnnkit/kernels/_spin.py`).
+spin (~0.1 s) its worker thread then competes with the two directions (`rnnkit/kernels/_parallel.py`).
 Each setting runs in its own process (OpenBLAS reads the spin when NumPy loads it), the two paths
 alternate inside it, and the numbers are medians of `--repeats` steps per round over `--rounds`
 rounds. With the default spin the side-by-side path is forced here (rnnkit would not take it).
@@ -25,15 +25,17 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, str(Path(__file__).resolve().parent))    # bench_vs_torch.median_time
 
 
-def measure(cells, repeats, rounds, head):
-    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers."""
+def measure(cells, repeats, rounds, head, force=True):
+    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers;
+    force: side by side even where `_parallel.worth` says no (the default spin)."""
+    import contextlib
+
     import numpy as np
 
     import rnnkit
     from bench_vs_torch import median_time
-    from rnnkit.kernels import _parallel, _spin
-
-    _spin.SHORT = True                                       # forced where NumPy came first
+    from rnnkit import backends
+    from rnnkit.kernels import _parallel
     B, T, D, H = 32, 100, 64, 128
     rng = np.random.default_rng(0)
     out = {}
@@ -52,23 +54,26 @@ def measure(cells, repeats, rounds, head):
         res = {"side": [], "seq": []}
         for _ in range(rounds):
             for mode in res:
-                _parallel.ENABLED = mode == "side"
-                assert layer._side_by_side(T, B) == (mode == "side")
-                res[mode].append(median_time(step, repeats) * 1e3)
+                on = _parallel.side_by_side(force) if mode == "side" else contextlib.nullcontext()
+                with on:
+                    assert layer._side_by_side(backends.get(layer.backend), T, B) == (mode == "side")
+                    res[mode].append(median_time(step, repeats) * 1e3)
         out[cell] = res
     return out
 
 
-def run_setting(first, args):
-    """measure() in a fresh process that imports `first` (rnnkit or numpy) before anything else."""
+def run_setting(spin, args):
+    """measure() in a fresh process with OPENBLAS_THREAD_TIMEOUT=spin (None: OpenBLAS's default)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if spin is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = spin
     code = (f"import sys; sys.path.insert(0, {SRC!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-            f"import {first}\nimport json, bench_side_by_side as b\n"
+            f"import json, bench_side_by_side as b\n"
             f"print(json.dumps(b.measure({args.cells.split(',')!r}, {args.repeats}, {args.rounds}, "
-            f"{args.head})))")
+            f"{args.head}, force={spin is None})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        sys.exit(f"error: the {first}-first run failed:\n{done.stderr.strip()}")
+        sys.exit(f"error: the run with spin {spin} failed:\n{done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -83,8 +88,8 @@ def main(argv=None):
     unknown = set(a.cells.split(",")) - {"rnn", "lstm", "gru"}
     if unknown or a.repeats < 1 or a.rounds < 1 or a.head < 1:
         p.error(f"unknown cells {sorted(unknown)}" if unknown else "--repeats, --rounds, --head must be >= 1")
-    settings = {"short spin (rnnkit first)": "rnnkit", "default spin (NumPy first)": "numpy"}
-    results = {name: run_setting(first, a) for name, first in settings.items()}
+    settings = {"short spin (OPENBLAS_THREAD_TIMEOUT=22)": "22", "default spin": None}
+    results = {name: run_setting(spin, a) for name, spin in settings.items()}
     print("2-layer bidirectional, B32 T100 D64 H128, Linear head of width "
           f"{a.head} between forward and backward; ms per step, median of rounds (min-max)\n")
     print("| setting | cell | side by side | one after the other | speed-up |")

@@ -46,7 +46,7 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+import rnnkit  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
@@ -371,9 +371,9 @@ def main(argv=None):
         p.error(f"--sizes takes indices 0..{len(SIZES) - 1}, got {a.sizes!r}")
     parts = [x.strip() for x in a.parts.split(",") if x.strip()]
     peak = matmul_peak()
-    from rnnkit import kernels
+    from rnnkit import backends
 
-    backend = kernels.backend()
+    backend = backends.default()
     print(f"threads={threads} ({how}); torch {torch.__version__} threads={torch.get_num_threads()}; "
           f"numpy {np.__version__}; rnnkit backend={backend}; float32 matmul peak {peak:.1f} GFLOP/s; "
           f"repeats={a.repeats}; step batch={a.step_batch}", flush=True)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+import rnnkit  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
@@ -62,7 +62,7 @@ def profile_case(cell, size, repeats=3, top=12):
     for key in ("tottime", "cumulative"):
         stats.sort_stats(key).print_stats(top)
     text = buf.getvalue()
-    print(f"=== {cell.upper()} B{b} T{t} D{d} H{h} backend={rnnkit.kernels.backend()}: first call "
+    print(f"=== {cell.upper()} B{b} T{t} D{d} H{h} backend={layer.backend}: first call "
           f"{first * 1e3:.1f} ms, profiled step {per_step * 1e3:.1f} ms (profiler overhead included)")
     print(text)
     return text
@@ -73,14 +73,16 @@ def breakdown_case(cell, size, repeats=9):
     import statistics
 
     import rnnkit
-    from rnnkit import kernels
+    import importlib
+
+    from rnnkit import backends
     from rnnkit.kernels import _seq
 
     b, t, d, h = size
     layer = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell](d, h, dtype=np.float32, seed=0)
-    fused = kernels.get(cell)
-    if fused is None:
+    if not backends.available("numba"):
         raise SystemExit("--breakdown needs the fused kernels (Numba installed, RNNKIT_NO_NUMBA unset)")
+    fused = importlib.import_module(f"rnnkit.kernels.{cell}")
     p = layer._cell_params(0, 0)
     gh = p["weight_hh"].shape[0]
     rng = np.random.default_rng(0)
@@ -156,7 +158,7 @@ def main(argv=None):
                 breakdown_case(cell.strip(), SIZES[size], max(a.repeats, 3))
         return
     if a.numpy:
-        rnnkit.kernels.set_enabled(False)
+        rnnkit.set_backend("numpy")
     for size in a.sizes.split(","):
         if size not in SIZES:
             p.error(f"unknown size {size!r}; choose from {', '.join(SIZES)}")

@@ -30,6 +30,9 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=["rnnkit", "torch"], default=None)
     p.add_argument("--no-write", action="store_true", help="print the table, do not update the docs")
+    p.add_argument("--no-eval", action="store_true", help="skip the validation score (throughput only)")
+    p.add_argument("--warmup", action="store_true",
+                   help="one untimed training step first (Numba's kernel load, torch's first call)")
     return p.parse_args()
 
 
@@ -37,7 +40,7 @@ ARGS = parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
     os.environ[var] = str(ARGS.threads)
 sys.path.insert(0, str(ROOT / "src"))
-import rnnkit  # noqa: E402,F401  before NumPy: rnnkit sets OpenBLAS's idle spin short (kernels/_spin.py)
+import rnnkit  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
@@ -64,10 +67,16 @@ def batches_for(train_ids):
 def run_rnnkit(model, train_ids, val_ids):
     carry = tg.CarriedState()
     step = tg.make_train_step(model, carry)
+    if ARGS.warmup:                                  # on a copy: the timed run starts from the same weights
+        import copy
+
+        twin = copy.deepcopy(model)
+        x, y, _ = next(iter(tg.stream_batches(train_ids, BATCH, SEQ)))
+        tg.make_train_step(twin, tg.CarriedState())((x, y, True))
     cfg = TrainConfig(time_budget=ARGS.budget, lr=LR, clip=CLIP, optimizer="adam", eval_every=0, progress=False,
                       seed=ARGS.seed)
     tr = Trainer(model, cfg).fit(batches_for(train_ids), step, None, carry)
-    val = tg.evaluate(model, val_ids, BATCH, SEQ)
+    val = float("nan") if ARGS.no_eval else tg.evaluate(model, val_ids, BATCH, SEQ)
     return {"steps": tr.step, "tokens": tr.items, "seconds": tr.elapsed, "val_nats": val,
             "last_train_nats": float(np.mean(tr.history["loss"][-20:]))}
 
@@ -94,6 +103,14 @@ def run_torch(init_state, V, train_ids, val_ids):
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     rng = np.random.default_rng(ARGS.seed)   # the same batch order as rnnkit's Trainer
     batches = batches_for(train_ids)
+    if ARGS.warmup:                                  # one untimed step on a copy
+        import copy
+
+        twin = copy.deepcopy(net)
+        x, y, _ = next(iter(tg.stream_batches(train_ids, BATCH, SEQ)))
+        logits, _ = twin(torch.from_numpy(x.astype(np.int64)))
+        torch.nn.functional.cross_entropy(logits.reshape(-1, V),
+                                          torch.from_numpy(y.astype(np.int64)).reshape(-1)).backward()
     steps = tokens = 0
     t0 = time.perf_counter()
     epoch = 0
@@ -117,6 +134,9 @@ def run_torch(init_state, V, train_ids, val_ids):
             tokens += y.size
         epoch += 1
     seconds = time.perf_counter() - t0
+    if ARGS.no_eval:
+        return {"steps": steps, "tokens": tokens, "seconds": seconds, "val_nats": float("nan"),
+                "version": torch.__version__}
     # validation exactly as tg.evaluate does it: streams, state carried
     net.eval()
     B = max(1, min(BATCH, (len(val_ids) - 1) // SEQ))

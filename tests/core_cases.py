@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit import kernels
+from rnnkit import backends
 
 CELLS = {"rnn": rnnkit.RNN, "rnn_relu": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
 T, B, D, H = 5, 3, 3, 4
@@ -24,24 +24,23 @@ BIDI_IDS = [f"{i}-side-by-side" for g, i in zip(GRID, IDS) if g[2]]
 def side_by_side():
     """Bidirectional layers run their two directions at once on two threads (`kernels._parallel`)
     inside the block, also at the tests' small sizes (where `worth` would say no); skips where that
-    path cannot run (no Numba, no callable OpenBLAS)."""
-    if not kernels.enabled():
+    path cannot run (no Numba, no callable OpenBLAS). Yields the list that counts `pair` calls."""
+    if not backends.available("numba"):
         pytest.skip("numba is not installed")
-    from rnnkit.kernels import _blas, _parallel, _spin
+    from rnnkit.kernels import _blas, _parallel
 
     if not _blas.enabled() or _blas.threads() is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS rnnkit can call")
-    saved, threads = (_parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS, _spin.SHORT), _blas.threads()
-    _parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS, _spin.SHORT = 0, 1 << 62, True
+    threads = _blas.threads()
     _blas.set_threads(max(2, threads))
     calls = []
     pair = _parallel.pair
     _parallel.pair = lambda f0, f1: calls.append(1) or pair(f0, f1)
     try:
-        yield calls
+        with backends.set_backend("numba"), _parallel.side_by_side(force=True):
+            yield calls
     finally:
         _parallel.pair = pair
-        _parallel.MIN_SEQ_MACS, _parallel.MAX_STEP_MACS, _spin.SHORT = saved
         _blas.set_threads(threads)
 
 

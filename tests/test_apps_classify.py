@@ -11,7 +11,7 @@ import rnnkit
 from rnnkit import check_function
 from rnnkit.errors import UserError
 from rnnkit.tasks.classify import SequenceClassifier, _ParamsMixin
-from rnnkit.tasks.seqnet import SequenceNet
+from rnnkit.models import SequenceNet
 
 
 def shared_data() -> Path:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnkit import check_function
-from rnnkit.tasks.heads import gaussian_nll, pool_backward, pool_forward, weighted_cross_entropy
+from rnnkit.layers.heads import gaussian_nll, pool_backward, pool_forward, weighted_cross_entropy
 
 
 @pytest.mark.parametrize("mode", ["last", "mean", "max"])

@@ -24,17 +24,17 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import rnnkit
-from rnnkit import kernels
+from rnnkit import backends
 
 LAYERS = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
 
 
 def _why_not_numba():
-    return None if kernels.available() else "numba is not installed"
+    return None if backends.available("numba") else "numba is not installed"
 
 
 def _why_not_compiled_loop():
-    if not kernels.available():
+    if not backends.available("numba"):
         return "numba is not installed"
     from rnnkit.kernels import _blas
     return None if _blas.AVAILABLE else "NumPy's CBLAS gemm was not found in this process"
@@ -64,13 +64,29 @@ def _side_by_side(bidirectional: bool):
     assert pairs or not bidirectional, "the side-by-side backend never ran the two directions as a pair"
 
 
-# backend name -> (why it cannot run here: a reason or None, context(layer) under which a layer runs on it)
+def _on(name: str, context=lambda layer: contextlib.nullcontext()):
+    """context(layer) that first sets the layer's registered backend (`rnnkit.backends`, the layer's
+    `backend=`) to `name`, then enters `context(layer)`."""
+    def enter(layer):
+        layer.backend = name
+        return context(layer)
+    return enter
+
+
+# backend name -> (why it cannot run here: a reason or None, context(layer) under which a layer runs on
+# it); the registered backend each runs on is `registered(name)`
 BACKENDS = {
-    "numpy": (lambda: None, lambda layer: kernels.disabled()),
-    "numba": (_why_not_compiled_loop, lambda layer: contextlib.nullcontext()),
-    "numba-python-loop": (_why_not_numba, lambda layer: _python_loop()),
-    "numba-side-by-side": (_why_not_side_by_side, lambda layer: _side_by_side(layer.bidirectional)),
+    "numpy": (lambda: None, _on("numpy")),
+    "numba": (_why_not_compiled_loop, _on("numba")),
+    "numba-python-loop": (_why_not_numba, _on("numba", lambda layer: _python_loop())),
+    "numba-side-by-side": (_why_not_side_by_side,
+                           _on("numba", lambda layer: _side_by_side(layer.bidirectional))),
 }
+
+
+def registered(backend: str) -> str:
+    """The `rnnkit.backends` name a fuzz backend runs on ("numba-python-loop" -> "numba")."""
+    return backend.split("-")[0]
 REFERENCE = "numpy"
 
 
@@ -87,13 +103,13 @@ def run_on(backend: str, layer, x, state=None, lengths=None, dout=None, dstate=N
     states (h_n, c_n), dx, the initial-state gradients (dh_0, dc_0), every named gradient and, when
     the layer records them, the hidden-state gradients (dh_seq_l<l>_d<d>). dout=None: a fixed random
     upstream gradient. repeat: run both twice and return the second (it writes over the first's
-    dropped buffers, `kernels._seq.take`); the first call's outputs must be left as they were."""
+    dropped buffers, the layer's workspaces); the first call's outputs must be left as they were."""
     layer = copy.deepcopy(layer)
     with BACKENDS[backend][1](layer):
         for run in range(2 if repeat else 1):
             out, final = layer.forward(x, state, lengths=lengths)
-            fused = kernels.made_by(layer._cache[0][0]) is not None
-            assert fused == (backend != "numpy"), f"backend {backend} did not run (fused kernels: {fused})"
+            made = layer._cache.backend
+            assert made == registered(backend), f"backend {backend} did not run (the cache is {made}'s)"
             if dout is None:
                 dout = np.random.default_rng(12345).standard_normal(out.shape)
             dx, dfirst = layer.backward(dout, dstate, input_grad=input_grad)

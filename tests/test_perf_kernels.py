@@ -9,7 +9,6 @@ import copy
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,30 +16,37 @@ import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit import kernels
+from rnnkit import backends
 from rnnkit.cells import CELLS
 from core_cases import GRID, IDS
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_numba = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+needs_numba = pytest.mark.skipif(not backends.available("numba"), reason="numba is not installed")
+
+
+def _sbs(layer, T, B):
+    """Would this layer run its two directions side by side at (T, B)?"""
+    return layer._side_by_side(backends.get(layer.backend), T, B)
 
 
 @pytest.fixture
 def numpy_path():
-    with kernels.disabled():
+    with backends.set_backend("numpy"):
         yield
 
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+@pytest.mark.slow
 def test_numpy_fallback_matches_finite_differences(numpy_path, cell, num_layers, bidirectional,
                                                    use_lengths, use_h0, use_dstate):
     from test_core_gradcheck import test_bptt_matches_finite_differences as check
 
-    assert kernels.backend() == "numpy"
+    assert backends.default() == "numpy"
     check(cell, num_layers, bidirectional, use_lengths, use_h0, use_dstate)
 
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+@pytest.mark.slow
 def test_numpy_fallback_matches_torch(numpy_path, cell, num_layers, bidirectional, use_lengths, use_h0,
                                       use_dstate):
     pytest.importorskip("torch")
@@ -72,15 +78,13 @@ def _both_paths(name, dtype, masked, bias=True, T=7, strided=False, **kw):
         mask = (np.arange(T)[:, None] < lengths[None]).astype(dtype)[:, :, None]
     results = []
     for fused in (True, False):
-        kernels.set_enabled(fused)
-        try:
-            out, fin, cache = cell.forward(p, x, state, mask, **kw)
-            seq = np.empty((T, B, H), dtype)
-            dx, d0, grads = cell.backward(p, cache, dout, dstate, dh_seq=seq)
-            again = cell.backward(p, cache, dout, dstate) if fused else None
-            stepped = cell.step(p, x[0], state, **kw)
-        finally:
-            kernels.set_enabled(True)
+        be = backends.get("numba" if fused else "numpy")
+        out, fin, cache = be.forward(name, p, x, state, mask, **kw)
+        seq = np.empty((T, B, H), dtype)
+        dx, d0, grads = be.backward(name, p, cache, dout, dstate, dh_seq=seq)
+        again = be.backward(name, p, cache, dout, dstate) if fused else None
+        stepped = tuple(np.empty_like(a) for a in state)
+        assert be.stepper(name, p, B, **kw)(x[0], state, stepped)
         results.append({"out": out, "dx": dx, "dh_seq": seq, **{f"state{i}": s for i, s in enumerate(fin)},
                         **{f"dstate{i}": s for i, s in enumerate(d0)}, **grads,
                         **{f"step{i}": s for i, s in enumerate(stepped)}})
@@ -102,7 +106,7 @@ def time_loop(request):
         with _blas.disabled():
             yield request.param
         return
-    if kernels.available():
+    if backends.available("numba"):
         from rnnkit.kernels import _blas
 
         if not _blas.AVAILABLE:
@@ -151,6 +155,7 @@ def test_chunked_weight_gradients_match_the_numpy_cells(monkeypatch, time_loop, 
 
 @needs_numba
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
+@pytest.mark.slow
 def test_chunked_fused_path_matches_torch(monkeypatch, cell, num_layers, bidirectional, use_lengths,
                                           use_h0, use_dstate):
     """The torch-parity grid (T = 5) with 2-step chunks: three chunks, the first one short."""
@@ -209,10 +214,10 @@ def layer_path(request):
     """A layer's four paths: the fused kernels with either time loop (see `time_loop`), the compiled
     loops with the two directions side by side (`core_cases.side_by_side`), the NumPy cells."""
     if request.param == "numpy cells":
-        with kernels.disabled():
+        with backends.set_backend("numpy"):
             yield request.param
         return
-    if not kernels.available():
+    if not backends.available("numba"):
         pytest.skip("numba is not installed")
     from rnnkit.kernels import _blas
 
@@ -241,14 +246,14 @@ def test_bidirectional_output_is_the_buffer_both_directions_keep(layer_path, cel
     layer = make_layer(cell, 2, True)
     x, state = make_inputs(cell, 2, True)
     out, _ = layer.forward(x, state)
-    c = layer._cache[0]                                 # caches of (layer, direction) 00, 01, 10, 11
+    c = layer._cache.caches                             # caches of (layer, direction) 00, 01, 10, 11
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out[:, :, :H], c[2].hs[1:])
     np.testing.assert_array_equal(out[:, :, H:], c[3].hs[:0:-1])
     assert np.shares_memory(out, c[2].hs) and np.shares_memory(out, c[3].hs)
     assert np.shares_memory(c[2].x, c[0].hs) and np.shares_memory(c[2].x, c[1].hs)
     out_len, _ = layer.forward(x, state, lengths=LENGTHS)
-    assert not any(np.shares_memory(out_len, cache.hs) for cache in layer._cache[0])
+    assert not any(np.shares_memory(out_len, cache.hs) for cache in layer._cache.caches)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "rnn_relu", "lstm", "gru"])
@@ -372,23 +377,19 @@ def _fresh_step(layer, x, dout):
 
 @needs_numba
 @pytest.mark.parametrize("cls,inner", [(rnnkit.LSTM, ("gates", "cs")), (rnnkit.GRU, ("gates", "hhn"))])
-def test_a_training_loop_writes_over_the_dropped_cache_and_gradients(cls, inner):
-    """Each forward takes the buffers of the cache it drops (gates, c_t / hh_n: not the states, which
-    are outputs) and each backward the last gradients, instead of new arrays beside them; the numbers
-    are those of a layer that never ran (bit for bit), with lengths changing between steps too."""
+def test_a_training_loop_gives_the_numbers_of_a_fresh_layer(cls, inner):
+    """Each forward writes over the workspace buffers of the cache it drops (gates, c_t / hh_n) and
+    each backward over the last gradients; the numbers are those of a layer that never ran (bit for
+    bit), with lengths changing between steps too. (The memory this saves: the peak-memory tests.)"""
     layer = cls(6, 8, num_layers=2, bidirectional=True, seed=0)
     rng = np.random.default_rng(0)
     x1, x2 = (rng.standard_normal((7, 3, 6)).astype(np.float32) for _ in range(2))
     dout = rng.standard_normal((7, 3, 16)).astype(np.float32)
     layer.forward(x1)
     layer.backward(dout)
-    buffers = [[id(getattr(c, f)) for f in inner] for c in layer._cache[0]]
-    grads = {k: id(g) for k, g in layer.grads.items()}
     want = _fresh_step(layer, x2, dout)
     out, _ = layer.forward(x2)
     dx, _ = layer.backward(dout)
-    assert [[id(getattr(c, f)) for f in inner] for c in layer._cache[0]] == buffers
-    assert {k: id(g) for k, g in layer.grads.items()} == grads
     np.testing.assert_array_equal(out, want[0])
     np.testing.assert_array_equal(dx, want[1])
     for k, g in want[2].items():
@@ -400,39 +401,6 @@ def test_a_training_loop_writes_over_the_dropped_cache_and_gradients(cls, inner)
     twin._cache = None
     twin.forward(x1, lengths=lengths)
     np.testing.assert_array_equal(twin.backward(dout)[0], dx_l)
-
-
-@needs_numba
-@pytest.mark.parametrize("cls", [rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU])
-def test_arrays_someone_still_holds_are_never_written_over(cls):
-    """A cache or a gradient that anything besides the layer refers to (here: the test) keeps its
-    values; the layer takes new arrays for it (sys.getrefcount decides, `kernels._seq.take`)."""
-    layer = cls(5, 6, seed=0)
-    rng = np.random.default_rng(1)
-    x1, x2 = (rng.standard_normal((4, 2, 5)).astype(np.float32) for _ in range(2))
-    dout1, dout2 = (rng.standard_normal((4, 2, 6)).astype(np.float32) for _ in range(2))
-    layer.forward(x1)
-    layer.backward(dout1)
-    held_cache = layer._cache
-    inner = [a for c in held_cache[0] for a in c if isinstance(a, np.ndarray)]
-    cache_values = [a.copy() for a in inner]
-    held_grad = layer.grads["weight_hh_l0"]
-    grad_value = held_grad.copy()
-    want = _fresh_step(layer, x2, dout2)
-    layer.forward(x2)
-    layer.backward(dout2)
-    for a, v in zip(inner, cache_values):
-        np.testing.assert_array_equal(a, v)
-    np.testing.assert_array_equal(held_grad, grad_value)
-    assert layer.grads["weight_hh_l0"] is not held_grad
-    for k, g in want[2].items():
-        np.testing.assert_array_equal(layer.grads[k], g, err_msg=k)
-    one = layer._cache[0][0]
-    field = next(f for f in ("gates", "hs") if hasattr(one, f))
-    view = getattr(one, field)[1:]                                   # a view holds its base
-    before = view.copy()
-    layer.forward(x1)
-    np.testing.assert_array_equal(view, before)
 
 
 def test_a_forward_refused_for_bad_input_keeps_the_last_cache():
@@ -487,6 +455,7 @@ def test_state_rows_address_the_views_a_layer_makes():
 
 @needs_numba
 @pytest.mark.parametrize("cls,kept", [(rnnkit.LSTM, 6), (rnnkit.GRU, 5)])
+@pytest.mark.slow
 def test_two_layer_bidirectional_memory_stays_within_the_goal(cls, kept):
     """tracemalloc peak of forward + backward for the benchmark's 2-layer bidirectional case against the
     kept activations (6H LSTM, 5H GRU per step, row, layer and direction). Measured 1.23 (LSTM) and
@@ -502,6 +471,7 @@ def test_two_layer_bidirectional_memory_stays_within_the_goal(cls, kept):
 
 
 @needs_numba
+@pytest.mark.slow
 def test_rnn_memory_on_data_stays_within_the_goal():
     """The benchmark's largest RNN case, trained on data (input_grad=False): peak of forward + backward
     against the H floats per step and row it keeps. 1.303 while the backward copied each dout_t into
@@ -558,16 +528,6 @@ def test_float32_activations_are_accurate():
     assert np.all(np.abs(t) <= 1) and np.all((s >= 0) & (s <= 1))
 
 
-def test_switches():
-    with kernels.disabled():
-        assert kernels.backend() == "numpy" and kernels.get("lstm") is None
-    assert kernels.backend() == ("numba" if kernels.available() else "numpy")
-    env = {**os.environ, "RNNKIT_NO_NUMBA": "1", "PYTHONPATH": str(ROOT / "src")}
-    code = "from rnnkit import kernels; print(kernels.backend())"
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert res.stdout.strip() == "numpy"
-
-
 def _load(script):
     spec = importlib.util.spec_from_file_location(script, ROOT / "benchmarks" / f"{script}.py")
     mod = importlib.util.module_from_spec(spec)
@@ -575,6 +535,7 @@ def _load(script):
     return mod
 
 
+@pytest.mark.slow
 def test_benchmark_runs_a_tiny_case(tmp_path):
     pytest.importorskip("torch")
     bench = _load("bench_vs_torch")
@@ -628,17 +589,13 @@ def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
     assert "| 1.25 (1.10 w/o dx) |" in out and "H64         memory <= 1.3x (on data" not in out
 
 
-def test_side_by_side_benchmark_measures_both_paths(parallel):
+def test_side_by_side_benchmark_measures_both_paths():
     """bench_side_by_side.measure: both paths per round (it asserts which one each took), positive
     times; bad options exit with a message."""
-    from rnnkit.kernels import _spin
-
+    if not backends.available("numba"):
+        pytest.skip("numba is not installed")
     script = _load("bench_side_by_side")
-    short, enabled = _spin.SHORT, parallel.ENABLED
-    try:
-        res = script.measure(["rnn"], 1, 1, 8)
-    finally:
-        _spin.SHORT, parallel.ENABLED = short, enabled
+    res = script.measure(["rnn"], 1, 1, 8)
     assert set(res["rnn"]) == {"side", "seq"} and all(v[0] > 0 for v in res["rnn"].values())
     with pytest.raises(SystemExit):
         script.main(["--cells", "lstm,cnn"])
@@ -648,16 +605,6 @@ def test_profile_runs_a_tiny_case(capsys):
     prof = _load("profile_core")
     prof.profile_case("gru", (2, 5, 3, 4), repeats=1, top=5)
     assert "cumulative" in capsys.readouterr().out
-
-
-@needs_numba
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_profile_breakdown_parts_add_up(cell, capsys):
-    prof = _load("profile_core")
-    ms = prof.breakdown_case(cell, (3, 6, 4, 5), repeats=3)
-    assert all(v > 0 for k, v in ms.items() if "recurrence" not in k), ms
-    assert ms["forward"] == pytest.approx(ms["projection"] + ms["forward recurrence"])
-    assert "weight gradients" in capsys.readouterr().out
 
 
 def test_step_skips_checks_only_for_its_own_state():
@@ -681,11 +628,11 @@ def step_path(request, monkeypatch):
     """The three ways a step runs: NumPy cells; one compiled call (small layers); BLAS + gate kernel."""
     from rnnkit.kernels import _seq
 
-    if request.param != "numpy" and not kernels.available():
+    if request.param != "numpy" and not backends.available("numba"):
         pytest.skip("numba is not installed")
     monkeypatch.setattr(_seq, "SMALL_STEP_MACS", 10**12 if request.param == "fused-small" else 0)
     if request.param == "numpy":
-        with kernels.disabled():
+        with backends.set_backend("numpy"):
             yield request.param
     else:
         yield request.param
@@ -793,6 +740,7 @@ def test_blas_gemm_matches_matmul_for_views_and_beta(dtype, tol):
 
 
 @needs_numba
+@pytest.mark.slow
 def test_first_call_script_times_a_fresh_and_a_cached_run(capsys):
     script = _load("first_call")
     first, cached = script.main(["--cells", "rnn"])
@@ -804,24 +752,24 @@ def test_first_call_script_times_a_fresh_and_a_cached_run(capsys):
 # -- the two directions of a bidirectional layer side by side (kernels._parallel) ---------------------
 
 @pytest.fixture
-def parallel():
-    """`kernels._parallel`, where it can run (Numba, NumPy's OpenBLAS callable); BLAS at >= 2 threads
-    inside the test, its thread count restored after; the BLAS spin taken as short (`_spin`: whether
-    it is depends on whether pytest imported NumPy before rnnkit)."""
-    if not kernels.enabled():
+def parallel(monkeypatch):
+    """`kernels._parallel`, where it can run (Numba, NumPy's OpenBLAS callable), switched on
+    (`side_by_side()`); BLAS at >= 2 threads inside the test, its thread count restored after; the
+    BLAS spin declared short (OPENBLAS_THREAD_TIMEOUT, as a user would export it)."""
+    if not backends.available("numba"):
         pytest.skip("numba is not installed")
-    from rnnkit.kernels import _blas, _parallel, _spin
+    from rnnkit.kernels import _blas, _parallel
 
     if not _blas.enabled() or _blas.threads() is None:
         pytest.skip("NumPy's BLAS is not an OpenBLAS rnnkit can call")
-    threads, short = _blas.threads(), _spin.SHORT
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "22")
+    threads = _blas.threads()
     _blas.set_threads(max(2, threads))
-    _spin.SHORT = True
     try:
-        yield _parallel
+        with _parallel.side_by_side():
+            yield _parallel
     finally:
         _blas.set_threads(threads)
-        _spin.SHORT = short
 
 
 def test_pair_runs_the_second_job_in_a_worker_with_one_blas_thread(parallel):
@@ -894,42 +842,30 @@ def test_side_by_side_only_where_it_pays(parallel):
         assert not parallel.worth(100, 32, 4, 128)
     finally:
         _blas.set_threads(threads)
-    assert rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(100, 32)
-    assert not rnnkit.LSTM(8, 128)._side_by_side(100, 32)
-    with kernels.disabled():
-        assert not rnnkit.LSTM(8, 128, bidirectional=True)._side_by_side(100, 32)
-    code = "import rnnkit.kernels._parallel as p; print(p.worth(100, 32, 4, 128))"
-    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "RNNKIT_NO_SIDE_BY_SIDE": "1"})
-    assert off.stdout.strip() == "False", off.stdout + off.stderr
-    from rnnkit.kernels import _spin
-
-    _spin.SHORT = False                 # OpenBLAS's default ~0.1 s spin: one after the other
+    assert _sbs(rnnkit.LSTM(8, 128, bidirectional=True, backend="numba"), 100, 32)
+    assert not _sbs(rnnkit.LSTM(8, 128, backend="numba"), 100, 32)
+    assert not _sbs(rnnkit.LSTM(8, 128, bidirectional=True, backend="numpy"), 100, 32)
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "28"     # a long spin: one after the other (monkeypatched)
     assert not parallel.worth(100, 32, 4, 128)
+    del os.environ["OPENBLAS_THREAD_TIMEOUT"]        # OpenBLAS's default spin (~0.1 s) too
+    assert not parallel.worth(100, 32, 4, 128)
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "22"
 
 
-def test_blas_spin_is_set_short_only_before_numpy_loads():
-    """OPENBLAS_THREAD_TIMEOUT: set to 22 when unset and NumPy is not loaded yet; a user's value is
-    kept and judged (<= 24 is short); with NumPy loaded first and no value, the spin is the default."""
-    from rnnkit.kernels import _spin
+def test_side_by_side_is_off_outside_its_block():
+    """Without `rnnkit.side_by_side()` the directions run one after the other, whatever the size."""
+    if not backends.available("numba"):
+        pytest.skip("numba is not installed")
+    from rnnkit.kernels import _parallel
 
-    env = {}
-    assert _spin.configure(env, {}) and env == {"OPENBLAS_THREAD_TIMEOUT": "22"}
-    env = {}
-    assert not _spin.configure(env, {"numpy": None}) and env == {}
-    for value, short in (("20", True), ("24", True), ("28", False), ("junk", False)):
-        env = {"OPENBLAS_THREAD_TIMEOUT": value}
-        assert _spin.configure(env, {"numpy": None}) is short and env["OPENBLAS_THREAD_TIMEOUT"] == value
-    code = ("import os, sys\n{first}\nimport rnnkit\nfrom rnnkit.kernels import _spin\n"
-            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), _spin.SHORT)")
-    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    for first, want in (("", "22 True"), ("import numpy", "None False")):
-        got = subprocess.run([sys.executable, "-c", code.format(first=first)], capture_output=True,
-                             text=True, check=True, env=clean)
-        assert got.stdout.strip() == want, (first, got.stdout + got.stderr)
+    assert not _parallel.worth(100, 32, 4, 128)
+    with rnnkit.side_by_side(force=True):
+        assert _parallel.worth(100, 32, 4, 128) or not _parallel._blas.enabled()
+    assert not _parallel.worth(100, 32, 4, 128)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.slow
 def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, cell):
     """float32, T60 B32 H128, 2 layers: the same bits twice, and the same numbers (to float rounding:
     one-thread BLAS rounds differently) as the directions one after the other (outputs, dx, every
@@ -939,7 +875,7 @@ def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, ce
     rng = np.random.default_rng(0)
     x = rng.standard_normal((60, 32, 16)).astype(np.float32)
     dout = rng.standard_normal((60, 32, 256)).astype(np.float32)
-    assert layer._side_by_side(60, 32)
+    assert _sbs(layer, 60, 32)
     out, _ = layer.forward(x)
     out = out.copy()
     dx, _ = layer.backward(dout)
@@ -951,7 +887,7 @@ def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, ce
     saved = parallel.MAX_STEP_MACS
     parallel.MAX_STEP_MACS = 0
     try:
-        assert not layer._side_by_side(60, 32)
+        assert not _sbs(layer, 60, 32)
         out1, _ = layer.forward(x)
         dx1, _ = layer.backward(dout)
         peak1 = _peak_bytes(layer, x, dout)

@@ -1,5 +1,5 @@
 """rnnkit: recurrent neural networks (RNN, LSTM, GRU) on NumPy with exact backpropagation through time."""
-from .kernels import _spin  # noqa: F401  first, before NumPy loads OpenBLAS (see kernels/_spin.py)
+from .backends import set_backend
 from .errors import UserError
 from .gradcheck import GradcheckReport, check_function, gradcheck
 from .layers import GRU, LSTM, RNN, Embedding, Linear, Module
@@ -7,11 +7,14 @@ from .layers import GRU, LSTM, RNN, Embedding, Linear, Module
 __version__ = "0.1.0"
 
 __all__ = ["GRU", "Embedding", "GradcheckReport", "LSTM", "Linear", "Module", "RNN", "UserError",
-           "__version__", "check_function", "gradcheck", "SequenceClassifier", "Forecaster"]
+           "__version__", "check_function", "gradcheck", "set_backend", "side_by_side",
+           "SequenceClassifier", "Forecaster"]
 
 # Task estimators load lazily (PEP 562): SequenceClassifier picks up scikit-learn's base classes when
 # that is installed, and `import rnnkit` should not pay for importing it.
-_LAZY = {"SequenceClassifier": ".tasks.classify", "Forecaster": ".tasks.forecast"}
+# `side_by_side` lives with the fused kernels, which `import rnnkit` does not load.
+_LAZY = {"SequenceClassifier": ".tasks.classify", "Forecaster": ".tasks.forecast",
+         "side_by_side": ".kernels._parallel"}
 
 
 def __getattr__(name):

@@ -8,9 +8,12 @@ Parameters use torch.nn names without the layer suffix: `weight_ih` (G*H, D), `w
 A cell's state is always a tuple: `(h,)` for RNN and GRU, `(h, c)` for LSTM, each (B, H).
 `mask` is None or a (T, B, 1) array of 0/1 in the parameters' dtype: where it is 0 the step is padding,
 the state is carried through unchanged, the output is 0 and no gradient reaches the weights.
-`hs` (keyword, optional) is a (T+1, B, H) array of any strides that `forward` writes the states into
-(hs[0] = h_0) and keeps in its cache instead of a new one: a bidirectional layer passes views of one
-buffer shared by both directions, so that the layer's output is that buffer and needs no copy.
+`backward(params, cache, dout, dstate, dh_seq=None)` -> `(dx, dstate0, grads)`; `dh_seq`, a (T, B, H)
+array, is filled with dL/dh_t (gradient-flow diagnostics).
+
+This package is the reference (the oracle the fast path is tested against): plain NumPy, one
+expression per equation, and it imports nothing from `rnnkit.kernels`. Layers reach it, or the fused
+kernels, only through `rnnkit.backends`.
 """
 from . import gru, lstm, rnn
 

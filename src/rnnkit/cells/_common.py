@@ -24,14 +24,11 @@ def input_projection(params: dict, x: np.ndarray, fold_hh_bias: bool) -> np.ndar
 
 
 def weight_grads(params: dict, x: np.ndarray, h_prev: np.ndarray, dzi: np.ndarray,
-                 dzh: np.ndarray | None = None, dx_add: np.ndarray | None = None,
-                 need_dx: bool = True) -> tuple[np.ndarray | None, dict]:
+                 dzh: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Shared-weight gradients summed over all steps, and dx, from the per-step pre-activation grads.
 
     x: (T, B, D) inputs; h_prev: (T, B, H) the state entering each step; dzi: (T, B, G*H) gradient of
     the input pre-activations; dzh: the same for the recurrent pre-activations (GRU), None when equal.
-    dx_add: a (T, B, D) array (any strides) to add dx into and return instead of a new array.
-    need_dx=False: dx is not computed and returned as None (the input is data).
     """
     T, B, D = x.shape
     GH = dzi.shape[2]
@@ -45,11 +42,6 @@ def weight_grads(params: dict, x: np.ndarray, h_prev: np.ndarray, dzi: np.ndarra
     if "bias_ih" in params:
         grads["bias_ih"] = dzi2.sum(axis=0)
         grads["bias_hh"] = grads["bias_ih"].copy() if dzh is None else dzh2.sum(axis=0)
-    if not need_dx:
-        return None, grads
     dx = (dzi2 @ params["weight_ih"]).reshape(T, B, D)              # (T, B, D)
-    if dx_add is not None:
-        dx_add += dx
-        dx = dx_add
     return dx, grads
 

@@ -7,7 +7,7 @@ recurrent projection is kept separate from the input projection:
     r = sigmoid(xi_r + hh_r)
     z = sigmoid(xi_z + hh_z)
     n = tanh(xi_n + r * hh_n)
-    h_t = (1 - z) * n + z * h_{t-1}
+    h_t = (1 - z) * n + z * h_{t-1}  =  n + z * (h_{t-1} - n)   (the code's form: one product)
 
 Backward, with dh = dL/dh_t (output + next step):
     dn = dh * (1 - z),  dz = dh * (h_{t-1} - n)
@@ -25,7 +25,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
 from ._common import input_projection, weight_grads
 from .activations import sigmoid
 
@@ -76,9 +75,6 @@ def step_backward(dh, h_prev, gates, hhn, W_hh):
 
 def step(params, x_t, state):
     """One step for streaming/generation: x_t (B, D), state (h,) -> (h_t,)."""
-    fused = kernels.get("gru")
-    if fused is not None:
-        return fused.step(params, x_t, state)
     xi = x_t @ params["weight_ih"].T
     if "bias_ih" in params:
         xi += params["bias_ih"]
@@ -86,23 +82,15 @@ def step(params, x_t, state):
     return (h,)
 
 
-def forward(params, x, state, mask=None, *, hs=None, work=None):
+def forward(params, x, state, mask=None):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache.
 
-    hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
-    (out is then hs[1:] when mask is None).
-    work: None, or the internal buffers of a cache the caller has dropped (`kernels.<cell>.spare`);
-    the fused kernels write over those that nothing else refers to (`kernels._seq.take`), this NumPy
-    code ignores it.
     """
-    fused = kernels.get("gru")
-    if fused is not None:
-        return fused.forward(params, x, state, mask, hs=hs, work=work)
     T, B, _ = x.shape
     W_hh, b_hh = params["weight_hh"], params.get("bias_hh")
     H = W_hh.shape[1]
     xi = input_projection(params, x, fold_hh_bias=False)            # (T, B, 3H)
-    hs = np.empty((T + 1, B, H), dtype=xi.dtype) if hs is None else hs
+    hs = np.empty((T + 1, B, H), dtype=xi.dtype)
     gates = np.empty((T, B, 3 * H), dtype=xi.dtype)
     hhn = np.empty((T, B, H), dtype=xi.dtype)
     hs[0] = state[0]
@@ -115,22 +103,11 @@ def forward(params, x, state, mask=None, *, hs=None, work=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     """BPTT. dout (T, B, H), dstate (dh_T,) or None -> dx (T, B, D), (dh_0,), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
-    dx_add, if given, is a (T, B, D) array (any strides) that dx is added into and returned as dx:
-    a bidirectional layer sums both directions' dx there without a second array.
-    need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
-    does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
-    the (T, B, D) array.
-    last_grads: None, or the previous gradients by parameter name, which the caller also holds once (a
-    layer's `grads`); the fused kernels write over those that nothing else refers to
-    (`kernels._seq.take`), this NumPy code ignores it.
     """
-    fused = kernels.made_by(cache)
-    if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, last_grads)
     x, hs, gates, hhn, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]
@@ -148,5 +125,5 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             dh = dh_rec + g * (1 - m)
         if dh_seq is not None:
             dh_seq[t] = g
-    dx, grads = weight_grads(params, x, hs[:-1], dxi, dhh, dx_add=dx_add, need_dx=need_dx)
+    dx, grads = weight_grads(params, x, hs[:-1], dxi, dhh)
     return dx, (dh,), grads

@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
 from ._common import input_projection, weight_grads
 from .activations import sigmoid
 
@@ -71,9 +70,6 @@ def step_backward(dh, dc, c_prev, tc, gates, W_hh):
 
 def step(params, x_t, state):
     """One step for streaming/generation: x_t (B, D), state (h, c) -> (h_t, c_t)."""
-    fused = kernels.get("lstm")
-    if fused is not None:
-        return fused.step(params, x_t, state)
     xw = x_t @ params["weight_ih"].T
     if "bias_ih" in params:
         xw += params["bias_ih"] + params["bias_hh"]
@@ -81,24 +77,16 @@ def step(params, x_t, state):
     return h, c
 
 
-def forward(params, x, state, mask=None, *, hs=None, work=None):
+def forward(params, x, state, mask=None):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T, c_T), cache.
 
-    hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
-    (out is then hs[1:] when mask is None).
-    work: None, or the internal buffers of a cache the caller has dropped (`kernels.<cell>.spare`);
-    the fused kernels write over those that nothing else refers to (`kernels._seq.take`), this NumPy
-    code ignores it.
     """
-    fused = kernels.get("lstm")
-    if fused is not None:
-        return fused.forward(params, x, state, mask, hs=hs, work=work)
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     xw = input_projection(params, x, fold_hh_bias=True)             # (T, B, 4H)
     dtype = xw.dtype
-    hs = np.empty((T + 1, B, H), dtype=dtype) if hs is None else hs
+    hs = np.empty((T + 1, B, H), dtype=dtype)
     cs = np.empty((T + 1, B, H), dtype=dtype)
     tcs = np.empty((T, B, H), dtype=dtype)
     gates = np.empty((T, B, 4 * H), dtype=dtype)
@@ -114,22 +102,11 @@ def forward(params, x, state, mask=None, *, hs=None, work=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, tcs, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     """BPTT. dout (T, B, H), dstate (dh_T, dc_T) or None -> dx, (dh_0, dc_0), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with dL/dh_t (for gradient-flow diagnostics).
-    dx_add, if given, is a (T, B, D) array (any strides) that dx is added into and returned as dx:
-    a bidirectional layer sums both directions' dx there without a second array.
-    need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
-    does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
-    the (T, B, D) array.
-    last_grads: None, or the previous gradients by parameter name, which the caller also holds once (a
-    layer's `grads`); the fused kernels write over those that nothing else refers to
-    (`kernels._seq.take`), this NumPy code ignores it.
     """
-    fused = kernels.made_by(cache)
-    if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, last_grads)
     x, hs, cs, gates, tcs, mask = cache
     T = x.shape[0]
     W_hh = params["weight_hh"]
@@ -150,5 +127,5 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             dc = dc_rec + dc * (1 - m)
         if dh_seq is not None:
             dh_seq[t] = g
-    dx, grads = weight_grads(params, x, hs[:-1], dz, dx_add=dx_add, need_dx=need_dx)
+    dx, grads = weight_grads(params, x, hs[:-1], dz)
     return dx, (dh, dc), grads

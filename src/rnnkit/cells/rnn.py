@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
 from ._common import input_projection, weight_grads
 from .activations import NONLINEARITIES
 
@@ -47,34 +46,23 @@ def step_backward(g, h, W_hh, nonlinearity="tanh"):
 
 def step(params, x_t, state, nonlinearity="tanh"):
     """One step for streaming/generation: x_t (B, D), state (h,) -> (h_t,)."""
-    fused = kernels.get("rnn")
-    if fused is not None:
-        return fused.step(params, x_t, state, nonlinearity)
     xw = x_t @ params["weight_ih"].T
     if "bias_ih" in params:
         xw += params["bias_ih"] + params["bias_hh"]
     return (step_forward(xw, state[0], params["weight_hh"], nonlinearity),)
 
 
-def forward(params, x, state, mask=None, nonlinearity="tanh", *, hs=None, work=None):
+def forward(params, x, state, mask=None, nonlinearity="tanh"):
     """Run the whole sequence. Returns out (T, B, H), final state (h_T,), cache.
 
-    hs: None, or the (T+1, B, H) array (any strides) to write the states into and keep in the cache
-    (out is then hs[1:] when mask is None).
-    work: None, or the internal buffers of a cache the caller has dropped (`kernels.<cell>.spare`);
-    the fused kernels write over those that nothing else refers to (`kernels._seq.take`), this NumPy
-    code ignores it.
     """
-    fused = kernels.get("rnn")
-    if fused is not None:
-        return fused.forward(params, x, state, mask, nonlinearity, hs=hs)
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     xw = input_projection(params, x, fold_hh_bias=True)             # (T, B, H)
-    hs = np.empty((T + 1, B, H), dtype=xw.dtype) if hs is None else hs
+    hs = np.empty((T + 1, B, H), dtype=xw.dtype)
     hs[0] = state[0]
     for t in range(T):
         h = step_forward(xw[t], hs[t], W_hh, nonlinearity)
@@ -85,22 +73,11 @@ def forward(params, x, state, mask=None, nonlinearity="tanh", *, hs=None, work=N
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
+def backward(params, cache: Cache, dout, dstate, dh_seq=None):
     """BPTT. dout (T, B, H), dstate (dh_T,) or None -> dx (T, B, D), (dh_0,), grads.
 
     dh_seq, if given, is a (T, B, H) array filled with g_t = dL/dh_t (for gradient-flow diagnostics).
-    dx_add, if given, is a (T, B, D) array (any strides) that dx is added into and returned as dx:
-    a bidirectional layer sums both directions' dx there without a second array.
-    need_dx=False skips dx (returned as None): the input is data, not something to train (as torch
-    does for an input that does not require grad); it saves the (T*B, G*H) x (G*H, D) product and
-    the (T, B, D) array.
-    last_grads: None, or the previous gradients by parameter name, which the caller also holds once (a
-    layer's `grads`); the fused kernels write over those that nothing else refers to
-    (`kernels._seq.take`), this NumPy code ignores it.
     """
-    fused = kernels.made_by(cache)
-    if fused is not None:
-        return fused.backward(params, cache, dout, dstate, dh_seq, dx_add, need_dx, last_grads)
     x, hs, mask, nonlinearity = cache
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
@@ -117,5 +94,5 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             dh = dh_rec + g * (1 - m)                                # padding passes g straight through
         if dh_seq is not None:
             dh_seq[t] = g
-    dx, grads = weight_grads(params, x, hs[:-1], da, dx_add=dx_add, need_dx=need_dx)
+    dx, grads = weight_grads(params, x, hs[:-1], da)
     return dx, (dh,), grads

@@ -12,13 +12,19 @@ Each function below takes one layer/direction's parameters (torch names without 
 h_t. It returns a `StepTerms`: the state Jacobian `J (B, S, S)` (rows: outputs, columns: inputs; only
 for the first `n_jac` sequences, to bound cost), this step's contribution to dL/dW_hh
 (`dz^T h_{t-1}`, summed over the batch) and, for LSTM, the cell-state gradient handed to step t-1.
-Gate order and equations follow torch.nn (RNN, LSTM i,f,g,o, GRU r,z,n) and the rnnkit cells.
+The equations are not restated here: each function runs the reference cell's own step functions
+(`rnnkit.cells.<cell>.step_forward` / `step_backward`), and the Jacobian's rows are vector-Jacobian
+products of the cell's backward with the unit vectors (row k of J = e_k^T J, one batch row per k).
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+
+from ..cells import gru as _gru
+from ..cells import lstm as _lstm
+from ..cells import rnn as _rnn
 
 
 class StepTerms(NamedTuple):
@@ -28,108 +34,75 @@ class StepTerms(NamedTuple):
     state: tuple             # the new state (h,) or (h, c), recomputed here
 
 
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _affine(p, x, h_prev):
-    """(gi, gh) = (x W_ih^T + b_ih, h_prev W_hh^T + b_hh), each (B, G*H)."""
-    gi = x @ p["weight_ih"].T
-    gh = h_prev @ p["weight_hh"].T
+def _projected(p, x, fold_hh_bias):
+    """x W_ih^T + b_ih (+ b_hh when the cell adds it outside any gate product). (B, G*H)."""
+    xw = x @ p["weight_ih"].T
     if "bias_ih" in p:
-        gi = gi + p["bias_ih"]
-        gh = gh + p["bias_hh"]
-    return gi, gh
+        xw = xw + p["bias_ih"]
+        if fold_hh_bias:
+            xw = xw + p["bias_hh"]
+    return xw
+
+
+def _rows(a, n_jac, S):
+    """The first n_jac rows of a (B, ...) array, each repeated S times: (n_jac * S, ...)."""
+    return np.repeat(a[:n_jac], S, axis=0)
+
+
+def _basis(n_jac, S, dtype):
+    """n_jac stacked S x S identities: the unit vectors e_k, one per batch row. (n_jac * S, S)."""
+    return np.tile(np.eye(S, dtype=dtype), (n_jac, 1))
 
 
 def rnn_step(p, x, state, dh, n_jac, nonlinearity="tanh"):
     """h = act(x W_ih^T + b_ih + h_prev W_hh^T + b_hh);  J = diag(act'(z)) W_hh;  dz = dh * act'(z)."""
     (h_prev,) = state[:1]
-    gi, gh = _affine(p, x, h_prev)
-    z = gi + gh
-    if nonlinearity == "tanh":
-        h = np.tanh(z)
-        d = 1.0 - h ** 2                                           # tanh' from the output
-    elif nonlinearity == "relu":
-        h = np.maximum(z, 0.0)
-        d = (z > 0).astype(z.dtype)
-    else:
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    J = d[:n_jac, :, None] * p["weight_hh"][None]                 # (n, H, H)
-    dz = dh * d
-    return StepTerms(J, dz.T @ h_prev, None, (h,))
+    W = p["weight_hh"]
+    H = W.shape[1]
+    h = _rnn.step_forward(_projected(p, x, True), h_prev, W, nonlinearity)
+    da, _ = _rnn.step_backward(dh, h, W, nonlinearity)
+    _, rows = _rnn.step_backward(_basis(n_jac, H, h.dtype), _rows(h, n_jac, H), W, nonlinearity)
+    return StepTerms(rows.reshape(n_jac, H, H), da.T @ h_prev, None, (h,))
 
 
 def lstm_step(p, x, state, dh, n_jac, dc_next=None):
-    """LSTM, torch gate order i, f, g, o.
-
-    i = s(z_i), f = s(z_f), g = tanh(z_g), o = s(z_o);  c = f*c_prev + i*g;  h = o*tanh(c).
-    dc/dh_prev = diag(c_prev f(1-f)) W_f + diag(g i(1-i)) W_i + diag(i(1-g^2)) W_g;  dc/dc_prev = diag(f)
-    dh/dh_prev = diag(tanh(c) o(1-o)) W_o + diag(o(1-tanh(c)^2)) dc/dh_prev;  dh/dc_prev = diag(o(1-tanh(c)^2) f)
-    With dc = dh*o*(1-tanh(c)^2) + dc_next (dc_next = dL/dc_t arriving from step t+1):
-    dz = [dc*g*i(1-i), dc*c_prev*f(1-f), dc*i*(1-g^2), dh*tanh(c)*o(1-o)];  dc_prev = dc*f.
-    """
+    """LSTM (torch gate order i, f, g, o); s = [h; c], so J is (2H, 2H): rows k < H are the VJP of
+    dh = e_k, dc = 0, rows k >= H of dh = 0, dc = e_{k-H}; dc_next = dL/dc_t arriving from step t+1."""
     h_prev, c_prev = state
-    H = h_prev.shape[1]
-    gi, gh = _affine(p, x, h_prev)
-    z = gi + gh
-    i, f, o = _sigmoid(z[:, :H]), _sigmoid(z[:, H:2 * H]), _sigmoid(z[:, 3 * H:])
-    g = np.tanh(z[:, 2 * H:3 * H])
-    c = f * c_prev + i * g
-    tc = np.tanh(c)
-    h = o * tc
     W = p["weight_hh"]
-    Wi, Wf, Wg, Wo = W[:H], W[H:2 * H], W[2 * H:3 * H], W[3 * H:]
-    n = slice(0, n_jac)
-    dc_dh = ((c_prev * f * (1 - f))[n, :, None] * Wf + (g * i * (1 - i))[n, :, None] * Wi
-             + (i * (1 - g ** 2))[n, :, None] * Wg)                # (n, H, H)
-    oc = o * (1 - tc ** 2)
-    dh_dh = (tc * o * (1 - o))[n, :, None] * Wo + oc[n, :, None] * dc_dh
-    eye = np.eye(H, dtype=z.dtype)
-    J = np.block([[dh_dh, (oc * f)[n, :, None] * eye], [dc_dh, f[n, :, None] * eye]])  # (n, 2H, 2H)
-    dc = dh * oc + (0.0 if dc_next is None else dc_next)
-    dz = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
-                         dh * tc * o * (1 - o)], axis=1)            # (B, 4H)
-    return StepTerms(J, dz.T @ h_prev, dc * f, (h, c))
+    H = W.shape[1]
+    h, c, tc, gates = _lstm.step_forward(_projected(p, x, True), h_prev, c_prev, W)
+    dc = np.zeros_like(c) if dc_next is None else dc_next
+    dz, _, dc_prev = _lstm.step_backward(dh, dc, c_prev, tc, gates, W)
+    e = _basis(n_jac, 2 * H, h.dtype)                                # (n_jac * 2H, 2H)
+    _, jh, jc = _lstm.step_backward(e[:, :H], e[:, H:], _rows(c_prev, n_jac, 2 * H),
+                                    _rows(tc, n_jac, 2 * H), _rows(gates, n_jac, 2 * H), W)
+    J = np.concatenate([jh, jc], axis=1).reshape(n_jac, 2 * H, 2 * H)
+    return StepTerms(J, dz.T @ h_prev, dc_prev, (h, c))
 
 
 def gru_step(p, x, state, dh, n_jac):
-    """GRU, torch gate order r, z, n.
-
-    r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r*gh_n), h = (1-z)*n + z*h_prev,
-    with gh = h_prev W_hh^T + b_hh. dh/dh_prev = diag(z) + diag((h_prev-n) z(1-z)) W_hz
-    + diag((1-z)(1-n^2)) (diag(r) W_hn + diag(gh_n r(1-r)) W_hr).
-    """
+    """GRU (torch gate order r, z, n; b_hn inside the reset product): J = dh_t/dh_{t-1} (H, H)."""
     (h_prev,) = state[:1]
-    H = h_prev.shape[1]
-    gi, gh = _affine(p, x, h_prev)
-    r = _sigmoid(gi[:, :H] + gh[:, :H])
-    zg = _sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
-    ghn = gh[:, 2 * H:]
-    nn = np.tanh(gi[:, 2 * H:] + r * ghn)
-    h = (1 - zg) * nn + zg * h_prev
     W = p["weight_hh"]
-    Wr, Wz, Wn = W[:H], W[H:2 * H], W[2 * H:]
-    s = slice(0, n_jac)
-    an = (1 - zg) * (1 - nn ** 2)                                  # dh/d(pre-activation of n)
-    J = (zg[s, :, None] * np.eye(H, dtype=h.dtype) + ((h_prev - nn) * zg * (1 - zg))[s, :, None] * Wz
-         + an[s, :, None] * (r[s, :, None] * Wn + (ghn * r * (1 - r))[s, :, None] * Wr))
-    dan = dh * an
-    dgh = np.concatenate([dan * ghn * r * (1 - r), dh * (h_prev - nn) * zg * (1 - zg), dan * r], axis=1)
-    return StepTerms(J, dgh.T @ h_prev, None, (h,))
+    H = W.shape[1]
+    h, gates, hhn = _gru.step_forward(_projected(p, x, False), h_prev, W, p.get("bias_hh"))
+    _, dhh, _ = _gru.step_backward(dh, h_prev, gates, hhn, W)
+    _, _, rows = _gru.step_backward(_basis(n_jac, H, h.dtype), _rows(h_prev, n_jac, H),
+                                    _rows(gates, n_jac, H), _rows(hhn, n_jac, H), W)
+    return StepTerms(rows.reshape(n_jac, H, H), dhh.T @ h_prev, None, (h,))
 
 
 def _cell_kind(layer) -> str:
-    for cls in type(layer).__mro__:
-        name = cls.__name__.upper()
-        if name in ("RNN", "LSTM", "GRU"):
-            return name
-    raise TypeError(f"expected an rnnkit RNN, LSTM or GRU layer, got {type(layer).__name__}")
+    name = getattr(layer, "cell_name", None)
+    if name not in ("rnn", "lstm", "gru"):
+        raise TypeError(f"expected an rnnkit RNN, LSTM or GRU layer, got {type(layer).__name__}")
+    return name.upper()
 
 
 # cell kind -> (step function, names of the gate blocks of weight_hh, state size multiplier)
 CELLS = {
-    "RNN": (rnn_step, ("hh",), 1),
-    "LSTM": (lstm_step, ("i", "f", "g", "o"), 2),
-    "GRU": (gru_step, ("r", "z", "n"), 1),
+    "RNN": (rnn_step, ("hh",), _rnn.N_STATES),
+    "LSTM": (lstm_step, ("i", "f", "g", "o"), _lstm.N_STATES),
+    "GRU": (gru_step, ("r", "z", "n"), _gru.N_STATES),
 }

@@ -19,9 +19,9 @@ variable RNNKIT_NO_BLAS_LOOP=1 skips the lookup).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
-import sys
 
 import numpy as np
 from numba import njit, types
@@ -116,10 +116,16 @@ def enabled() -> bool:
     return _enabled
 
 
+@contextlib.contextmanager
 def disabled():
-    """`with _blas.disabled(): ...` runs the kernels' Python loops with np.matmul (tests)."""
-    from . import switched_off
-    return switched_off(sys.modules[__name__])
+    """`with _blas.disabled(): ...` runs the kernels' Python loops with np.matmul inside the block
+    (tests), and restores what was in effect after."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
 
 
 @njit(**JIT)

@@ -19,13 +19,15 @@ backward_in_chunks`): no second dx array (it was +0.13x of the kept activations 
 bidirectional LSTM), and each takes half the rows per chunk (`running`), so the two directions' chunk
 buffers together are the size of one (measured: no slower at B32 H128).
 
-Used only when the compiled loops run, NumPy's BLAS is OpenBLAS with two or more threads whose idle
-spin is short (`_spin`: rnnkit imported before NumPy, or OPENBLAS_THREAD_TIMEOUT set; with OpenBLAS's
-default ~0.1 s spin a bidirectional layer in a model was slower side by side), the layer is in the
-size range where it pays, and no other thread is inside `pair` (the thread count is global);
-otherwise the directions run one after the other, as before. RNNKIT_NO_SIDE_BY_SIDE=1 in the
-environment (read at import) switches it off, e.g. for a program whose other threads use NumPy's BLAS
-at the same time (they would get one BLAS thread while a pair runs).
+An explicit option, off by default: `with rnnkit.kernels._parallel.side_by_side(): ...` (exported as
+`rnnkit.side_by_side`) switches it on inside the block. Why not by default: `pair` changes the thread
+count of NumPy's OpenBLAS for the whole process while it runs (restored after), so other threads that
+use NumPy's BLAS meanwhile get one thread, and on a machine whose second core is busy the two
+directions wait on each other. Inside the block it is used when the compiled loops run, NumPy's BLAS
+is OpenBLAS with two or more threads whose idle spin is short (the user's OPENBLAS_THREAD_TIMEOUT
+<= 24, exported before NumPy loads: with OpenBLAS's default ~0.1 s spin a bidirectional layer in a
+model was slower side by side; rnnkit does not set it), the layer is in the size range where it
+pays, and no other thread is inside `pair`; otherwise the directions run one after the other.
 
 Results: each path gives the same bits every time (each dx element is +0 plus the two directions'
 products, added in either order: the same sum). The two paths agree to float rounding only:
@@ -39,7 +41,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from . import _blas, _spin
+import contextlib
+
+from . import _blas
 
 # per direction, B * G*H * H multiply-adds per step in the recurrent product, T steps: below MIN_SEQ
 # for the whole sequence the thread hand-offs (two per forward + backward, ~0.1 ms each here) cost more
@@ -48,7 +52,8 @@ from . import _blas, _spin
 MIN_SEQ_MACS = 30_000_000
 MAX_STEP_MACS = 64 * 4 * 256 * 256
 
-ENABLED = os.environ.get("RNNKIT_NO_SIDE_BY_SIDE", "").strip() not in ("1", "true", "yes")
+MAX_SHORT_SPIN = 24  # OPENBLAS_THREAD_TIMEOUT up to this (2**24 cycles, ~6 ms) counts as short
+_on = threading.local()   # .depth: how many `side_by_side()` blocks this thread is inside
 _lock = threading.Lock()
 _inside = threading.local()  # .on: this thread is running one of a pair's two jobs
 ADD_LOCK = threading.Lock()  # held while a direction adds its chunk of dx into the layer's shared dx
@@ -71,11 +76,33 @@ def _flagged(f):
         _inside.on = False
 
 
+@contextlib.contextmanager
+def side_by_side(force: bool = False):
+    """Run bidirectional layers' two directions at once inside the block (this thread only); `force`
+    also at sizes where `worth` would say no (tests)."""
+    before = getattr(_on, "depth", 0), getattr(_on, "force", False)
+    _on.depth, _on.force = before[0] + 1, before[1] or force
+    try:
+        yield
+    finally:
+        _on.depth, _on.force = before
+
+
+def short_spin(environ=os.environ) -> bool:
+    """True when the user set OpenBLAS's idle spin short (OPENBLAS_THREAD_TIMEOUT <= MAX_SHORT_SPIN)."""
+    try:
+        return int(environ.get("OPENBLAS_THREAD_TIMEOUT", "")) <= MAX_SHORT_SPIN
+    except ValueError:
+        return False
+
+
 def worth(T: int, B: int, G: int, H: int) -> bool:
     """True when `pair` would run two directions of this size side by side (G gate blocks of H)."""
+    if not getattr(_on, "depth", 0) or not _blas.enabled():
+        return False
     step = B * G * H * H
-    if not (ENABLED and _spin.SHORT and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS
-            and _blas.enabled()):
+    if not getattr(_on, "force", False) and not (short_spin() and step <= MAX_STEP_MACS
+                                                 and T * step >= MIN_SEQ_MACS):
         return False
     n = _blas.threads()
     return n is not None and n >= 2

@@ -18,8 +18,6 @@ sixth of the full dz or less for the sizes with T*B >= 3200. `CHUNK_STEPS` force
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from numba import njit
 
@@ -34,24 +32,10 @@ CHUNK_STEPS: int | None = None  # force K (steps per chunk), e.g. in tests; None
 SCRATCH_PARTS = 4          # a chunk's weight-gradient product is added in this many row blocks
 
 
-def take(spare: dict | None, key: str, shape: tuple, dtype, held: int = 0) -> np.ndarray:
-    """spare[key] (a buffer of a dropped cache, the kernels' `spare`; a previous gradient) to write
-    over, when it has this shape and dtype, is its own memory (not a view) and nothing but `spare` and
-    `held` known holders refer to it; otherwise a new uninitialised array.
-
-    Why: a layer's next forward needs buffers of the same sizes as the cache it drops, and its next
-    backward gradients of the same sizes as the last ones; new arrays beside them cost memory (the
-    gradients 0.12x of the RNN's states at H=512). Arrays over 32 MB also come from the OS fresh each
-    time (glibc maps them): at B128 T50 H512 (GRU gates 39 MB, LSTM 52 MB) a forward took 537-1725
-    page faults and 8-12 ms of system time, none when written over.
-    Safe: sys.getrefcount counts every reference (a view holds its base), so an array anyone else
-    still refers to is never written; the count here is spare's, `a`'s and getrefcount's argument's.
-    """
-    a = None if spare is None else spare.get(key)
-    if (type(a) is np.ndarray and a.shape == tuple(shape) and a.dtype == dtype and a.base is None
-            and a.flags.c_contiguous and a.flags.writeable and sys.getrefcount(a) == 3 + held):
-        return a
-    return np.empty(shape, dtype)
+def buffer(workspace, name: str, shape: tuple, dtype) -> np.ndarray:
+    """`workspace.buffer(name, shape, dtype)` (a layer's `rnnkit.backends.Workspace`, whose stated
+    ownership says when its buffers are written over), or a new array when there is no workspace."""
+    return np.empty(shape, dtype) if workspace is None else workspace.buffer(name, shape, dtype)
 
 
 def mask_rows(mask, T: int, B: int, dtype) -> np.ndarray:
@@ -76,13 +60,6 @@ def ones_row(B: int, dtype) -> np.ndarray:
     if o is None:
         o = _SHARED[key] = np.ones(B, dtype)
     return o
-
-
-def refuse_nonfinite(x_t: np.ndarray):
-    """Raise the layers' one-line NaN/Inf error for a step input (the kernels found one)."""
-    from ..layers.checks import check_finite  # lazy: rnnkit.layers imports the cells, which import us
-    check_finite("x_t", x_t)
-    raise AssertionError("a step kernel reported NaN/Inf that check_finite did not find")
 
 
 def project(params: dict, x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -168,10 +145,11 @@ def small_step(B: int, W_ih: np.ndarray, W_hh: np.ndarray) -> bool:
 
 
 def bind_step(params: dict, B: int, small, large):
-    """run(x_t, state, out): one generation step for batch B with the weights bound (the cells'
-    `stepper`). Small layers: `small(x_t, W_ih, W_hh, b_ih, b_hh, state, out)`, one compiled call
-    that returns False for NaN/Inf in x_t. Others: the products z = x_t W_ih^T and r = h W_hh^T by
-    BLAS, then `large(z, r, b_ih, b_hh, state, out, ones)` (the gate kernel with an all-ones mask).
+    """run(x_t, state, out) -> bool: one generation step for batch B with the weights bound (the
+    backends' `stepper`); False, computing nothing, when x_t holds NaN/Inf. Small layers:
+    `small(x_t, W_ih, W_hh, b_ih, b_hh, state, out)`, one compiled call that returns False for NaN/Inf
+    in x_t. Others: the products z = x_t W_ih^T and r = h W_hh^T by BLAS, then
+    `large(z, r, b_ih, b_hh, state, out, ones)` (the gate kernel with an all-ones mask).
     x_t may have any strides (a layer's next input is a view of its state, e.g. of a Fortran-ordered
     one): the kernels read it as a C-contiguous array (`all_finite`), so any other is copied first."""
     W_ih, W_hh = params["weight_ih"], params["weight_hh"]
@@ -180,8 +158,7 @@ def bind_step(params: dict, B: int, small, large):
         def run(x_t, state, out):
             if not x_t.flags.c_contiguous:
                 x_t = np.ascontiguousarray(x_t)
-            if not small(x_t, W_ih, W_hh, b_ih, b_hh, state, out):
-                refuse_nonfinite(x_t)
+            return small(x_t, W_ih, W_hh, b_ih, b_hh, state, out)
         return run
     ones, W_ihT, W_hhT = ones_row(B, W_hh.dtype), W_ih.T, W_hh.T
 
@@ -189,9 +166,10 @@ def bind_step(params: dict, B: int, small, large):
         if not x_t.flags.c_contiguous:
             x_t = np.ascontiguousarray(x_t)
         if not all_finite(x_t):
-            refuse_nonfinite(x_t)
+            return False
         large(np.dot(x_t, W_ihT), np.dot(state[0], W_hhT), b_ih, b_hh, state, out, ones)  # np.dot:
-    return run                                                       # less overhead than matmul
+        return True                                                  # less overhead than matmul
+    return run
 
 
 @njit(**JIT)
@@ -280,7 +258,7 @@ def chunk_steps(T: int, B: int) -> int:
 
 def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: int, steps,
                        tail: int = 0, dx_add: np.ndarray | None = None, need_dx: bool = True,
-                       spare: dict | None = None):
+                       workspace=None):
     """Run `steps(t0, t1, dz, dtail)` for chunks [t0, t1) from the end back to t = 0 and return dx
     (T, B, D) and the gradients dict.
 
@@ -293,9 +271,9 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     returning a new array (a bidirectional layer sums both directions' dx; see `cells.lstm.backward`),
     each chunk under `_parallel.ADD_LOCK` (the two directions may run side by side).
     need_dx=False: no dx product and no dx array; dx is returned as None (the input is data).
-    spare: the previous gradients by name, held once more by the caller (a layer's `grads`): those
-    nothing else refers to are written over (`take`) instead of new arrays beside them (0.12x of the
-    states the RNN keeps at B128 H512, in every training step of a loop).
+    workspace: the layer's `Workspace` for this direction: the gradients are its buffers, written over
+    by each backward (the layer's `grads` are these arrays), not new arrays beside the last ones (0.12x
+    of the states the RNN keeps at B128 H512, in every training step of a loop).
     """
     T, B, D = x.shape
     H = h_prev.shape[2]
@@ -305,12 +283,12 @@ def backward_in_chunks(params: dict, x: np.ndarray, h_prev: np.ndarray, width: i
     dz = np.empty((K, B, width), dtype)
     dtail = np.empty((K, B, tail), dtype) if tail else None
     dx = (np.empty((T, B, D), dtype) if dx_add is None else dx_add) if need_dx else None
-    grads = {"weight_ih": take(spare, "weight_ih", (width, D), dtype, 1),
-             "weight_hh": take(spare, "weight_hh", (width, H), dtype, 1)}
+    grads = {"weight_ih": buffer(workspace, "grad_weight_ih", (width, D), dtype),
+             "weight_hh": buffer(workspace, "grad_weight_hh", (width, H), dtype)}
     bias = "bias_ih" in params
     if bias:
-        grads["bias_ih"] = take(spare, "bias_ih", (width,), dtype, 1)
-        grads["bias_hh"] = take(spare, "bias_hh", (width,), dtype, 1)
+        grads["bias_ih"] = buffer(workspace, "grad_bias_ih", (width,), dtype)
+        grads["bias_hh"] = buffer(workspace, "grad_bias_hh", (width,), dtype)
     g_ih, g_hh, b_ih, b_hh = (grads.get(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
     fused = _blas.enabled()                                          # gemm with beta = 1 adds in place
     scratch = np.empty(-(-width // SCRATCH_PARTS) * max(D, H), dtype) if T > K and not fused else None

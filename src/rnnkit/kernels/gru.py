@@ -14,11 +14,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows, take)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, buffer, dout_rows, dout_step, mask_rows,
+                   matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -29,8 +28,6 @@ class Cache(NamedTuple):
     hhn: np.ndarray        # (T, B, H) h_{t-1} W_hn^T + b_hn
     mask: np.ndarray | None
 
-
-register_cache(Cache, "gru")
 
 
 @njit(**JIT)
@@ -144,18 +141,18 @@ def backward_seq(t0, t1, gates, hhn, rows, dout, whole, d, dh_rec, dpass, m, dxi
         gemm(dhh, W_hh, dh_rec, 0.0)                                 # dh_rec = dhh_t W_hh
 
 
-def forward(params, x, state, mask=None, hs=None, work=None):
-    """Same contract as `rnnkit.cells.gru.forward` (hs: see `_seq.state_rows`; work: `spare` of a
-    dropped cache, whose gates and hhn are written over where nothing else refers to them, `_seq.take`)."""
+def forward(params, x, state, mask=None, hs=None, workspace=None):
+    """`rnnkit.backends.reference.Reference.forward` for this cell (hs: see `_seq.state_rows`); the
+    gates and hhn come from `workspace`, the states never (they are the layer's output)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = project(params, x, take(work, "gates", (T, B, 3 * H), dtype))
+    gates = project(params, x, buffer(workspace, "gates", (T, B, 3 * H), dtype))
     b_ih, b_hh = biases(params, 3 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype) if hs is None else hs
     rows = state_rows(hs)
-    hhn = take(work, "hhn", (T, B, H), dtype)
+    hhn = buffer(workspace, "hhn", (T, B, H), dtype)
     hs[0] = state[0]
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 3H): no-trans BLAS per step
     rh = np.empty((B, 3 * H), dtype)
@@ -170,8 +167,9 @@ def forward(params, x, state, mask=None, hs=None, work=None):
     return out, (hs[T].copy(),), Cache(x, hs, gates, hhn, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
-    """Same contract as `rnnkit.cells.gru.backward` (the cache stays valid for another backward)."""
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True,
+             workspace=None):
+    """`rnnkit.backends.reference.Reference.backward` for this cell (the cache stays valid for another backward)."""
     x, hs, gates, hhn, mask = cache
     T, B, H = hhn.shape
     W_hh = params["weight_hh"]
@@ -198,15 +196,10 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
 
     # the recurrent pre-activation gradient is [dxi[..., :2H], dan * r]: the tail gives dW_hh[2H:]
     dx, grads = backward_in_chunks(params, x, hs[:-1], 3 * H, steps, tail=H, dx_add=dx_add, need_dx=need_dx,
-                                   spare=last_grads)
+                                   workspace=workspace)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 
-
-def spare(cache: Cache) -> dict:
-    """The buffers of a dropped cache that only the cache refers to internally (gates, hhn; the
-    states are the layer's outputs), for the next forward's `work` (`_seq.take`)."""
-    return {"gates": cache.gates, "hhn": cache.hhn}
 
 
 def stepper(params, B):
@@ -218,11 +211,3 @@ def stepper(params, B):
         forward_step(xi, rh, b_ih, b_hh, st[0], ones, np.empty_like(out[0]), out[0])
 
     return bind_step(params, B, small, large)
-
-
-def step(params, x_t, state, out=None):
-    """Same contract as `rnnkit.cells.gru.step`: x_t (B, D), (h,) -> (h_t,), written into `out` when
-    given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
-    out = out if out is not None else (np.empty_like(state[0]),)
-    stepper(params, state[0].shape[0])(x_t, state, out)
-    return out

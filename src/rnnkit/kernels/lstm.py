@@ -19,11 +19,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import register_cache
 from . import _blas
 from ._blas import gemm
-from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
-                   matvec_rows, project, state_block, state_row, state_rows, take)
+from ._seq import (all_finite, backward_in_chunks, biases, bind_step, buffer, dout_rows, dout_step, mask_rows,
+                   matvec_rows, project, state_block, state_row, state_rows)
 from ._math import JIT, sigmoid, tanh
 
 
@@ -34,8 +33,6 @@ class Cache(NamedTuple):
     gates: np.ndarray      # (T, B, 4H) activated [i, f, g, o]
     mask: np.ndarray | None
 
-
-register_cache(Cache, "lstm")
 
 
 @njit(**JIT)
@@ -154,18 +151,18 @@ def backward_seq(t0, t1, gates, cs, dout, whole, d, dh_rec, dpass, dc, m, dz, tc
         gemm(dz[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = dz_t W_hh
 
 
-def forward(params, x, state, mask=None, hs=None, work=None):
-    """Same contract as `rnnkit.cells.lstm.forward` (hs: see `_seq.state_rows`; work: `spare` of a
-    dropped cache, whose gates and cs are written over where nothing else refers to them, `_seq.take`)."""
+def forward(params, x, state, mask=None, hs=None, workspace=None):
+    """`rnnkit.backends.reference.Reference.forward` for this cell (hs: see `_seq.state_rows`); the
+    gates and cs come from `workspace`, the states never (they are the layer's output)."""
     T, B, _ = x.shape
     W_hh = params["weight_hh"]
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    gates = project(params, x, take(work, "gates", (T, B, 4 * H), dtype))
+    gates = project(params, x, buffer(workspace, "gates", (T, B, 4 * H), dtype))
     b_ih, b_hh = biases(params, 4 * H, dtype)
     hs = np.empty((T + 1, B, H), dtype) if hs is None else hs
     rows = state_rows(hs)
-    cs = take(work, "cs", (T + 1, B, H), dtype)
+    cs = buffer(workspace, "cs", (T + 1, B, H), dtype)
     hs[0], cs[0] = state
     W_hhT = np.ascontiguousarray(W_hh.T)                             # (H, 4H): no-trans BLAS per step
     r = np.empty((B, 4 * H), dtype)
@@ -180,8 +177,9 @@ def forward(params, x, state, mask=None, hs=None, work=None):
     return out, (hs[T].copy(), cs[T].copy()), Cache(x, hs, cs, gates, mask)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
-    """Same contract as `rnnkit.cells.lstm.backward` (the cache stays valid for another backward)."""
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True,
+             workspace=None):
+    """`rnnkit.backends.reference.Reference.backward` for this cell (the cache stays valid for another backward)."""
     x, hs, cs, gates, mask = cache
     T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
     W_hh = params["weight_hh"]
@@ -208,15 +206,10 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             np.matmul(dz[t - t0], W_hh, out=dh_rec)
 
     dx, grads = backward_in_chunks(params, x, hs[:-1], 4 * H, steps, dx_add=dx_add, need_dx=need_dx,
-                                   spare=last_grads)
+                                   workspace=workspace)
     dh_rec += dpass
     return dx, (dh_rec, dc), grads
 
-
-def spare(cache: Cache) -> dict:
-    """The buffers of a dropped cache that only the cache refers to internally (gates, cs; the
-    states are the layer's outputs), for the next forward's `work` (`_seq.take`)."""
-    return {"gates": cache.gates, "cs": cache.cs}
 
 
 def stepper(params, B):
@@ -230,11 +223,3 @@ def stepper(params, B):
         forward_step(z, r, b_ih, b_hh, st[0], st[1], ones, out[0], out[1])
 
     return bind_step(params, B, small, large)
-
-
-def step(params, x_t, state, out=None):
-    """Same contract as `rnnkit.cells.lstm.step`: x_t (B, D), (h, c) -> (h_t, c_t), written into `out`
-    ((B, H) arrays) when given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
-    out = out if out is not None else (np.empty_like(state[0]), np.empty_like(state[1]))
-    stepper(params, state[0].shape[0])(x_t, state, out)
-    return out

@@ -13,7 +13,6 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from . import register_cache
 from . import _blas
 from ._blas import gemm
 from ._seq import (all_finite, backward_in_chunks, biases, bind_step, dout_rows, dout_step, mask_rows,
@@ -29,8 +28,6 @@ class Cache(NamedTuple):
     mask: np.ndarray | None
     nonlinearity: str
 
-
-register_cache(Cache, "rnn")
 
 
 @njit(inline="always", **JIT)
@@ -114,8 +111,8 @@ def backward_seq(t0, t1, rows, dout, whole, d, dh_rec, dpass, m, da, seq, record
         gemm(da[t - t0], W_hh, dh_rec, 0.0)                          # dh_rec = da_t W_hh
 
 
-def forward(params, x, state, mask=None, nonlinearity="tanh", hs=None):
-    """Same contract as `rnnkit.cells.rnn.forward` (hs: see `_seq.state_rows`)."""
+def forward(params, x, state, mask=None, nonlinearity="tanh", hs=None, workspace=None):
+    """`rnnkit.backends.reference.Reference.forward` for this cell (hs: see `_seq.state_rows`)."""
     if nonlinearity not in RELU:
         raise ValueError(f"nonlinearity must be one of {sorted(RELU)}, got {nonlinearity!r}")
     T, B, _ = x.shape
@@ -141,8 +138,9 @@ def forward(params, x, state, mask=None, nonlinearity="tanh", hs=None):
     return out, (hs[T].copy(),), Cache(x, hs, mask, nonlinearity)
 
 
-def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True, last_grads=None):
-    """Same contract as `rnnkit.cells.rnn.backward`."""
+def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_dx=True,
+             workspace=None):
+    """`rnnkit.backends.reference.Reference.backward` for this cell."""
     x, hs, mask, nonlinearity = cache
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     W_hh = params["weight_hh"]
@@ -166,14 +164,10 @@ def backward(params, cache: Cache, dout, dstate, dh_seq=None, dx_add=None, need_
             np.matmul(da[t - t0], W_hh, out=dh_rec)
 
     dx, grads = backward_in_chunks(params, x, hs[:-1], H, steps, dx_add=dx_add, need_dx=need_dx,
-                                   spare=last_grads)
+                                   workspace=workspace)
     dh_rec += dpass
     return dx, (dh_rec,), grads
 
-
-def spare(cache: Cache) -> None:
-    """Nothing to reuse: the RNN keeps only its states, which are the layer's outputs."""
-    return None
 
 
 def stepper(params, B, nonlinearity="tanh"):
@@ -188,11 +182,3 @@ def stepper(params, B, nonlinearity="tanh"):
         out[0][...] = a
 
     return bind_step(params, B, small, large)
-
-
-def step(params, x_t, state, nonlinearity="tanh", out=None):
-    """Same contract as `rnnkit.cells.rnn.step`: x_t (B, D), (h,) -> (h_t,), written into `out` when
-    given. Raises ValueError when x_t holds NaN/Inf (checked in the kernel)."""
-    out = out if out is not None else (np.empty_like(state[0]),)
-    stepper(params, state[0].shape[0], nonlinearity)(x_t, state, out)
-    return out

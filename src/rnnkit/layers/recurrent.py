@@ -2,7 +2,8 @@
 
 Same equations, options, parameter names/shapes and state layout as `torch.nn.RNN/LSTM/GRU`, so weights
 move between the two unchanged (`layer.load_state_dict(torch_module.state_dict())` after `.numpy()`).
-The math lives in `rnnkit.cells`; this file only stacks layers and directions:
+The math lives in the layer's backend (`rnnkit.backends`: "numpy" the reference cells, "numba" the
+fused kernels), resolved once at construction; this file only stacks layers and directions:
 
     layer l, direction d:  out_{l,d}, state_{l,d} = cell.forward(params_{l,d}, input_l (reversed if d=1))
     input_{l+1} = dropout([out_{l,0}, out_{l,1}])      (dropout only between layers, in training mode)
@@ -17,15 +18,24 @@ output and pass no gradient.
 """
 from __future__ import annotations
 
-import sys
+from typing import NamedTuple
 
 import numpy as np
 
-from .. import cells, kernels
+from .. import backends, cells
 from .base import Module
 from .checks import as_float_array, check_finite, check_lengths, check_shape, float_dtype
 
 INITS = ("uniform", "orthogonal")
+
+
+class LayerCache(NamedTuple):
+    """What `forward` keeps for `backward`: the backend that made the per-direction caches, and them."""
+    backend: str                 # the backend's name (`rnnkit.backends`)
+    caches: list                 # one cell cache per (layer, direction), index l * nd + d
+    drop_masks: list             # per layer: the dropout mask applied to its output, or None
+    rev: np.ndarray | None       # (T, B) per-sequence reversal index with lengths, else None
+    shape: tuple                 # (T, B)
 
 
 def _reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
@@ -48,20 +58,17 @@ def _direction_states(buf: np.ndarray, d: int) -> np.ndarray:
     return buf[:-1, :, :H] if d == 0 else buf[:0:-1, :, H:]
 
 
-def _spare(cache) -> dict | None:
-    """The internal buffers of a dropped cache that the next forward may write over (`_seq.take`),
-    by field name; None for a cache the NumPy cells made."""
-    fused = kernels.made_by(cache)
-    return None if fused is None else fused.spare(cache)
-
-
 def _orthogonal(rng, n: int, dtype) -> np.ndarray:
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
     return (q * np.sign(np.diag(r))).astype(dtype)                   # sign fix: uniform over O(n)
 
 
 class _Recurrent(Module):
-    """Shared machinery; subclasses set `cell_name` (a key of `rnnkit.cells.CELLS`)."""
+    """Shared machinery; subclasses set `cell_name` (a key of `rnnkit.cells.CELLS`).
+
+    backend: "numpy", "numba" or None (the default in effect, `rnnkit.backends.default()`); kept as
+    the name in `self.backend`, and every call of this layer goes to that backend.
+    """
 
     cell_name = ""
 
@@ -73,8 +80,9 @@ class _Recurrent(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32, seed: int | None = None, init: str = "uniform",
-                 forget_bias: float | None = None, **cell_kwargs):
+                 forget_bias: float | None = None, backend: str | None = None, **cell_kwargs):
         super().__init__()
+        self.backend = backends.resolve(backend)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -98,6 +106,7 @@ class _Recurrent(Module):
         self._step_state = None
         self._names: dict = {}
         self._steppers: dict = {}
+        self._workspaces: dict[tuple[int, int], backends.Workspace] = {}
         self.reset_parameters(np.random.default_rng(init_seq))
 
     # -- parameters --------------------------------------------------------------------------------
@@ -125,7 +134,24 @@ class _Recurrent(Module):
                 if self.forget_bias is not None and self.bias and self.cell_name == "lstm":
                     self._params["bias_ih" + s][H:2 * H] = self.forget_bias
                     self._params["bias_hh" + s][H:2 * H] = 0.0
-        self._grads = {k_: np.zeros_like(v) for k_, v in self._params.items()}
+        self._zero_grads()
+
+    def _zero_grads(self) -> None:
+        """Zero gradients, in the workspaces' gradient buffers: the first backward writes over them
+        (the fused backend's gradients are those buffers) instead of allocating beside them."""
+        self._grads = {}
+        for l in range(self.num_layers):
+            for d in range(self.num_directions):
+                ws = self._workspace(l, d)
+                for short, full in self._param_names(l, d):
+                    p = self._params[full]
+                    g = self._grads[full] = ws.buffer("grad_" + short, p.shape, p.dtype)
+                    g[...] = 0
+
+    def astype(self, dtype) -> "_Recurrent":
+        super().astype(dtype)
+        self._zero_grads()
+        return self
 
     def _param_names(self, layer: int, direction: int) -> tuple:
         """((cell name, layer name), ...) of one layer and direction, e.g. ("weight_ih", "weight_ih_l0")."""
@@ -142,18 +168,36 @@ class _Recurrent(Module):
         return {n: p[full] for n, full in self._param_names(layer, direction)}
 
     def __getstate__(self):
-        """Copies and pickles leave out the step functions: they hold this layer's own arrays."""
+        """Copies and pickles leave out the step functions (they hold this layer's own arrays) and the
+        workspaces (buffers, not state; an unpickled array may be read-only, e.g. memory-mapped)."""
         state = dict(self.__dict__)
-        state["_steppers"], state["_step_state"] = {}, None
+        state["_steppers"], state["_step_state"], state["_workspaces"] = {}, None, {}
         return state
 
-    def _stepper(self, fused, layer: int, B: int):
-        """The fused module's step function for this layer and batch size, with the weights bound; kept
+    def __setstate__(self, state):
+        """A copy gets workspaces of its own, its gradients (same values) in them."""
+        self.__dict__.update(state)
+        grads = self._grads
+        self._zero_grads()
+        for k, g in grads.items():
+            if k in self._grads and np.shape(g) == self._grads[k].shape:
+                self._grads[k][...] = g
+
+    def _workspace(self, layer: int, direction: int) -> backends.Workspace:
+        """The buffers this layer owns for one (layer, direction) and lends to its backend; their
+        lifetimes are stated in `rnnkit.backends.workspace`."""
+        ws = self._workspaces.get((layer, direction))
+        if ws is None:
+            ws = self._workspaces[(layer, direction)] = backends.Workspace()
+        return ws
+
+    def _stepper(self, backend, layer: int, B: int):
+        """The backend's step function for this layer and batch size, with the weights bound; kept
         while the parameter arrays are the same objects (updates are in place; `astype` and
         `reset_parameters` make new ones), so a generated token costs no argument set-up."""
         p, key = self._params, (layer, B)
         entry = self._steppers.get(key)
-        if entry is not None and entry[2] is fused:
+        if entry is not None and entry[2] is backend:
             for full, a in entry[0]:
                 if p[full] is not a:
                     break
@@ -162,8 +206,8 @@ class _Recurrent(Module):
         if len(self._steppers) >= 16:                                # e.g. beam search, many sizes
             self._steppers.clear()
         names = self._param_names(layer, 0)
-        run = fused.stepper({n: p[full] for n, full in names}, B, **self.cell_kwargs)
-        self._steppers[key] = (tuple((full, p[full]) for _, full in names), run, fused)
+        run = backend.stepper(self.cell_name, {n: p[full] for n, full in names}, B, **self.cell_kwargs)
+        self._steppers[key] = (tuple((full, p[full]) for _, full in names), run, backend)
         return run
 
     # -- state conversion between torch layout and per-(layer, direction) tuples ----------------------
@@ -195,21 +239,14 @@ class _Recurrent(Module):
         return tuple(arrays) if self.cell.N_STATES == 2 else arrays[0]
 
     # -- forward / backward ------------------------------------------------------------------------
-    def _side_by_side(self, T: int, B: int, cache=None) -> bool:
-        """Run this layer's two directions at once, one core each (`kernels._parallel`)? For a
-        backward, only for a cache the fused kernels made (their dx sums take `ADD_LOCK`)."""
-        if self.num_directions != 2 or kernels.get(self.cell_name) is None:
-            return False
-        if cache is not None and kernels.made_by(cache) is None:
-            return False
-        from ..kernels import _parallel
-        return _parallel.worth(T, B, self.cell.GATES, self.hidden_size)
+    def _side_by_side(self, backend, T: int, B: int) -> bool:
+        """Run this layer's two directions at once (the backend's `pair`, e.g. one core each)?"""
+        return self.num_directions == 2 and backend.pairs(T, B, self.cell.GATES, self.hidden_size)
 
-    def _directions(self, run, T: int, B: int) -> list:
+    def _directions(self, backend, run, T: int, B: int) -> list:
         """[run(d) for each direction d]; the two of a bidirectional layer side by side where that pays."""
-        if self._side_by_side(T, B):
-            from ..kernels import _parallel
-            return _parallel.pair(lambda: run(0), lambda: run(1))
+        if self._side_by_side(backend, T, B):
+            return backend.pair(lambda: run(0), lambda: run(1))
         return [run(d) for d in range(self.num_directions)]
 
     def forward(self, x, state=None, lengths=None):
@@ -231,16 +268,11 @@ class _Recurrent(Module):
         init = self._state_arrays(state, B, "state")
         # The previous forward's cache goes before this one allocates: held until the end, it put two
         # caches in memory at once in every training loop (LSTM: 2.06x the kept activations). Its
-        # internal buffers (gates, c_t, hh_n; not the states, which are the caller's outputs) are
-        # written over by this forward where nothing else refers to them (`kernels._seq.take`).
-        old, self._cache = self._cache, None
-        works = None
-        if old is not None and sys.getrefcount(old) == 2:           # `old` and the argument: ours only
-            dropped = old[0]
-            del old                                                  # the states go now, unless the
-            works = [_spare(c) if sys.getrefcount(c) == 3 else None  # caller holds the outputs
-                     for c in dropped]                               # (list, c, argument)
-            del dropped
+        # internal buffers (gates, c_t, hh_n) are this layer's workspaces', which this forward writes
+        # over; its states go unless the caller holds the outputs.
+        self._cache = None
+        name = self.backend
+        backend = backends.get(name)
         nd, H = self.num_directions, self.hidden_size
         # both directions write their states into one buffer whose rows 1..T are the layer's output
         # (`_direction_states`); with lengths the reverse output is a per-sequence gather: concatenated
@@ -257,11 +289,10 @@ class _Recurrent(Module):
                 xin = inp if d == 0 else self._reverse(inp, rev)
                 st0 = tuple(a[l * nd + d] for a in init)
                 hs = None if buf is None else _direction_states(buf, d)
-                work = None if works is None else works[l * nd + d]
-                return self.cell.forward(self._cell_params(l, d), xin, st0, mask, hs=hs, work=work,
-                                         **self.cell_kwargs)
+                return backend.forward(self.cell_name, self._cell_params(l, d), xin, st0, mask, hs=hs,
+                                       workspace=self._workspace(l, d), **self.cell_kwargs)
 
-            for d, (out, stT, cache) in enumerate(self._directions(run, T, B)):
+            for d, (out, stT, cache) in enumerate(self._directions(backend, run, T, B)):
                 for a, s in zip(final, stT):
                     a[l * nd + d] = s
                 outs.append(out if d == 0 else self._reverse(out, rev))
@@ -277,7 +308,7 @@ class _Recurrent(Module):
                 drop_masks.append(dm)
             else:
                 drop_masks.append(None)
-        self._cache = (caches, drop_masks, rev, (T, B))
+        self._cache = LayerCache(name, caches, drop_masks, rev, (T, B))
         out = inp.transpose(1, 0, 2) if self.batch_first else inp
         return out, self._pack_state(final)
 
@@ -297,7 +328,8 @@ class _Recurrent(Module):
         if self._cache is None:
             raise ValueError("backward called before forward: run layer.forward(x) first, then "
                              "backward with the gradient of its output")
-        caches, drop_masks, rev, (T, B) = self._cache
+        name, caches, drop_masks, rev, (T, B) = self._cache
+        backend = backends.get(name)                                 # the one that made the caches
         nd, H, L = self.num_directions, self.hidden_size, self.num_layers
         out_shape = (B, T, nd * H) if self.batch_first else (T, B, nd * H)
         dout = as_float_array("dout", dout, self.dtype, finite=False)
@@ -324,11 +356,11 @@ class _Recurrent(Module):
                     dout_d = self._reverse(dout_d, rev)
                 dh_seq = np.empty((T, B, H), self.dtype) if self.record_hidden_grads else None
                 dst = None if dfinal is None else tuple(a[l * nd + d] for a in dfinal)
-                # the last gradients are written over where nothing else refers to them: new ones
-                # beside them were 0.12x of the states the RNN keeps at H=512, in every step of a loop
-                last = {n: self._grads.get(full) for n, full in self._param_names(l, d)}
-                return (*self.cell.backward(self._cell_params(l, d), caches[l * nd + d], dout_d, dst,
-                                            dh_seq=dh_seq, dx_add=into, need_dx=need_dx, last_grads=last),
+                # the gradients are the workspace's arrays, written over by each backward: new ones
+                # beside the last were 0.12x of the states the RNN keeps at H=512, in every step of a loop
+                return (*backend.backward(self.cell_name, self._cell_params(l, d), caches[l * nd + d],
+                                          dout_d, dst, dh_seq=dh_seq, dx_add=into, need_dx=need_dx,
+                                          workspace=self._workspace(l, d)),
                         dh_seq, into)
 
             def reverse_into(dx, need_dx=need_dx):
@@ -336,11 +368,10 @@ class _Recurrent(Module):
                 (per-sequence reversal with lengths is a gather, summed below; no dx wanted)."""
                 return dx[::-1] if rev is None and need_dx else None
 
-            if self._side_by_side(T, B, caches[l * nd]):      # both add into one zeroed dx, in turns
-                from ..kernels import _parallel
+            if self._side_by_side(backend, T, B):               # both add into one zeroed dx, in turns
                 dx_both = np.zeros((T, B, self.input_size if l == 0 else nd * H),
                                    self.dtype) if need_dx else None
-                results = _parallel.pair(lambda: run(0, dx_both), lambda: run(1, reverse_into(dx_both)))
+                results = backend.pair(lambda: run(0, dx_both), lambda: run(1, reverse_into(dx_both)))
             else:
                 results = [run(0)]
                 if nd == 2:      # the reverse direction adds its dx straight into the forward one's
@@ -389,21 +420,18 @@ class _Recurrent(Module):
             arrays = own[1]                   # this layer's own last output: already checked (speed)
         else:
             arrays = self._state_arrays(state, B, "state")
-        fused = kernels.get(self.cell_name)
-        if fused is None:
-            check_finite("x_t", x_t)          # the fused step kernels check x_t themselves
+        backend = backends.get(self.backend)
         new = [np.empty_like(a) for a in arrays]
-        inp, kw = x_t, self.cell_kwargs
+        inp = x_t
         for l in range(self.num_layers):
             if len(arrays) == 1:
                 st, out = (arrays[0][l],), (new[0][l],)
             else:
                 st, out = (arrays[0][l], arrays[1][l]), (new[0][l], new[1][l])
-            if fused is not None:             # writes straight into the new state arrays
-                self._stepper(fused, l, B)(inp, st, out)
-            else:
-                for a, s in zip(out, self.cell.step(self._cell_params(l, 0), inp, st, **kw)):
-                    a[...] = s
+            if not self._stepper(backend, l, B)(inp, st, out):  # writes into the new state arrays
+                check_finite("x_t", x_t)      # the step refused NaN/Inf in its input: say which
+                raise ValueError(f"layer {l}'s input holds NaN/Inf: the parameters of the layers below "
+                                 "are not finite")
             inp = out[0]
             if self.training and self.dropout > 0 and l < self.num_layers - 1:
                 keep = self._dropout_rng.random(inp.shape) >= self.dropout
@@ -414,7 +442,7 @@ class _Recurrent(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}")
+                f"bidirectional={self.bidirectional}, dtype={self.dtype.name}, backend={self.backend!r}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -428,13 +456,13 @@ class RNN(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32,
-                 seed: int | None = None, init: str = "uniform"):
+                 seed: int | None = None, init: str = "uniform", backend: str | None = None):
         from ..cells.activations import NONLINEARITIES
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, None, nonlinearity=nonlinearity)
+                         bidirectional, dtype, seed, init, None, backend, nonlinearity=nonlinearity)
 
 
 class LSTM(_Recurrent):
@@ -449,9 +477,9 @@ class LSTM(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32, seed: int | None = None, init: str = "uniform",
-                 forget_bias: float | None = None):
+                 forget_bias: float | None = None, backend: str | None = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, forget_bias)
+                         bidirectional, dtype, seed, init, forget_bias, backend)
 
 
 class GRU(_Recurrent):
@@ -461,17 +489,19 @@ class GRU(_Recurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=np.float32, seed: int | None = None, init: str = "uniform"):
+                 dtype=np.float32, seed: int | None = None, init: str = "uniform",
+                 backend: str | None = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, None)
+                         bidirectional, dtype, seed, init, None, backend)
 
 
-# cell name -> layer class: the registry tasks and models use to build a recurrent layer from a config.
-RECURRENT_LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+# cell name -> layer class: the registry tasks and models use to build a recurrent layer from a config
+# (the names are the layers' own `cell_name`, the keys of `rnnkit.cells.CELLS`).
+RECURRENT_LAYERS = {cls.cell_name: cls for cls in (LSTM, GRU, RNN)}
 
 
 def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs) -> _Recurrent:
     """`make_rnn("lstm"|"gru"|"rnn", D, H, num_layers=..., bidirectional=..., dtype=..., seed=...)`."""
     if cell not in RECURRENT_LAYERS:
-        raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
+        raise ValueError(f"cell must be one of {', '.join(RECURRENT_LAYERS)}, got {cell!r}")
     return RECURRENT_LAYERS[cell](input_size, hidden_size, **kwargs)

@@ -23,9 +23,9 @@ import numpy as np
 from ..data.tables import check_sequences
 from ..errors import UserError
 from .fitting import run_training
-from .heads import POOLINGS, weighted_cross_entropy
+from ..layers.heads import POOLINGS, weighted_cross_entropy
 from .persist import Persist
-from .seqnet import CELLS, SequenceNet
+from ..models.sequence_net import CELLS, SequenceNet
 
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)

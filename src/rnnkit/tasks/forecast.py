@@ -26,9 +26,9 @@ from ..errors import UserError
 from . import metrics
 from .classify import _estimator_bases
 from .fitting import run_training
-from .heads import gaussian_nll
+from ..layers.heads import gaussian_nll
 from .persist import Persist
-from .seqnet import CELLS, SequenceNet
+from ..models.sequence_net import CELLS, SequenceNet
 
 STRATEGIES = ("direct", "recursive")
 

@@ -1,0 +1,69 @@
+"""The many-to-one network shared by classification and forecasting.
+
+    x  = embed(ids)              (T, B, E)   only for token input; numeric input is used as is (T, B, D)
+    out, _ = rnn(x, lengths)     (T, B, F)   F = num_directions * H; padded steps are zero
+    p  = pool(out, lengths)      (B, F)      last / mean / max, see `heads`
+    y  = head(p)                 (B, O)      logits (classification) or outputs (forecasting)
+
+Backward runs the same chain in reverse; every child fills its own `grads`, exposed under dotted names
+("rnn.weight_ih_l0", "head.weight", "embed.weight") like `torch.nn.Module.state_dict()`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import RECURRENT_LAYERS as CELLS  # the one name -> layer registry (re-exported)
+from ..layers import Embedding, Linear, Module, make_rnn
+from ..layers.heads import pool_backward, pool_forward
+
+
+def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                   bidirectional: bool = False, dropout: float = 0.0, dtype=np.float32, seed=None):
+    """`layers.make_rnn` with dropout only where there is a layer above to apply it to."""
+    return make_rnn(cell, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                    dropout=dropout if num_layers > 1 else 0.0, dtype=dtype, seed=seed)
+
+
+class SequenceNet(Module):
+    """Embedding (optional) -> recurrent layer -> pooling -> Linear. See the module docstring."""
+
+    def __init__(self, input_size: int, output_size: int, cell: str = "lstm", hidden_size: int = 32,
+                 num_layers: int = 1, bidirectional: bool = False, pooling: str = "last",
+                 vocab_size: int | None = None, embedding_dim: int = 32, dropout: float = 0.0,
+                 dtype=np.float32, seed=None):
+        super().__init__()
+        seeds = np.random.SeedSequence(seed).generate_state(3)
+        self.pooling = pooling
+        self.dtype = np.dtype(dtype)
+        if vocab_size is not None:
+            self.embed = self.add_module("embed", Embedding(vocab_size, embedding_dim, dtype=dtype,
+                                                            seed=int(seeds[0])))
+            input_size = embedding_dim
+        else:
+            self.embed = None
+        self.rnn = self.add_module("rnn", make_recurrent(cell, input_size, hidden_size, num_layers,
+                                                         bidirectional, dropout, dtype, int(seeds[1])))
+        nd = 2 if bidirectional else 1
+        self.num_directions = nd
+        self.head = self.add_module("head", Linear(nd * hidden_size, output_size, dtype=dtype,
+                                                   seed=int(seeds[2])))
+        self._pool_cache = None
+
+    def forward(self, x, lengths):
+        """x: ids (T, B) int or features (T, B, D); lengths (B,). Returns (B, output_size)."""
+        if self.embed is not None:
+            x = self.embed.forward(x)                           # (T, B, E)
+        out, _ = self.rnn.forward(x, lengths=lengths)           # (T, B, F)
+        pooled, self._pool_cache = pool_forward(out, lengths, self.pooling, self.num_directions)
+        return self.head.forward(pooled)                        # (B, O)
+
+    def backward(self, dy, input_grad=True):
+        """Gradients of every parameter from dy (B, O); returns dx (T, B, D) for feature input, None
+        for ids or with input_grad=False (training on data: the bottom layer's dx is skipped)."""
+        dpooled = self.head.backward(dy)                        # (B, F)
+        dout = pool_backward(self._pool_cache, dpooled)         # (T, B, F)
+        dx, _ = self.rnn.backward(dout, input_grad=input_grad or self.embed is not None)
+        if self.embed is not None:
+            self.embed.backward(dx)
+            return None
+        return dx
