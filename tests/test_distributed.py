@@ -167,15 +167,17 @@ def test_killed_worker_resumes_from_checkpoint_and_finishes(local_ray, corpus, o
             time.sleep(0.02)
             continue
         step = min(steps)
-        # kill once both ranks hold the same checkpoint (a kill during a save falls back to the start)
-        if info["attempt"] == 0 and len(steps) == 1 and step >= 5:
+        # kill once both ranks hold the same checkpoint; the kill may still land in the next save
+        if info["attempt"] == 0 and len(steps) == 1 and 5 <= step < 40:
             os.kill(info["pids"][1], signal.SIGKILL)
             killed_at = step
     t.join(timeout=180)
     assert not t.is_alive(), "the run hung after its worker was killed"
     assert not errors, errors
     assert killed_at is not None and killed_at < 40, "the worker was not killed mid-run"
-    assert result["attempt"] == 1 and result["resumed_from_step"] >= 5
+    # the kill may land in the next save: the ranks then resume from the step they all still hold
+    assert result["attempt"] == 1 and result["resumed_from_step"] is not None, result
+    assert result["resumed_from_step"] >= killed_at
     diff = _max_diff(_weights(out), _weights(one_process / "f64-40"))
     assert diff < 1e-10, f"the resumed run ends {diff:.3g} away from the uninterrupted one"
 

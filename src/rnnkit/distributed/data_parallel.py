@@ -22,6 +22,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -109,6 +110,18 @@ class DataParallel(TrainerHook):
             off += g.size
         return float(buf[-2]) / n_total, int(round(n_total))
 
+    def before_save(self, trainer, path) -> None:
+        """Keep the checkpoint this save replaces as `checkpoint.prev` (copied, then renamed in place), so
+        that a kill of any rank during a save still leaves one step that every rank holds."""
+        path = Path(path)
+        if path.name != "checkpoint" or _step_of(path) is None:
+            return
+        tmp = path.with_name(f".{PREVIOUS}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(path, tmp)
+        shutil.rmtree(path.with_name(PREVIOUS), ignore_errors=True)
+        os.replace(tmp, path.with_name(PREVIOUS))
+
     def time_is_up(self, trainer) -> bool:
         # each rank's own clock would stop it at its own step and leave the others waiting in an
         # all-reduce; the flag summed in the last one is the same on every rank
@@ -151,19 +164,43 @@ def rank_dir(out: Path, rank: int) -> Path:
     return out if rank == 0 else out / "workers" / f"rank-{rank}"
 
 
-def checkpoint_step(d: Path):
-    """The step of the checkpoint in run folder `d`, or None when it has none."""
-    f = d / "checkpoint" / "trainer.json"
+PREVIOUS = "checkpoint.prev"   # a rank's checkpoint before its last save (`DataParallel.before_save`)
+
+
+def _step_of(folder: Path):
+    """The step of the checkpoint folder `folder`, or None when there is none."""
     try:
-        return json.loads(f.read_text(encoding="utf-8"))["step"]
-    except (OSError, ValueError, KeyError):
+        return json.loads((folder / "trainer.json").read_text(encoding="utf-8"))["step"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
+def checkpoint_step(d: Path):
+    """The step of the checkpoint in run folder `d`, or None when it has none."""
+    return _step_of(d / "checkpoint")
+
+
 def _resume_step(out: Path, world: int):
-    """The step every rank has a checkpoint of, or None (no checkpoint, or the ranks disagree)."""
-    steps = {checkpoint_step(rank_dir(out, r)) for r in range(world)}
-    return steps.pop() if len(steps) == 1 and None not in steps else None
+    """The latest step every rank has a checkpoint of (its current one or the one before: a rank killed
+    during a save leaves the others one save ahead), or None."""
+    common = None
+    for r in range(world):
+        d = rank_dir(out, r)
+        steps = {_step_of(d / "checkpoint"), _step_of(d / PREVIOUS)} - {None}
+        common = steps if common is None else common & steps
+    return max(common) if common else None
+
+
+def _settle(out: Path, world: int, step: int) -> None:
+    """Make each rank's `checkpoint` the one of `step`, putting its previous one back where needed."""
+    for r in range(world):
+        d = rank_dir(out, r)
+        if _step_of(d / "checkpoint") != step:
+            aside = d / f".checkpoint.old-{os.getpid()}"
+            if (d / "checkpoint").exists():
+                os.replace(d / "checkpoint", aside)
+            os.replace(d / PREVIOUS, d / "checkpoint")
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def _rank_args(args, rank: int, out: Path, resume_root: Path | None):
@@ -261,6 +298,8 @@ def run_parallel(task: str, args: argparse.Namespace, workers: int, reducer: str
             # after a failure: this run's own checkpoints; else those of --resume (if given)
             root = out if attempt > 0 and resumable and _resume_step(out, workers) is not None else user_root
             step = _resume_step(root, workers) if root is not None and resumable else None
+            if step is not None:
+                _settle(root, workers, step)
             if attempt > 0:
                 log(f"rnnkit: a worker failed; restarting {workers} workers "
                     + (f"from the checkpoints at step {step}" if step is not None else "from the beginning"))

@@ -6,6 +6,7 @@ A hook subclasses `TrainerHook` and overrides any of its methods (the rest do no
     reduce(trainer, loss, n_items) -> (loss, n)    after `train_step`, before clipping: combine
                                                    `trainer.model.grads` with other processes
     on_evaluate(trainer, val_loss)                 after every validation (e.g. report it to a tuner)
+    before_save(trainer, path)                     before a checkpoint is written to `path`
     time_is_up(trainer) -> bool | None             whether the time budget is spent (None: the Trainer's
                                                    own clock decides), so processes agree on the step
 Data-parallel training (`rnnkit.distributed`) shards and reduces; a sweep reports validation losses.
@@ -38,6 +39,9 @@ class TrainerHook:
         return None
 
     def time_is_up(self, trainer) -> bool | None:
+        return None
+
+    def before_save(self, trainer, path) -> None:
         return None
 
 

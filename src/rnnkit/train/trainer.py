@@ -379,6 +379,8 @@ class Trainer:
             arrays["state"] = dict(extra_state.state_dict())
         jsons = dict(self.meta)
         jsons["trainer"] = self._state_json()
+        for h in self.hooks:
+            h.before_save(self, path)
         if self._signals is None:
             return save_checkpoint(path, arrays, jsons)
         try:
