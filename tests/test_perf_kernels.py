@@ -698,7 +698,7 @@ def test_step_follows_weight_changes_and_copies(cls):
 def test_numpys_blas_is_found_where_numpy_ships_scipy_openblas():
     """The compiled time loops need NumPy's own CBLAS; on Linux with the PyPI wheels (scipy-openblas)
     the lookup must succeed, or every fused forward silently falls back to the slower Python loop."""
-    from rnnkit.kernels import _blas
+    from rnnkit.kernels import _blas, _threads
 
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     if not (sys.platform.startswith("linux") and blas.get("name") == "scipy-openblas"):
@@ -708,7 +708,7 @@ def test_numpys_blas_is_found_where_numpy_ships_scipy_openblas():
     assert _blas.AVAILABLE and _blas.enabled()
     pytest.importorskip("scipy.linalg")                # loads SciPy's own OpenBLAS into the process too
     own = os.path.dirname(os.path.realpath(np.__file__))
-    libs = _blas._loaded_libraries()
+    libs = _threads._loaded_libraries()
     assert any("scipy.libs" in p or "scipy/" in p for p in libs[1:]) or len(libs) == 1
     assert os.path.realpath(libs[0]).startswith(own), f"NumPy's BLAS is not looked up first: {libs}"
 

@@ -20,51 +20,17 @@ variable RNNKIT_NO_BLAS_LOOP=1 skips the lookup).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 
 import numpy as np
 from numba import njit, types
 
 from ._math import JIT
+from ._threads import blas, set_threads, threads  # noqa: F401  (threads, set_threads: _parallel's)
 
-# (symbol prefix, suffix, integer width): scipy-openblas64 (NumPy wheels), scipy-openblas32, plain CBLAS
-_NAMES = [("scipy_cblas_", "64_", 64), ("cblas_", "64_", 64), ("scipy_cblas_", "", 32), ("cblas_", "", 32)]
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
-
-def _loaded_libraries():
-    """Paths of the shared libraries in this process whose name says BLAS (from /proc/self/maps)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if line.rstrip().endswith(".so") or ".so." in line}
-    except OSError:  # not Linux: no lookup, the Python loops run
-        return []
-    keys = ("blas", "mkl", "blis")
-    found = [p for p in paths if p.startswith("/") and any(k in os.path.basename(p).lower() for k in keys)]
-    # NumPy's own first (numpy.libs/ beside the package): SciPy or torch may have loaded another BLAS,
-    # whose separate thread pool would compete with NumPy's
-    own = os.path.dirname(os.path.realpath(np.__file__))
-    return sorted(found, key=lambda p: (not os.path.realpath(p).startswith(own), p))
-
-
-def _find():
-    """(sgemm address, dgemm address, integer width, the library) of NumPy's CBLAS, or None."""
-    for path in _loaded_libraries():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for pre, suf, width in _NAMES:
-            try:
-                s, d = getattr(lib, f"{pre}sgemm{suf}"), getattr(lib, f"{pre}dgemm{suf}")
-            except AttributeError:
-                continue
-            return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value, width, lib
-    return None
-
-
-_found = _find() if os.environ.get("RNNKIT_NO_BLAS_LOOP", "").strip() not in ("1", "true", "yes") else None
+_found = blas() if os.environ.get("RNNKIT_NO_BLAS_LOOP", "").strip() not in ("1", "true", "yes") else None
 AVAILABLE = _found is not None
 _enabled = AVAILABLE
 
@@ -80,35 +46,6 @@ _sgemm = types.ExternalFunction("rnnkit_cblas_sgemm", types.void(
     *_args, _f32, _ptr, _int, _ptr, _int, _f32, _ptr, _int))
 _dgemm = types.ExternalFunction("rnnkit_cblas_dgemm", types.void(
     *_args, _f64, _ptr, _int, _ptr, _int, _f64, _ptr, _int))
-
-
-def _thread_functions():
-    """OpenBLAS's (get_num_threads, set_num_threads) in NumPy's BLAS library, or None (another BLAS)."""
-    if _found is None:
-        return None
-    lib = _found[3]
-    for pre, suf in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "64_"),
-                     ("openblas_", "")):
-        try:
-            get, put = getattr(lib, f"{pre}get_num_threads{suf}"), getattr(lib, f"{pre}set_num_threads{suf}")
-        except AttributeError:
-            continue
-        get.restype, get.argtypes, put.restype, put.argtypes = ctypes.c_int, [], None, [ctypes.c_int]
-        return get, put
-    return None
-
-
-_threads = _thread_functions()
-
-
-def threads() -> int | None:
-    """How many threads NumPy's BLAS uses now (None: not OpenBLAS, unknown)."""
-    return None if _threads is None else int(_threads[0]())
-
-
-def set_threads(n: int) -> None:
-    """Set NumPy's BLAS thread count, process-wide (as threadpoolctl does; needs `threads()`)."""
-    _threads[1](int(n))
 
 
 def enabled() -> bool:
