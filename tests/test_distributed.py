@@ -303,8 +303,13 @@ def test_many_series_parallel_equals_serial_and_keeps_failures(local_ray, tmp_pa
     assert [r["series"] for r in par] == ["north", "south", "tiny", "east west"]
     assert [r["status"] for r in par] == ["ok", "ok", "failed", "ok"]
     assert "too short" in par[2]["error"]
+    # the same fits; float32 BLAS may round differently on another thread count (a busy machine gets
+    # one-thread training steps, `Trainer.one_thread_when_busy`), so the scores agree to rounding
     for a, b in zip(serial, par):
-        assert a["status"] == b["status"] and a["mase"] == b["mase"] and a["rmse"] == b["rmse"]
+        assert a["status"] == b["status"]
+        if a["status"] == "ok":
+            assert float(a["mase"]) == pytest.approx(float(b["mase"]), rel=1e-6)
+            assert float(a["rmse"]) == pytest.approx(float(b["rmse"]), rel=1e-6)
     assert (tmp_path / "ray" / par[3]["folder"] / "model" / "manifest.json").is_file()
     capsys.readouterr()
     assert main(["forecast", "predict", str(tmp_path / "ray"), "--workers", "2"]) == 0
