@@ -7,7 +7,7 @@ The loop is model-agnostic. The task supplies three functions:
 and optionally `extra_state`, an object with `state_dict() -> {name: array}` and `load_state_dict(d)` for
 state that lives between batches (the hidden state carried by truncated BPTT), so it is checkpointed too.
 
-One step: lr = schedule(step) * lr_scale; loss = train_step(batch); norm = clip(grads); if loss or norm is
+One step: lr = schedule(step) * lr_scale (* the plateau factor with `schedule="plateau"`); loss = train_step(batch); norm = clip(grads); if loss or norm is
 not finite, the step is skipped, the weights, optimiser state and extra state go back to the last ones
 that gave a finite loss and gradient, lr_scale is multiplied by `nonfinite_lr_factor`, and the user is told;
 otherwise the optimiser updates the weights.
@@ -34,7 +34,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..kernels._threads import when_oversubscribed
-from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
+from ..optim import (PlateauState, Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer,
+                     plateau_update)
 from .checkpoint import checkpoint_content, checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .hooks import TrainerHook, active_hooks
@@ -132,6 +133,7 @@ class Trainer:
         self.elapsed = 0.0            # seconds of training so far
         self.items = 0                # items (e.g. tokens) trained on
         self.lr_scale = 1.0           # lowered by non-finite recovery
+        self.plateau = PlateauState()  # the plateau schedule's memory of validation losses
         self.nonfinite_total = 0
         self.history: dict[str, list] = {"step": [], "loss": [], "grad_norm": [], "lr": [],
                                          "val_step": [], "val_loss": []}
@@ -195,7 +197,7 @@ class Trainer:
             where = f"weights restored from step {self._snapshot['step']}"
         msg = (f"rnnkit: step {self.step + 1}: non-finite loss or gradient (loss={loss:.4g}, "
                f"grad norm={norm:.4g}); step skipped, {where}, learning rate lowered to "
-               f"{self.schedule(self.step) * self.lr_scale:.3g}")
+               f"{self.schedule(self.step) * self.lr_scale * self.plateau.factor:.3g}")
         (bar.write if bar is not None else print)(msg, file=sys.stderr)
         if self._consecutive_bad > c.max_nonfinite:
             raise UserError(f"training diverged: {self._consecutive_bad} non-finite steps in a row; "
@@ -204,7 +206,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------------------
     def _train_one(self, batch, train_step, extra_state, bar) -> bool:
         c = self.config
-        lr = self.schedule(self.step) * self.lr_scale
+        lr = self.schedule(self.step) * self.lr_scale * self.plateau.factor
         self.optimizer.lr = lr
         for h in self.hooks:
             batch = h.shard(batch)
@@ -235,6 +237,12 @@ class Trainer:
         val = float(eval_fn())
         self.history["val_step"].append(self.step)
         self.history["val_loss"].append(val)
+        c = self.config
+        # not the extra validation at the end of a run: a run stopped and resumed would then lower its
+        # lr at other steps than the same run uninterrupted
+        if c.schedule == "plateau" and not final:
+            self.plateau = plateau_update(self.plateau, val, c.plateau_patience, c.lr_gamma,
+                                          c.plateau_threshold, c.min_lr_factor)
         if val < self.best_val:
             self.best_val, self.best_step, self.bad_evals = val, self.step, 0
             if self.config.patience is not None:
@@ -379,6 +387,8 @@ class Trainer:
                 "optimizer": {"type": type(o).__name__, "lr": o.lr, "t": o.t,
                               "hyper": {h: getattr(o, h) for h in o.hyper}},
                 "model_random_state": self._model_random_state(),
+                "plateau": {"best": None if math.isinf(self.plateau.best) else self.plateau.best,
+                            "bad": self.plateau.bad, "factor": self.plateau.factor},
                 "train_config": self.config.to_dict()}
 
     def _model_random_state(self) -> dict | None:
@@ -467,6 +477,13 @@ class Trainer:
         self.epoch_rng_state = s["epoch_rng_state"]
         self.best_val = math.inf if s["best_val"] is None else float(s["best_val"])
         self.rng.bit_generator.state = s["rng_state"]
+        p = s.get("plateau")                          # absent in checkpoints written before it was saved
+        if p is not None:
+            best, bad, factor = p["best"], p["bad"], p["factor"]
+            if not (best is None or isinstance(best, (int, float))) or not isinstance(bad, int) or \
+                    not isinstance(factor, (int, float)) or not 0 <= factor <= 1 or bad < 0:
+                raise TypeError(f"trainer.json: plateau is {p!r}, not the plateau schedule's state")
+            self.plateau = PlateauState(math.inf if best is None else float(best), bad, float(factor))
         model_rng = s.get("model_random_state")      # absent in checkpoints written before it was saved
         if model_rng is not None:
             if not hasattr(self.model, "load_random_state_dict"):
