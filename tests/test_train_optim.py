@@ -151,3 +151,22 @@ def test_adamw_first_step_is_the_closed_form():
     p = {"w": p0.copy()}
     SGD(lr=lr, weight_decay=wd).step(p, {"w": g})
     np.testing.assert_allclose(p["w"], p0 - lr * (g + wd * p0), rtol=1e-14)
+
+
+def test_nt_trigger_and_running_average():
+    """AWD-LSTM's rule: start when val > min(logs[:-nonmono]) with more than nonmono earlier logs;
+    the running mean equals the mean of the iterates."""
+    from rnnkit.optim import average_update, nt_trigger
+
+    logs = [5.0, 4.0, 3.0, 3.5, 3.6]
+    assert not nt_trigger(logs[:2], 3.0, 2)                # not enough history
+    assert not nt_trigger(logs, 3.9, 5)
+    assert nt_trigger(logs, 4.5, 3)                        # 4.5 > min(5, 4)
+    assert not nt_trigger(logs, 3.9, 3)                    # 3.9 < 4
+    assert nt_trigger(logs, 3.1, 0)                        # nonmono 0: worse than the best so far
+    rng = np.random.default_rng(0)
+    its = [{"w": rng.standard_normal(4)} for _ in range(7)]
+    avg = {"w": np.zeros(4)}
+    for n, p in enumerate(its, 1):
+        average_update(avg, p, n)
+    np.testing.assert_allclose(avg["w"], np.mean([p["w"] for p in its], axis=0), rtol=1e-13)

@@ -177,6 +177,54 @@ def test_plateau_schedule_lowers_lr_and_resumes_exactly(tmp_path):
     assert part.history["lr"] == lrs
 
 
+def test_nt_averaging_validates_and_saves_the_average(tmp_path):
+    """NT-ASGD: the validation after the trigger and the model after fit hold the mean of the iterates
+    since the trigger; the iterate goes on training; stopped inside the averaging and resumed, the
+    average and the iterate equal the uninterrupted run's bit for bit."""
+    def run(steps, out=None, resume=None):
+        model, carry, batches, step, _ = make_task()
+        iterates = []
+
+        def train_step(idx):
+            iterates.append({k: v.copy() for k, v in model.params.items()})  # after the previous step
+            return step(idx)
+
+        vals = [5.0, 4.0, 3.0, 4.5, 3.6, 3.7, 3.8, 3.9, 4.0]  # 4th validation (step 8) triggers
+        seen = []
+
+        def ev():
+            seen.append({k: v.copy() for k, v in model.params.items()})
+            return vals[len(tr.history["val_loss"])]
+
+        cfg = TrainConfig(steps=steps, lr=0.05, optimizer="sgd", averaging="nt", nonmono=1, eval_every=2,
+                          progress=False, seed=1)
+        tr = Trainer(model, cfg, out_dir=out)
+        if resume is not None:
+            tr.resume(resume)
+        tr.fit(batches, train_step, ev, carry)
+        return tr, model, iterates, seen
+
+    tr, model, iterates, seen = run(16)
+    assert tr.avg_start == 8 and tr.avg_n == 8
+    final_iterate = tr._iterate
+    its = iterates[9:] + [final_iterate]                  # the iterates after steps 9..16
+    for k, v in model.params.items():
+        np.testing.assert_allclose(v, np.mean([p[k] for p in its], axis=0), rtol=1e-12, err_msg=k)
+        assert not np.allclose(v, final_iterate[k])
+    # the validation after step 10 saw the average of the iterates after steps 9 and 10
+    np.testing.assert_allclose(seen[4]["weight"], (iterates[9]["weight"] + iterates[10]["weight"]) / 2,
+                               rtol=1e-12)
+    # stopped at step 12 (averaging on), resumed to 16
+    run(12, out=tmp_path)
+    arrays, _ = load_checkpoint(tmp_path / "checkpoint")
+    assert set(arrays) >= {"model", "iterate"}
+    tr2, model2, _, _ = run(16, resume=tmp_path)
+    for k, v in model.params.items():
+        assert np.array_equal(v, model2.params[k]), k
+        assert np.array_equal(final_iterate[k], tr2._iterate[k]), k
+    assert tr2.history["val_loss"] == tr.history["val_loss"]
+
+
 def test_weight_decay_and_plateau_options(capsys):
     p = argparse.ArgumentParser()
     add_train_args(p, out="runs/x")
@@ -196,6 +244,10 @@ def test_weight_decay_and_plateau_options(capsys):
     with pytest.raises(UserError, match="weight-decay"):
         TrainConfig(weight_decay=float("nan"))
     assert p.parse_args([]).dropout is None and p.parse_args(["--dropout", "0.2"]).dropout == 0.2
+    cfg = train_config_from_args(p.parse_args(["--averaging", "nt", "--nonmono", "3"]))
+    assert (cfg.averaging, cfg.nonmono) == ("nt", 3)
+    with pytest.raises(UserError, match="averaging nt needs validations"):
+        TrainConfig(averaging="nt", eval_every=0)
 
 
 def test_nonfinite_step_is_skipped_and_recovered(capsys):

@@ -53,7 +53,7 @@ _OPTION_OF = {"steps": "steps", "epochs": "epochs", "time_budget": "time_budget"
               "optimizer": "optimizer", "clip": "clip", "schedule": "schedule", "warmup_steps": "warmup",
               "eval_every": "eval_every", "patience": "patience", "checkpoint_every": "checkpoint_every",
               "checkpoint_seconds": "checkpoint_seconds", "weight_decay": "weight_decay", "lr_gamma": "lr_gamma",
-              "plateau_patience": "plateau_patience"}
+              "plateau_patience": "plateau_patience", "averaging": "averaging", "nonmono": "nonmono"}
 
 
 def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
@@ -61,7 +61,8 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
     d = {"time_budget": None, "steps": None, "epochs": None, "seed": 0, "lr": 2e-3, "cell": "lstm",
          "hidden": 128, "layers": 1, "optimizer": "adam", "clip": 5.0, "schedule": "constant",
          "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0, "checkpoint_seconds": 60.0,
-         "dropout": None, "weight_decay": 0.0, "lr_gamma": 0.5, "plateau_patience": 1}
+         "dropout": None, "weight_decay": 0.0, "lr_gamma": 0.5, "plateau_patience": 1,
+         "averaging": "off", "nonmono": 5}
     d.update(defaults)
     parser.set_defaults(given_options=set())
     g = parser.add_argument_group("training")
@@ -94,6 +95,12 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
     g.add_argument("--plateau-patience", action=_Given, type=nonneg_int, metavar="N", default=d["plateau_patience"],
                    help="plateau schedule: validations without improvement before the learning rate is "
                         "multiplied by --lr-gamma (default: %(default)s)")
+    g.add_argument("--averaging", action=_Given, choices=["off", "nt"], default=d["averaging"],
+                   help="nt: average the weights from the first validation worse than the best of those more "
+                        "than --nonmono before it, then validate and save the average (NT-ASGD, AWD-LSTM; "
+                        "default: %(default)s)")
+    g.add_argument("--nonmono", action=_Given, type=nonneg_int, metavar="N", default=d["nonmono"],
+                   help="--averaging nt: validations of patience (default: %(default)s)")
     g.add_argument("--warmup", action=_Given, type=nonneg_int, metavar="N", default=d["warmup"],
                    help="linear learning-rate warm-up steps (default: %(default)s)")
     g.add_argument("--eval-every", action=_Given, type=nonneg_int, metavar="N", default=d["eval_every"],
@@ -140,7 +147,8 @@ def train_config_from_args(args: argparse.Namespace, saved: dict | None = None) 
                lr=args.lr, clip=args.clip or None, schedule=args.schedule, warmup_steps=args.warmup,
                eval_every=args.eval_every, patience=args.patience, checkpoint_every=args.checkpoint_every,
                checkpoint_seconds=args.checkpoint_seconds, seed=args.seed, progress=not args.no_progress,
-               weight_decay=args.weight_decay, lr_gamma=args.lr_gamma, plateau_patience=args.plateau_patience)
+               weight_decay=args.weight_decay, lr_gamma=args.lr_gamma, plateau_patience=args.plateau_patience,
+               averaging=args.averaging, nonmono=args.nonmono)
     if saved:
         given = getattr(args, "given_options", set()) or set()
         budget_given = given & {"steps", "epochs", "time_budget"}

@@ -8,6 +8,9 @@ from ..errors import UserError
 from ..optim import OPTIMIZERS, SCHEDULES
 
 
+AVERAGING = ("off", "nt")
+
+
 @dataclass
 class TrainConfig:
     # when to stop (totals over the whole run, resumes included); none given => 1 epoch
@@ -29,6 +32,9 @@ class TrainConfig:
     min_lr_factor: float = 0.0          # cosine: final lr = lr * min_lr_factor; plateau: the lowest lr
     plateau_patience: int = 1           # plateau: validations without improvement before lr *= lr_gamma
     plateau_threshold: float = 1e-4     # plateau: an improvement is val < best * (1 - this)
+    # iterate averaging: "off", or "nt" (NT-ASGD: start averaging when validation stops improving)
+    averaging: str = "off"
+    nonmono: int = 5                    # nt: compare with the best loss of the validations > this many ago
     # validation and early stopping
     eval_every: int = 200               # steps between validations (0: only at the end)
     patience: int | None = None         # stop after this many validations without improvement
@@ -66,7 +72,11 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v <= 1) or v == low:
                 raise UserError(f"{n.replace('_', '-')} must be a number in {'(0' if low == 0 else '[0'}, 1], "
                                 f"got {v!r}")
-        for n in ("eval_every", "checkpoint_every", "warmup_steps", "plateau_patience"):
+        if self.averaging not in AVERAGING:
+            raise UserError(f"unknown averaging {self.averaging!r}; choose one of {list(AVERAGING)}")
+        if self.averaging != "off" and self.eval_every == 0:
+            raise UserError("--averaging nt needs validations during training: give --eval-every N > 0")
+        for n in ("eval_every", "checkpoint_every", "warmup_steps", "plateau_patience", "nonmono"):
             v = getattr(self, n)
             if not isinstance(v, int) or v < 0:
                 raise UserError(f"{n.replace('_', '-')} must be an integer >= 0, got {v!r}")
