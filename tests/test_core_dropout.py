@@ -289,10 +289,11 @@ def test_load_random_state_refuses_foreign_states():
         layer.load_random_state_dict(broken)
 
 
-def test_embedding_dropout_of_one_id_leaves_the_table_alone():
-    """A 0-d id indexes a view of the table: the mask must not be applied to the table itself."""
+def test_embedding_dropout_leaves_the_table_alone():
+    """Training forwards scale the looked-up rows, never the table (a single id and a batch)."""
     emb = rnnkit.Embedding(4, 3, dtype=np.float64, seed=0, dropout=0.5)
     before = emb.params["weight"].copy()
     for _ in range(8):
         emb.forward(np.array(1))
+        emb.forward(np.array([[1, 2], [2, 3]]))
     np.testing.assert_array_equal(emb.params["weight"], before)
