@@ -21,7 +21,7 @@ def test_backtest_beats_naive_on_a_seasonal_series(strategy):
     f = Forecaster(lookback=12, horizon=6, strategy=strategy, hidden_size=16, epochs=40, lr=0.01)
     res = backtest(f, y, n_origins=4, season=12)
     m = res["metrics"]
-    assert set(m) == {"naive", "seasonal_naive", "rnnkit"} and len(res["origins"]) == 4
+    assert {"naive", "seasonal_naive", "rnnkit"} <= set(m) and len(res["origins"]) == 4
     assert m["rnnkit"]["mase"] < m["naive"]["mase"], m
     pred = f.predict()
     assert pred.shape == (6,)
