@@ -43,7 +43,8 @@ def add_parser(sub):
     t.add_argument("--horizon", type=positive_int, required=True, help="steps to forecast")
     t.add_argument("--season", type=positive_int,
                    help="season length (default: from the --time-col calendar, else 1)")
-    t.add_argument("--lookback", type=positive_int, help="input window (default: max(2*season, 2*horizon, 8))")
+    t.add_argument("--lookback", type=positive_int,
+                   help="input window (default: 2*horizon, at least 8, or two seasons when the season is kept)")
     t.add_argument("--strategy", choices=["direct", "recursive"],
                    help="recursive one-step model (default) or direct multi-step output (default with --interval)")
     t.add_argument("--interval", type=float, help="prediction-interval coverage, e.g. 0.8 (Gaussian head)")
@@ -64,7 +65,7 @@ def add_parser(sub):
     t.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="with --series-col: fit N series at a time on Ray (default: %(default)s, serially)")
     t.add_argument("--address", metavar="A", help="with --series-col: a running Ray cluster")
-    add_train_args(t, epochs=100, hidden=32, lr=5e-3, eval_every=50)
+    add_train_args(t, epochs=100, steps=1500, hidden=32, lr=5e-3, eval_every=50)
     t.set_defaults(func=train)
     q = act.add_parser("predict", help="forecast the next steps with the model in DIR")
     q.add_argument("model_dir", metavar="DIR")
@@ -167,12 +168,11 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) 
 
     if args.horizon >= len(y):
         raise UserError(f"--horizon {args.horizon} is not shorter than the series ({len(y)} values)")
-    lookback = args.lookback or max(2 * season, 2 * args.horizon, 8)
     strategy = args.strategy or ("direct" if args.interval is not None else "recursive")
     flag = {"auto": "auto", "yes": True, "no": False}
 
     def make():
-        return Forecaster(lookback=lookback, horizon=args.horizon, strategy=strategy,
+        return Forecaster(lookback=args.lookback, horizon=args.horizon, strategy=strategy,
                           interval=args.interval, cell=args.cell, hidden_size=args.hidden,
                           num_layers=args.layers, batch_size=args.batch_size, seed=args.seed, train_config=cfg,
                           difference=flag[args.difference], season=season, transform=args.transform,
@@ -181,7 +181,10 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) 
 
     t0 = time.perf_counter()
     bt = backtest(make(), y, n_origins=args.origins, season=season)
-    final = Forecaster.load(Path(args.resume) / "model").set_params(train_config=cfg) if args.resume else make()
+    # the final model takes the choices the backtest's model made on its training part (a prefix of the
+    # whole series): choosing again would cost as many fits again for what is nearly the same decision
+    final = (Forecaster.load(Path(args.resume) / "model").set_params(train_config=cfg) if args.resume
+             else make().set_params(transform=bt["choice"]["transform"], difference=bt["choice"]["difference"]))
     final.fit(y, out_dir=out, resume=args.resume)
     seconds = time.perf_counter() - t0
     if args.interval is not None:
@@ -191,8 +194,8 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) 
     first = (lambda a: None if a is None else np.asarray(a).reshape(args.horizon, -1)[:, 0].tolist())
     m = bt["metrics"]
     metrics = {"task": "forecast", "series": str(args.series), "columns": args.column, "n": len(y),
-               "horizon": args.horizon, "season": season, "lookback": lookback, "strategy": strategy,
-               "models": args.models,
+               "horizon": args.horizon, "season": season, "lookback": final.lookback_, "strategy": strategy,
+               "models": args.models, "cell": args.cell, "hidden": args.hidden,
                "backtest": {"origins": bt["origins"], "train_end": bt["train_end"], **m,
                             "interval": bt.get("interval"), "holt_winters_model": bt["holt_winters"],
                             "choice": bt["choice"]},

@@ -14,7 +14,8 @@ the training series less a validation tail of 1-3 horizons and scored by MAE on 
 tail; the best is refitted on the whole training series (`choice_` records the scores). Forecasts invert
 the steps: x-hat = d_n + cumsum(w-hat) (or w-hat), + s, exp.
 
-Training pairs are windows z[t-L : t] (L = lookback) and targets
+Training pairs are windows z[t-L : t] (L = lookback; None: 2H, at least 8, when the season was removed,
+else max(2m, 2H, 8), so that a window holds two seasons only when the network has to learn them) and targets
   * direct:    z[t : t+H] (all H steps at once, one output per step and column), or
   * recursive: z[t] (one step; a forecast of H steps feeds each prediction back as the newest input).
 With `n_models` > 1 that many networks (seeds seed, seed+1, ...) are trained and their forecasts
@@ -69,15 +70,15 @@ def check_series(y, name: str = "series") -> np.ndarray:
 
 
 class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
-    """Parameters: lookback (window length L), horizon (H), strategy ("direct"|"recursive"), interval
-    (None or a coverage in (0, 1) for a Gaussian head), cell, hidden_size, num_layers, epochs,
+    """Parameters: lookback (window length L, or None: from the season and horizon), horizon (H),
+    strategy ("direct"|"recursive"), interval (None or a coverage in (0, 1) for a Gaussian head), cell, hidden_size, num_layers, epochs,
     batch_size, lr, optimizer, clip, time_budget, validation_split (last fraction of windows, for early
     stopping), patience, seed, dtype, train_config (a `TrainConfig` or dict overriding epochs, lr, ...),
     season (m, 1 for none), deseasonalize ("auto": when the season test passes | True | False),
     transform ("none"|"log"|"auto"), difference (False|True|"auto": model first differences),
     n_models (networks averaged), dropout (between layers). See the module docstring for the steps.
 
-    Learned: n_features_in_, mean_, std_, series_ (the training series), transform_, deseasonalized_,
+    Learned: n_features_in_, lookback_, mean_, std_, series_ (the training series), transform_, deseasonalized_,
     seasonal_ (m, D) indices (zeros when not deseasonalized), difference_, choice_ (what "auto" chose and
     why), model_ (the first network), members_ (the others), history_.
     A `history` given to predict must start where the training series started (the season's phase is
@@ -86,7 +87,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     """
 
     _LEARNED_ARRAYS = ("mean_", "std_", "series_", "seasonal_")
-    _LEARNED_JSON = ("n_features_in_", "univariate_", "transform_", "deseasonalized_", "difference_", "choice_",
+    _LEARNED_JSON = ("n_features_in_", "univariate_", "lookback_", "transform_", "deseasonalized_", "difference_", "choice_",
                      "n_members_")
 
     def __init__(self, lookback=24, horizon=1, strategy="direct", interval=None, cell="lstm",
@@ -137,15 +138,15 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         if self.difference not in (True, False, "auto") or self.deseasonalize not in (True, False, "auto"):
             raise UserError(f"difference and deseasonalize must be True, False or 'auto', got "
                             f"{self.difference!r} and {self.deseasonalize!r}")
-        if int(self.lookback) < 1 or int(self.horizon) < 1 or int(self.season) < 1 or int(self.n_models) < 1:
+        if int(self.lookback or 1) < 1 or int(self.horizon) < 1 or int(self.season) < 1 or int(self.n_models) < 1:
             raise UserError(f"lookback, horizon, season and n_models must be >= 1, got {self.lookback}, "
                             f"{self.horizon}, {self.season} and {self.n_models}")
         if self.interval is not None and not 0.0 < float(self.interval) < 1.0:
             raise UserError(f"interval must be a coverage in (0, 1), got {self.interval}")
         if int(self.horizon) >= n:
             raise UserError(f"horizon {self.horizon} is not shorter than the series ({n} values)")
-        if n - int(self.lookback) - self._steps_out + 1 < 2:
-            raise UserError(f"the series ({n} values) is too short for lookback {self.lookback} and "
+        if n - self._min_lookback() - self._steps_out + 1 < 2:
+            raise UserError(f"the series ({n} values) is too short for lookback {self._min_lookback()} and "
                             f"{self._steps_out} target steps; use a shorter --lookback")
 
     # -- the statistical steps (module docstring, steps 1-3) ------------------------------------------
@@ -163,8 +164,15 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
             if on and len(x) < 2 * m + 1:
                 raise UserError(f"deseasonalizing needs at least {2 * m + 1} values for season {m}, got {len(x)}")
         s = seasonal.seasonal_indices(x, m) if on else np.zeros((max(m, 1), x.shape[1]))
-        return {"transform_": transform, "difference_": bool(difference), "deseasonalized_": bool(on),
+        lookback = self.lookback or (self._min_lookback() if on or m == 1 else self._max_lookback())
+        return {"lookback_": int(lookback), "transform_": transform, "difference_": bool(difference), "deseasonalized_": bool(on),
                 "seasonal_": s.reshape(max(m, 1), x.shape[1]), "season_test": why}
+
+    def _min_lookback(self) -> int:
+        return int(self.lookback or max(2 * int(self.horizon), 8))
+
+    def _max_lookback(self) -> int:
+        return int(self.lookback or max(2 * int(self.season), 2 * int(self.horizon), 8))
 
     def _to_work(self, h) -> tuple[np.ndarray, np.ndarray]:
         """(w, d): what the network models and the deseasonalized x of a raw history h (T, D)."""
@@ -178,7 +186,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         diffs = [self.difference] if self.difference != "auto" else [False, True]
         cands = [(t, bool(d)) for t in transforms for d in diffs]
         H, n = int(self.horizon), len(y)
-        need = int(self.lookback) + self._steps_out + 1 + 16     # at least 16 training windows per candidate
+        need = self._max_lookback() + self._steps_out + 1 + 16     # at least 16 training windows per candidate
         k = next((k for k in (3, 2, 1) if n - k * H >= max(need, 2 * int(self.season) + 1)), 0)
         choice = {"candidates": [f"{t}{', differenced' if d else ''}" for t, d in cands]}
         if len(cands) > 1 and k == 0:
@@ -199,6 +207,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
             choice.update({"validation_origins": origins, "validation_mae": scores})
         settled = self._settle(y, *cands[0])
         choice["chosen"] = f"{cands[0][0]}{', differenced' if cands[0][1] else ''}"
+        choice["transform"], choice["difference"] = cands[0]
         choice["deseasonalized"] = f"{settled['deseasonalized_']} ({settled.pop('season_test')})"
         for key, v in settled.items():
             setattr(self, key, v)
@@ -232,7 +241,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
 
     def _train_network(self, z, member: int, out_dir, resume):
         """One network (seed + member) trained on the scaled series z; (model, history summary)."""
-        L, K, D = int(self.lookback), self._steps_out, z.shape[1]
+        L, K, D = int(self.lookback_), self._steps_out, z.shape[1]
         starts = np.arange(L, len(z) - K + 1)                       # window ends (first target index)
         X = np.stack([z[t - L:t] for t in starts])                  # (N, L, D)
         Y = np.stack([z[t:t + K].reshape(-1) for t in starts])      # (N, K*D)
@@ -293,6 +302,8 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
 
     def _restore_learned(self):
         # forecasters saved before the statistical steps existed model y (or its differences) directly
+        if getattr(self, "lookback_", None) is None:
+            self.lookback_ = int(self.lookback)
         if getattr(self, "transform_", None) is None:
             self.transform_, self.deseasonalized_ = "none", False
             self.difference_ = bool(self.difference)
@@ -302,7 +313,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
 
     def _predict_scaled(self, net, z_hist, horizon: int):
         """(mu (H, D), sigma (H, D) or None) in scaled units from the scaled history (>= L, D)."""
-        L, D, K = int(self.lookback), self.n_features_in_, self._steps_out
+        L, D, K = int(self.lookback_), self.n_features_in_, self._steps_out
         gaussian = self.interval is not None
         net.eval()
 
@@ -334,7 +345,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         if h.shape[1] != self.n_features_in_:
             raise UserError(f"history has {h.shape[1]} columns, the forecaster was fitted on "
                             f"{self.n_features_in_}")
-        need = int(self.lookback) + bool(self.difference_)
+        need = int(self.lookback_) + bool(self.difference_)
         if len(h) < need:
             raise UserError(f"history has {len(h)} values, fewer than the {need} the lookback needs")
         if self.transform_ == "log" and not np.all(h > 0):
@@ -398,9 +409,9 @@ def backtest(forecaster: Forecaster, y, n_origins: int = 5, season=None, step=No
     if H >= len(y):
         raise UserError(f"horizon {H} is not shorter than the series ({len(y)} values)")
     origins = metrics.backtest_origins(len(y), H, int(n_origins), step)
-    if not origins or origins[0] <= int(forecaster.lookback) + H:
+    if not origins or origins[0] <= forecaster._min_lookback() + H:
         raise UserError(f"the series ({len(y)} values) is too short for {n_origins} backtest origins with "
-                        f"horizon {H} and lookback {forecaster.lookback}")
+                        f"horizon {H} and lookback {forecaster._min_lookback()}")
     forecaster.fit(y[:origins[0]])
     methods = {"rnnkit": lambda hist, h: forecaster.predict(h, history=hist).reshape(h, -1)}
     hw_note = "left out"
