@@ -270,8 +270,20 @@ def test_real_co2_weekly_and_monthly_with_gaps():
     times, y = bundled.load_series_with_times("co2")
     cal, _ = infer_calendar(times)
     assert (cal.name, cal.season, cal.n_missing, int(np.isnan(y).sum()), len(y)) == ("weekly", 52, 0, 59, 2284)
+    assert cal.period == pytest.approx(52.18, abs=0.01)
     mt, my = bundled.co2_monthly()
     cal, _ = infer_calendar(mt)
     assert (cal.name, cal.season, cal.n_missing, len(my)) == ("monthly", 12, 5, 521)
     full, _ = regularize(my, cal, mt)
     assert np.isnan(full).sum() == 5 and seasonal.seasonality_test(np.nan_to_num(full, nan=np.nanmean(full)), 12)[0]
+
+
+def test_a_season_of_a_fractional_number_of_steps_does_not_drift():
+    period, t = 365.25 / 7, np.arange(52 * 30)               # 30 years of weeks
+    y = 3 * np.sin(2 * np.pi * t / period) + 0.01 * t
+    assert seasonal.phase(t[:60], 52).tolist() == (t[:60] % 52).tolist()
+    left = {p: seasonal.deseasonalize(y, seasonal.seasonal_indices(y, 52, p), period=p) - 0.01 * t
+            for p in (None, period)}
+    assert np.std(left[period]) < 0.1 < np.std(left[None])   # 52 whole weeks slide 5 weeks over the 30 years
+    np.testing.assert_allclose(seasonal.reseasonalize(seasonal.deseasonalize(y, np.arange(52.0), 3, period),
+                                                      np.arange(52.0), 3, period), y)

@@ -6,7 +6,7 @@ series and saves it, its forecast and `DIR/metrics.json`. Without `--season` the
 time column's calendar (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, yearly 1; see
 `rnnkit.data.timeindex`), or is 1 with a note when there is none; `--fill` also inserts the dates that a
 regular calendar is missing. By default the forecaster deseasonalizes when the season tests significant
-and chooses a log transform and differencing on a validation tail of the training part
+and chooses a log transform, differencing and a per-window level on a validation tail of the training part
 (`rnnkit.tasks.forecast`), and averages 5 networks; `DIR/forecast.png` shows history, forecast and interval when
 matplotlib is installed. `predict` prints the next H values (with the interval when the model has one).
 
@@ -52,6 +52,9 @@ def add_parser(sub):
                    help="model first differences (default: auto, chosen on a validation tail)")
     t.add_argument("--transform", choices=["auto", "log", "none"], default="auto",
                    help="log transform (default: auto, tried for a positive series on a validation tail)")
+    t.add_argument("--level", choices=["auto", "global", "window"], default="auto",
+                   help="scale the series once (global) or each window about its own mean (window); default: "
+                        "auto, chosen on a validation tail")
     t.add_argument("--deseasonalize", choices=["auto", "yes", "no"], default="auto",
                    help="remove seasonal indices (default: auto, when the season tests significant)")
     t.add_argument("--models", type=positive_int, default=5, metavar="N",
@@ -108,9 +111,9 @@ def train(args):
     table = read_table(args.series)
     if args.series_col is not None:
         return train_many(table, args, cfg, out)
-    y, times, season, note = series_from_table(table, args)
+    y, times, season, period, note = series_from_table(table, args)
     print(note)
-    metrics = fit_one(y, times, args, cfg, out, season=season)
+    metrics = fit_one(y, times, args, cfg, out, season=season, period=period)
     bt, m = metrics["backtest"], metrics["backtest"]
     hw = (f"Holt-Winters {m['holt_winters']['mase']:.3f}" if "holt_winters" in m
           else f"no Holt-Winters ({bt['holt_winters_model']})")
@@ -128,7 +131,7 @@ def train(args):
 
 
 def series_from_table(table, args):
-    """(y (T, D), times or None, season, note) from the --column and --time-col columns of `table`.
+    """(y (T, D), times or None, season, period, note) from the --column and --time-col columns of `table`.
 
     The season is --season, else the time column's calendar's, else 1; the note says which. Missing
     dates of a regular calendar become rows and are filled with the missing values (--fill), or refused."""
@@ -154,15 +157,18 @@ def series_from_table(table, args):
         y = np.stack([fill_missing(y[:, j], args.fill) for j in range(y.shape[1])], axis=1)
     for c, v in zip(args.column, y.T):
         check_series(v, f"{args.series}: column {c!r}")
-    filled = f"; {cal.n_missing} missing {cal.name} dates inserted and filled ({args.fill})" if cal and cal.n_missing else ""
+    filled = (f"; {cal.n_missing} missing {cal.name} dates inserted and filled ({args.fill})"
+              if cal is not None and cal.n_missing else "")
     if args.season is not None:
-        return y, times, args.season, f"season {args.season} (--season){filled}"
+        return y, times, args.season, None, f"season {args.season} (--season){filled}"
     if cal is not None:
-        return y, times, cal.season, f"season {cal.season} ({cal.name} time stamps in column {args.time_col!r}){filled}"
-    return y, times, 1, f"season 1 ({why}; pass --season to set one)"
+        period = f"; seasonal indices on a {cal.period:.2f}-step year" if cal.period != cal.season else ""
+        return (y, times, cal.season, cal.period if period else None,
+                f"season {cal.season} ({cal.name} time stamps in column {args.time_col!r}{period}){filled}")
+    return y, times, 1, None, f"season 1 ({why}; pass --season to set one)"
 
 
-def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) -> dict:
+def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1, period=None) -> dict:
     """Backtest, refit on the whole series, save the model, DIR/metrics.json (and the plot)."""
     from ..tasks.forecast import Forecaster, backtest
 
@@ -176,7 +182,8 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) 
                           interval=args.interval, cell=args.cell, hidden_size=args.hidden,
                           num_layers=args.layers, batch_size=args.batch_size, seed=args.seed, train_config=cfg,
                           difference=flag[args.difference], season=season, transform=args.transform,
-                          deseasonalize=flag[args.deseasonalize], n_models=args.models,
+                          deseasonalize=flag[args.deseasonalize], n_models=args.models, level=args.level,
+                          period=period,
                           dropout=getattr(args, "dropout", None) or 0.0)
 
     t0 = time.perf_counter()
@@ -184,7 +191,8 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) 
     # the final model takes the choices the backtest's model made on its training part (a prefix of the
     # whole series): choosing again would cost as many fits again for what is nearly the same decision
     final = (Forecaster.load(Path(args.resume) / "model").set_params(train_config=cfg) if args.resume
-             else make().set_params(transform=bt["choice"]["transform"], difference=bt["choice"]["difference"]))
+             else make().set_params(transform=bt["choice"]["transform"], difference=bt["choice"]["difference"],
+                                    level=bt["choice"]["level"]))
     final.fit(y, out_dir=out, resume=args.resume)
     seconds = time.perf_counter() - t0
     if args.interval is not None:
@@ -194,7 +202,7 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1) 
     first = (lambda a: None if a is None else np.asarray(a).reshape(args.horizon, -1)[:, 0].tolist())
     m = bt["metrics"]
     metrics = {"task": "forecast", "series": str(args.series), "columns": args.column, "n": len(y),
-               "horizon": args.horizon, "season": season, "lookback": final.lookback_, "strategy": strategy,
+               "horizon": args.horizon, "season": season, "period": period, "lookback": final.lookback_, "strategy": strategy,
                "models": args.models, "cell": args.cell, "hidden": args.hidden,
                "backtest": {"origins": bt["origins"], "train_end": bt["train_end"], **m,
                             "interval": bt.get("interval"), "holt_winters_model": bt["holt_winters"],
@@ -224,8 +232,8 @@ def series_dir_name(key: str) -> str:
 def _fit_series_job(key, payload) -> dict:
     """One series of a long table (runs in a Ray task or in this process)."""
     table, args, cfg, out = payload
-    y, times, season, _ = series_from_table(table, args)
-    m = fit_one(y, times, args, cfg, Path(out), plot=False, season=season)
+    y, times, season, period, _ = series_from_table(table, args)
+    m = fit_one(y, times, args, cfg, Path(out), plot=False, season=season, period=period)
     b = m["backtest"]
     return {"n": m["n"], "mase": b["rnnkit"]["mase"], "rmse": b["rnnkit"]["rmse"], "mae": b["rnnkit"]["mae"],
             "mase_naive": b["naive"]["mase"], "mase_seasonal_naive": b["seasonal_naive"]["mase"],

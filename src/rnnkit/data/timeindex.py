@@ -68,6 +68,11 @@ class Calendar:
     start: dt.datetime
 
     @property
+    def period(self) -> float:
+        """The season's length in steps: a year of weeks is 365.25/7 = 52.18, not 52."""
+        return 365.25 / 7 if self.name == "weekly" else float(self.season)
+
+    @property
     def n_missing(self) -> int:
         return int(self.positions[-1] + 1 - len(self.positions))
 
@@ -98,8 +103,8 @@ def infer_calendar(cells, first_row: int = 2, column: str = "time") -> tuple[Cal
     for i, g in enumerate(gaps):
         if g <= 0:
             what = "repeats the one before" if g == 0 else "is earlier than the one before"
-            raise UserError(f"row {first_row + i + 1}: time stamp {cells[i + 1].strip()!r} in column {column!r} {what}; "
-                            "sort the rows by time and keep one per stamp")
+            raise UserError(f"row {first_row + i + 1}: time stamp {cells[i + 1].strip()!r} in column {column!r} "
+                            f"{what}; sort the rows by time and keep one per stamp")
     med = float(np.median(gaps))
     name = _name_of_spacing(med)
     if name is None:

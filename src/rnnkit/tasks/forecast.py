@@ -6,10 +6,15 @@ same way: classical statistics take the level and the season, the RNN models wha
   1. transform:     x = log y ("log", for a positive series whose season grows with its level) or x = y;
   2. deseasonalize: d_t = x_t - s_{t mod m} with seasonal indices s estimated by classical decomposition
                     on the training part (`rnnkit.tasks.seasonal`), when `season` m > 1 and the season
-                    passes the autocorrelation test there (or when forced);
+                    passes the autocorrelation test there (or when forced); with `period` P (a season
+                    of P steps, P not whole, e.g. 365.25/7 for weekly data) the phase is t's bin in P;
   3. difference:    w_t = d_t - d_{t-1} (a trend leaves the range seen in training; its steps do not) or w = d;
-  4. scale:         z = (w - mean) / std, mean and std per column fitted on the training part.
-"auto" for `transform` or `difference` chooses on the training part only: each candidate is fitted on
+  4. scale:         z = (w - mean) / std, mean and std per column fitted on the training part ("global"
+                    level), or, with level "window" (undifferenced only), each window and its targets
+                    less the window's own mean, z = (w - mean_window) / std with std that of the centred
+                    training windows (a local level: the network sees a trend as the shape of the window
+                    and is anchored at a level averaged over it, not at the noisy last value).
+"auto" for `transform`, `difference` or `level` chooses on the training part only: each candidate is fitted on
 the training series less a validation tail of 1-3 horizons and scored by MAE on rolling origins in that
 tail; the best is refitted on the whole training series (`choice_` records the scores). Forecasts invert
 the steps: x-hat = d_n + cumsum(w-hat) (or w-hat), + s, exp.
@@ -71,15 +76,17 @@ def check_series(y, name: str = "series") -> np.ndarray:
 
 class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     """Parameters: lookback (window length L, or None: from the season and horizon), horizon (H),
-    strategy ("direct"|"recursive"), interval (None or a coverage in (0, 1) for a Gaussian head), cell, hidden_size, num_layers, epochs,
-    batch_size, lr, optimizer, clip, time_budget, validation_split (last fraction of windows, for early
-    stopping), patience, seed, dtype, train_config (a `TrainConfig` or dict overriding epochs, lr, ...),
-    season (m, 1 for none), deseasonalize ("auto": when the season test passes | True | False),
-    transform ("none"|"log"|"auto"), difference (False|True|"auto": model first differences),
-    n_models (networks averaged), dropout (between layers). See the module docstring for the steps.
+    strategy ("direct"|"recursive"), interval (None or a coverage in (0, 1) for a Gaussian head), cell,
+    hidden_size, num_layers, epochs, batch_size, lr, optimizer, clip, time_budget, validation_split (last
+    fraction of windows, for early stopping), patience, seed, dtype, train_config (a `TrainConfig` or dict
+    overriding epochs, lr, ...), season (m, 1 for none), period (None: m; the season's length in steps when
+    it is not a whole number), deseasonalize ("auto": when the season test
+    passes | True | False), transform ("none"|"log"|"auto"), difference (False|True|"auto": model first
+    differences), level ("global"|"window"|"auto"; step 4), n_models (networks averaged), dropout (between
+    layers). See the module docstring for the steps.
 
     Learned: n_features_in_, lookback_, mean_, std_, series_ (the training series), transform_, deseasonalized_,
-    seasonal_ (m, D) indices (zeros when not deseasonalized), difference_, choice_ (what "auto" chose and
+    seasonal_ (m, D) indices (zeros when not deseasonalized), difference_, level_, choice_ (what "auto" chose and
     why), model_ (the first network), members_ (the others), history_.
     A `history` given to predict must start where the training series started (the season's phase is
     counted from there), e.g. a longer copy of the same series.
@@ -87,14 +94,14 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     """
 
     _LEARNED_ARRAYS = ("mean_", "std_", "series_", "seasonal_")
-    _LEARNED_JSON = ("n_features_in_", "univariate_", "lookback_", "transform_", "deseasonalized_", "difference_", "choice_",
-                     "n_members_")
+    _LEARNED_JSON = ("n_features_in_", "univariate_", "lookback_", "transform_", "deseasonalized_", "difference_",
+                     "level_", "choice_", "n_members_")
 
     def __init__(self, lookback=24, horizon=1, strategy="direct", interval=None, cell="lstm",
                  hidden_size=32, num_layers=1, epochs=50, batch_size=32, lr=0.005, optimizer="adam",
                  clip=5.0, time_budget=None, validation_split=0.0, patience=10, seed=0, dtype="float32",
                  train_config=None, difference=False, season=1, deseasonalize="auto", transform="none",
-                 n_models=1, dropout=0.0):
+                 n_models=1, dropout=0.0, level="global", period=None):
         self.lookback = lookback
         self.horizon = horizon
         self.strategy = strategy
@@ -119,6 +126,8 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         self.transform = transform
         self.n_models = n_models
         self.dropout = dropout
+        self.level = level
+        self.period = period
 
     @property
     def _steps_out(self) -> int:
@@ -138,11 +147,18 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         if self.difference not in (True, False, "auto") or self.deseasonalize not in (True, False, "auto"):
             raise UserError(f"difference and deseasonalize must be True, False or 'auto', got "
                             f"{self.difference!r} and {self.deseasonalize!r}")
+        if self.level not in ("global", "window", "auto"):
+            raise UserError(f"level must be 'global', 'window' or 'auto', got {self.level!r}")
+        if self.level == "window" and self.difference is True:
+            raise UserError("level 'window' centres undifferenced windows (it would remove the drift of "
+                            "differences); use difference False or level 'global'")
         if int(self.lookback or 1) < 1 or int(self.horizon) < 1 or int(self.season) < 1 or int(self.n_models) < 1:
             raise UserError(f"lookback, horizon, season and n_models must be >= 1, got {self.lookback}, "
                             f"{self.horizon}, {self.season} and {self.n_models}")
         if self.interval is not None and not 0.0 < float(self.interval) < 1.0:
             raise UserError(f"interval must be a coverage in (0, 1), got {self.interval}")
+        if self.period is not None and not abs(float(self.period) - int(self.season)) < 1:
+            raise UserError(f"period {self.period} must be within 1 of the season {self.season} (its whole steps)")
         if int(self.horizon) >= n:
             raise UserError(f"horizon {self.horizon} is not shorter than the series ({n} values)")
         if n - self._min_lookback() - self._steps_out + 1 < 2:
@@ -150,7 +166,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
                             f"{self._steps_out} target steps; use a shorter --lookback")
 
     # -- the statistical steps (module docstring, steps 1-3) ------------------------------------------
-    def _settle(self, y, transform: str, difference: bool) -> dict:
+    def _settle(self, y, transform: str, difference: bool, level: str = "global") -> dict:
         """The learned values of steps 1-3 for one candidate, from the training series y (T, D)."""
         if transform == "log" and not np.all(y > 0):
             raise UserError("transform 'log' needs a positive series; use transform 'none' (--transform none)")
@@ -163,9 +179,10 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
             on, why = bool(self.deseasonalize) and m > 1, "forced" if m > 1 else "season 1"
             if on and len(x) < 2 * m + 1:
                 raise UserError(f"deseasonalizing needs at least {2 * m + 1} values for season {m}, got {len(x)}")
-        s = seasonal.seasonal_indices(x, m) if on else np.zeros((max(m, 1), x.shape[1]))
+        s = seasonal.seasonal_indices(x, m, self.period) if on else np.zeros((max(m, 1), x.shape[1]))
         lookback = self.lookback or (self._min_lookback() if on or m == 1 else self._max_lookback())
-        return {"lookback_": int(lookback), "transform_": transform, "difference_": bool(difference), "deseasonalized_": bool(on),
+        return {"lookback_": int(lookback), "transform_": transform, "difference_": bool(difference), "level_": level,
+                "deseasonalized_": bool(on),
                 "seasonal_": s.reshape(max(m, 1), x.shape[1]), "season_test": why}
 
     def _min_lookback(self) -> int:
@@ -177,37 +194,40 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
     def _to_work(self, h) -> tuple[np.ndarray, np.ndarray]:
         """(w, d): what the network models and the deseasonalized x of a raw history h (T, D)."""
         x = np.log(h) if self.transform_ == "log" else h
-        d = seasonal.deseasonalize(x, self.seasonal_) if self.deseasonalized_ else x
+        d = seasonal.deseasonalize(x, self.seasonal_, period=self.period) if self.deseasonalized_ else x
         return (np.diff(d, axis=0) if self.difference_ else d), d
 
     def _choose(self, y) -> None:
         """Resolve "auto" transform and difference on the training series y (module docstring)."""
         transforms = [self.transform] if self.transform != "auto" else (["none", "log"] if np.all(y > 0) else ["none"])
         diffs = [self.difference] if self.difference != "auto" else [False, True]
-        cands = [(t, bool(d)) for t in transforms for d in diffs]
+        levels = [self.level] if self.level != "auto" else ["global", "window"]
+        cands = [(t, bool(d), lv) for t in transforms for d in diffs for lv in levels
+                 if not (d and lv == "window")]
         H, n = int(self.horizon), len(y)
         need = self._max_lookback() + self._steps_out + 1 + 16     # at least 16 training windows per candidate
         k = next((k for k in (3, 2, 1) if n - k * H >= max(need, 2 * int(self.season) + 1)), 0)
-        choice = {"candidates": [f"{t}{', differenced' if d else ''}" for t, d in cands]}
+        name = (lambda t, d, lv: f"{t}{', differenced' if d else ''}{', window level' if lv == 'window' else ''}")
+        choice = {"candidates": [name(*c) for c in cands]}
         if len(cands) > 1 and k == 0:
             choice["note"] = (f"the series ({n} values) is too short to hold out a validation tail of one horizon; "
                               f"used {choice['candidates'][0]}")
         if len(cands) > 1 and k > 0:
             origins = [n - j * H for j in range(k, 0, -1)]
             scores = {}
-            for (t, d), name in zip(cands, choice["candidates"]):
-                trial = type(self)(**{**self.get_params(), "transform": t, "difference": d, "n_models": 1,
-                                      "interval": None})
+            for (t, d, lv), label in zip(cands, choice["candidates"]):
+                trial = type(self)(**{**self.get_params(), "transform": t, "difference": d, "level": lv,
+                                      "n_models": 1, "interval": None})
                 trial.fit(y[:origins[0]])
                 err = [np.abs(y[o:o + H, 0] - np.asarray(trial.predict(H, history=y[:o])).reshape(H, -1)[:, 0])
                        for o in origins]
-                scores[name] = float(np.mean(err))
+                scores[label] = float(np.mean(err))
             best = min(range(len(cands)), key=lambda i: scores[choice["candidates"][i]])
             cands = [cands[best]]
             choice.update({"validation_origins": origins, "validation_mae": scores})
         settled = self._settle(y, *cands[0])
-        choice["chosen"] = f"{cands[0][0]}{', differenced' if cands[0][1] else ''}"
-        choice["transform"], choice["difference"] = cands[0]
+        choice["chosen"] = name(*cands[0])
+        choice["transform"], choice["difference"], choice["level"] = cands[0]
         choice["deseasonalized"] = f"{settled['deseasonalized_']} ({settled.pop('season_test')})"
         for key, v in settled.items():
             setattr(self, key, v)
@@ -225,10 +245,15 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         if resume is None or getattr(self, "transform_", None) is None:
             self._choose(y)
         work, _ = self._to_work(y)
-        self.mean_ = work.mean(0)
-        std = work.std(0)
+        if self.level_ == "window":      # the spread of the training windows and targets about their own means
+            L, K = int(self.lookback_), self._steps_out
+            seg = np.lib.stride_tricks.sliding_window_view(work, L + K, axis=0)      # (N, D, L+K)
+            centred = seg - seg[:, :, :L].mean(axis=2, keepdims=True)
+            self.mean_, std = np.zeros(work.shape[1]), centred.transpose(1, 0, 2).reshape(work.shape[1], -1).std(1)
+        else:
+            self.mean_, std = work.mean(0), work.std(0)
         self.std_ = np.where(std > 0, std, 1.0)
-        z = ((work - self.mean_) / self.std_).astype(np.dtype(self.dtype))
+        z = (work - self.mean_) / self.std_          # float64: window levels are taken off before the cast
         nets, histories = [], []
         for i in range(int(self.n_models)):
             sub = (lambda base: None if base is None else (Path(base) if i == 0 else Path(base) / f"member{i}"))
@@ -244,7 +269,12 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         L, K, D = int(self.lookback_), self._steps_out, z.shape[1]
         starts = np.arange(L, len(z) - K + 1)                       # window ends (first target index)
         X = np.stack([z[t - L:t] for t in starts])                  # (N, L, D)
-        Y = np.stack([z[t:t + K].reshape(-1) for t in starts])      # (N, K*D)
+        Y = np.stack([z[t:t + K] for t in starts])                  # (N, K, D)
+        if self.level_ == "window":
+            c = X.mean(axis=1, keepdims=True)
+            X, Y = X - c, Y - c
+        dtype = np.dtype(self.dtype)
+        X, Y = X.astype(dtype), Y.reshape(len(starts), -1).astype(dtype)   # Y: (N, K*D)
         gaussian = self.interval is not None
         model = self._build_model(member)
         n_val = int(round(float(self.validation_split) * len(starts)))
@@ -307,6 +337,8 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         if getattr(self, "transform_", None) is None:
             self.transform_, self.deseasonalized_ = "none", False
             self.difference_ = bool(self.difference)
+        if getattr(self, "level_", None) is None:
+            self.level_ = "global"
             self.choice_, self.n_members_ = None, 1
         if getattr(self, "seasonal_", None) is None:
             self.seasonal_ = np.zeros((1, int(self.n_features_in_)))
@@ -318,11 +350,12 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
         net.eval()
 
         def run(window):
-            out = net.forward(window[:, None, :].astype(np.dtype(self.dtype)), np.array([L]))[0]
+            c = window.mean(axis=0) if self.level_ == "window" else np.zeros(D)
+            out = net.forward((window - c)[:, None, :].astype(np.dtype(self.dtype)), np.array([L]))[0]
             out = out.astype(np.float64)
             if gaussian:
-                return out[:K * D].reshape(K, D), np.exp(np.clip(out[K * D:], -7, 7)).reshape(K, D)
-            return out.reshape(K, D), None
+                return out[:K * D].reshape(K, D) + c, np.exp(np.clip(out[K * D:], -7, 7)).reshape(K, D)
+            return out.reshape(K, D) + c, None
 
         if self.strategy == "direct":
             if horizon > K:
@@ -369,7 +402,7 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
             mu = d[-1] + np.cumsum(mu, axis=0)
             sig = None if sig is None else np.sqrt(np.cumsum(sig ** 2, axis=0))
         if self.deseasonalized_:
-            mu = seasonal.reseasonalize(mu, self.seasonal_, start=len(h))
+            mu = seasonal.reseasonalize(mu, self.seasonal_, start=len(h), period=self.period)
         return mu, sig
 
     def _untransform(self, a):

@@ -12,7 +12,11 @@ Seasonal indices by classical decomposition (additive; apply it to log x for a m
     s_k     = mean_{t: t mod m = k} (x_t - trend_t) - mean_k(mean ...)       (centred: sum_k s_k = 0)
 over the t where the moving average is defined. The phase k of step t is t mod m, t counted from the
 first value of the training series, so a later history must start where the training series started.
-    deseasonalize:  d_t = x_t - s_{t mod m}          reseasonalize:  x_t = d_t + s_{t mod m}
+    deseasonalize:  d_t = x_t - s_{k(t)}          reseasonalize:  x_t = d_t + s_{k(t)}
+A season whose true period P is not a whole number of steps (a year of weeks: P = 365.25/7 = 52.18)
+keeps m = round(P) indices, but the phase of step t is the bin of t within the fractional period,
+    k(t) = floor((t mod P) * m / P)        (= t mod m when P = m),
+so that the indices do not drift by P - m steps a season (7 weeks over 38 years of weekly data).
 """
 from __future__ import annotations
 
@@ -50,25 +54,33 @@ def moving_average_trend(x, m: int) -> tuple[np.ndarray, int]:
     return trend.reshape((len(trend),) + x.shape[1:]), off
 
 
-def seasonal_indices(x, m: int) -> np.ndarray:
+def phase(t, m: int, period: float | None = None) -> np.ndarray:
+    """k(t) = floor((t mod P) * m / P) for the steps t (P = period, default m: then k = t mod m)."""
+    t = np.asarray(t)
+    if period is None or float(period) == m:
+        return t % m
+    return np.minimum(np.floor((t % float(period)) * m / float(period)).astype(np.int64), m - 1)
+
+
+def seasonal_indices(x, m: int, period: float | None = None) -> np.ndarray:
     """s (m,) or (m, D): the centred mean detrended value at each phase (classical decomposition)."""
     x = np.asarray(x, dtype=np.float64)
     trend, off = moving_average_trend(x, m)
     if len(trend) < m:
         raise ValueError(f"seasonal_indices needs at least {2 * m} values for season {m}, got {len(x)}")
     detrended = x[off:off + len(trend)] - trend
-    phase = np.arange(off, off + len(trend)) % m
-    s = np.stack([detrended[phase == k].mean(axis=0) for k in range(m)])
+    k = phase(np.arange(off, off + len(trend)), m, period)
+    s = np.stack([detrended[k == j].mean(axis=0) for j in range(m)])
     return s - s.mean(axis=0)
 
 
-def deseasonalize(x, s, start: int = 0) -> np.ndarray:
-    """d_t = x_t - s_{(start + t) mod m} for a (T,) or (T, D) x and s (m,) or (m, D)."""
+def deseasonalize(x, s, start: int = 0, period: float | None = None) -> np.ndarray:
+    """d_t = x_t - s_{k(start + t)} for a (T,) or (T, D) x and s (m,) or (m, D)."""
     x = np.asarray(x, dtype=np.float64)
-    return x - s[(start + np.arange(len(x))) % len(s)]
+    return x - s[phase(start + np.arange(len(x)), len(s), period)]
 
 
-def reseasonalize(d, s, start: int = 0) -> np.ndarray:
-    """x_t = d_t + s_{(start + t) mod m}: the inverse of `deseasonalize` with the same start."""
+def reseasonalize(d, s, start: int = 0, period: float | None = None) -> np.ndarray:
+    """x_t = d_t + s_{k(start + t)}: the inverse of `deseasonalize` with the same start and period."""
     d = np.asarray(d, dtype=np.float64)
-    return d + s[(start + np.arange(len(d))) % len(s)]
+    return d + s[phase(start + np.arange(len(d)), len(s), period)]
