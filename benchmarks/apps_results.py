@@ -156,14 +156,15 @@ def forecast(name, budget):
     best = min((k for k in res if k != "rnnkit"), key=lambda k: res[k]["mase"])
     label = {"naive": "naive", "seasonal_naive": f"seasonal-naive (m={m['season']})",
              "holt_winters": f"Holt-Winters ({bt['holt_winters_model']})"}[best]
-    missing = int(np.isnan(y).sum())
+    missing = int(np.isnan(y).sum()) + m["n"] - len(y)             # missing values and missing dates
     return {"dataset": f"{name} ({m['n']} values{f', {missing} missing' if missing else ''}, H={H}, "
                        f"{n_origins} origins)", "metric": "MASE",
             "rnnkit": res["rnnkit"]["mase"], "baseline": res[best]["mase"], "baseline_name": label,
             "seconds": m["train_seconds"],
             "model": f"{m['cell'].upper()} {m['hidden']} {m['strategy']} x{m['models']}, "
                      f"lookback {m['lookback']}, {m['choice']['chosen']}, "
-                     f"{'deseasonalized' if m['choice']['deseasonalized'].startswith('True') else 'season kept'}",
+                     + ("no season" if m["season"] == 1 else "deseasonalized"
+                        if m["choice"]["deseasonalized"].startswith("True") else "season kept"),
             "higher_is_better": False, "all": res, "season": m["season"], "command": "rnnkit " + " ".join(argv),
             "printed": printed.getvalue()}, None
 

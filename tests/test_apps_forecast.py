@@ -233,11 +233,12 @@ def test_cli_infers_the_season_and_fills_missing_dates(tmp_path, capsys):
     assert m["n"] == 96 and m["season"] == 12 and m["models"] == 2
     if "holt_winters" in m["backtest"]:
         assert "Holt-Winters" in printed
-    # no time column: season 1, said so
+    # no time column: season 1, said so; --dropout reaches the network (between its two layers)
     assert main(["forecast", "train", str(tmp_path / "m.csv"), "--column", "sales", "--horizon", "3",
                  "--fill", "ffill", "--out", str(tmp_path / "r2"), "--epochs", "1", "--hidden", "4",
-                 "--models", "1", "--no-progress"]) == 0
+                 "--models", "1", "--layers", "2", "--dropout", "0.25", "--no-progress"]) == 0
     assert "season 1 (no --time-col; pass --season" in capsys.readouterr().out
+    assert Forecaster.load(tmp_path / "r2" / "model").dropout == 0.25
 
 
 def test_cli_bad_time_input_is_one_line(tmp_path, capsys):

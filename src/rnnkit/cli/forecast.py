@@ -184,7 +184,7 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1, 
                           difference=flag[args.difference], season=season, transform=args.transform,
                           deseasonalize=flag[args.deseasonalize], n_models=args.models, level=args.level,
                           period=period,
-                          dropout=getattr(args, "dropout", None) or 0.0)
+                          dropout=0.0 if args.dropout is None else args.dropout)  # between layers (--layers > 1)
 
     t0 = time.perf_counter()
     bt = backtest(make(), y, n_origins=args.origins, season=season)
