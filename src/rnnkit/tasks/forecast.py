@@ -15,8 +15,8 @@ same way: classical statistics take the level and the season, the RNN models wha
                     training windows (a local level: the network sees a trend as the shape of the window
                     and is anchored at a level averaged over it, not at the noisy last value).
 "auto" for `transform`, `difference` or `level` chooses on the training part only: each candidate is fitted on
-the training series less a validation tail of 1-3 horizons and scored by MAE on rolling origins in that
-tail; the best is refitted on the whole training series (`choice_` records the scores). Forecasts invert
+the training series less a validation tail of 3 horizons (up to 5 while they are at most a fifth of the
+series; fewer when it is too short) and scored by MAE on rolling origins in that tail; the best is refitted on the whole training series (`choice_` records the scores). Forecasts invert
 the steps: x-hat = d_n + cumsum(w-hat) (or w-hat), + s, exp.
 
 Training pairs are windows z[t-L : t] (L = lookback; None: 2H, at least 8, when the season was removed,
@@ -206,7 +206,10 @@ class Forecaster(Persist, *_estimator_bases("RegressorMixin")):
                  if not (d and lv == "window")]
         H, n = int(self.horizon), len(y)
         need = self._max_lookback() + self._steps_out + 1 + 16     # at least 16 training windows per candidate
-        k = next((k for k in (3, 2, 1) if n - k * H >= max(need, 2 * int(self.season) + 1)), 0)
+        # 3 origins, up to 5 where they take at most a fifth of the series: one horizon or three of a
+        # long series are a few regimes of it, and the choice between candidates is then mostly noise
+        most = max(3, min(5, int(0.2 * n) // H))
+        k = next((k for k in range(most, 0, -1) if n - k * H >= max(need, 2 * int(self.season) + 1)), 0)
         name = (lambda t, d, lv: f"{t}{', differenced' if d else ''}{', window level' if lv == 'window' else ''}")
         choice = {"candidates": [name(*c) for c in cands]}
         if len(cands) > 1 and k == 0:
