@@ -117,7 +117,7 @@ def train(args):
     bt, m = metrics["backtest"], metrics["backtest"]
     hw = (f"Holt-Winters {m['holt_winters']['mase']:.3f}" if "holt_winters" in m
           else f"no Holt-Winters ({bt['holt_winters_model']})")
-    choice = metrics["choice"] or {}
+    choice = bt.get("choice") or metrics["choice"] or {}   # the backtest model's choice: the final one takes it
     print(f"model: {choice.get('chosen', 'as saved')}, deseasonalized {choice.get('deseasonalized', 'as saved')}"
           + (f" (validation MAE: {', '.join(f'{k} {v:.4g}' for k, v in choice['validation_mae'].items())})"
              if choice.get("validation_mae") else "") + (f"; {choice['note']}" if choice.get("note") else ""))
