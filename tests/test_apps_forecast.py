@@ -239,6 +239,12 @@ def test_cli_infers_the_season_and_fills_missing_dates(tmp_path, capsys):
                  "--models", "1", "--layers", "2", "--dropout", "0.25", "--no-progress"]) == 0
     assert "season 1 (no --time-col; pass --season" in capsys.readouterr().out
     assert Forecaster.load(tmp_path / "r2" / "model").dropout == 0.25
+    # time stamps that are not dates: season 1 and the reason, the first unreadable stamp named
+    (tmp_path / "t.csv").write_text("t,v\n" + "".join(f"week {k},{np.sin(k)}\n" for k in range(40)))
+    assert main(["forecast", "train", str(tmp_path / "t.csv"), "--column", "v", "--time-col", "t", "--horizon", "2",
+                 "--out", str(tmp_path / "r3"), "--epochs", "1", "--hidden", "4", "--models", "1",
+                 "--no-progress"]) == 0
+    assert "season 1 (row 2: 'week 0' in column 't' is not a date I can read; pass --season" in capsys.readouterr().out
 
 
 def test_cli_bad_time_input_is_one_line(tmp_path, capsys):
