@@ -88,6 +88,11 @@ def test_export_forecaster(tmp_path, capsys):
     est = Forecaster.load(tmp_path / "fc" / "model")
     x = np.random.default_rng(1).standard_normal((8, 3, 1)).astype(np.float32)
     close("outputs", est.model_.forward(x, np.full(3, 8)), run_graph(tmp_path / "m.onnx", {"x": x})[0])
+    # the default ensemble: each further network is a graph of its own, the steps around them metadata
+    assert len(est.members_) == 4
+    close("outputs", est.members_[3].forward(x, np.full(3, 8)), run_graph(tmp_path / "m-member4.onnx", {"x": x})[0])
+    meta = json.loads(metadata(tmp_path / "m.onnx")["rnnkit.estimator"])
+    assert meta["n_members_"] == 5 and meta["lookback_"] == 8 and meta["transform_"] in ("none", "log")
 
 
 def test_export_ctc_acoustic_model(tmp_path, capsys):

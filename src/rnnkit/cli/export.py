@@ -44,9 +44,15 @@ def _forecaster(d: Path):
     from ..tasks.forecast import Forecaster
 
     est = Forecaster.load(d / "model")
-    meta = {k: _jsonable(getattr(est, k, None)) for k in ("mean_", "std_", "n_features_in_")}
+    # the statistical steps around the network (rnnkit.tasks.forecast) travel as metadata; an ensemble's
+    # other networks are graphs of their own, FILE-member1.onnx ..., whose outputs are averaged
+    meta = {k: _jsonable(getattr(est, k, None)) for k in ("mean_", "std_", "n_features_in_", "lookback_",
+                                                          "transform_", "deseasonalized_", "seasonal_",
+                                                          "difference_", "level_", "n_members_")}
     meta.update({k: _jsonable(v) for k, v in est.get_params().items() if k != "train_config"})
-    return [(est.model_, {"sequence_lens": False}, "")], {"rnnkit.task": "forecast", "rnnkit.estimator": meta}
+    graphs = [(est.model_, {"sequence_lens": False}, "")]
+    graphs += [(net, {"sequence_lens": False}, f"-member{i}") for i, net in enumerate(est.members_, 1)]
+    return graphs, {"rnnkit.task": "forecast", "rnnkit.estimator": meta}
 
 
 def _speech(d: Path):

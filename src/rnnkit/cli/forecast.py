@@ -1,8 +1,13 @@
 """`rnnkit forecast train SERIES.csv --column NAME --horizon H --out DIR` and `rnnkit forecast predict DIR`.
 
 `train` scores the model by a rolling-origin backtest on the end of the series (RMSE, MAE, MASE next to
-naive and seasonal-naive on the same origins), then refits on the whole series and saves it, its
-forecast and `DIR/metrics.json`; `DIR/forecast.png` shows history, forecast and interval when
+naive, seasonal-naive and, with statsmodels, Holt-Winters on the same origins), then refits on the whole
+series and saves it, its forecast and `DIR/metrics.json`. Without `--season` the season comes from the
+time column's calendar (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, yearly 1; see
+`rnnkit.data.timeindex`), or is 1 with a note when there is none; `--fill` also inserts the dates that a
+regular calendar is missing. By default the forecaster deseasonalizes when the season tests significant
+and chooses a log transform, differencing and a per-window level on a validation tail of the training part
+(`rnnkit.tasks.forecast`), and averages 5 networks; `DIR/forecast.png` shows history, forecast and interval when
 matplotlib is installed. `predict` prints the next H values (with the interval when the model has one).
 
 With `--series-col ID` the file is a long table of many series: one forecaster per series, fitted in
@@ -36,13 +41,26 @@ def add_parser(sub):
                    help="the column to forecast; repeat for a multivariate series (the first is scored)")
     t.add_argument("--time-col", metavar="NAME", help="column with the time stamps (for the plot and output)")
     t.add_argument("--horizon", type=positive_int, required=True, help="steps to forecast")
-    t.add_argument("--season", type=positive_int, default=1, help="season length for seasonal-naive and MASE")
-    t.add_argument("--lookback", type=positive_int, help="input window (default: max(2*season, 2*horizon, 8))")
-    t.add_argument("--strategy", choices=["direct", "recursive"], default="direct")
+    t.add_argument("--season", type=positive_int,
+                   help="season length (default: from the --time-col calendar, else 1)")
+    t.add_argument("--lookback", type=positive_int,
+                   help="input window (default: 2*horizon, at least 8, or two seasons when the season is kept)")
+    t.add_argument("--strategy", choices=["direct", "recursive"],
+                   help="recursive one-step model (default) or direct multi-step output (default with --interval)")
     t.add_argument("--interval", type=float, help="prediction-interval coverage, e.g. 0.8 (Gaussian head)")
-    t.add_argument("--difference", action="store_true",
-                   help="model first differences (for series with a trend)")
-    t.add_argument("--fill", choices=["linear", "ffill"], help="fill missing values instead of refusing them")
+    t.add_argument("--difference", choices=["auto", "yes", "no"], nargs="?", const="yes", default="auto",
+                   help="model first differences (default: auto, chosen on a validation tail)")
+    t.add_argument("--transform", choices=["auto", "log", "none"], default="auto",
+                   help="log transform (default: auto, tried for a positive series on a validation tail)")
+    t.add_argument("--level", choices=["auto", "global", "window"], default="auto",
+                   help="scale the series once (global) or each window about its own mean (window); default: "
+                        "auto, chosen on a validation tail")
+    t.add_argument("--deseasonalize", choices=["auto", "yes", "no"], default="auto",
+                   help="remove seasonal indices (default: auto, when the season tests significant)")
+    t.add_argument("--models", type=positive_int, default=5, metavar="N",
+                   help="networks averaged (default: %(default)s)")
+    t.add_argument("--fill", choices=["linear", "ffill"],
+                   help="fill missing values (and insert the dates a regular --time-col calendar misses)")
     t.add_argument("--origins", type=positive_int, default=5, help="backtest origins (default: %(default)s)")
     t.add_argument("--batch-size", type=positive_int, default=32)
     t.add_argument("--series-col", metavar="NAME",
@@ -50,7 +68,7 @@ def add_parser(sub):
     t.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="with --series-col: fit N series at a time on Ray (default: %(default)s, serially)")
     t.add_argument("--address", metavar="A", help="with --series-col: a running Ray cluster")
-    add_train_args(t, epochs=100, hidden=32, lr=5e-3, eval_every=50)
+    add_train_args(t, epochs=100, steps=1500, hidden=32, lr=5e-3, eval_every=50)
     t.set_defaults(func=train)
     q = act.add_parser("predict", help="forecast the next steps with the model in DIR")
     q.add_argument("model_dir", metavar="DIR")
@@ -93,12 +111,19 @@ def train(args):
     table = read_table(args.series)
     if args.series_col is not None:
         return train_many(table, args, cfg, out)
-    y, times = series_from_table(table, args)
-    metrics = fit_one(y, times, args, cfg, out)
+    y, times, season, period, note = series_from_table(table, args)
+    print(note)
+    metrics = fit_one(y, times, args, cfg, out, season=season, period=period)
     bt, m = metrics["backtest"], metrics["backtest"]
+    hw = (f"Holt-Winters {m['holt_winters']['mase']:.3f}" if "holt_winters" in m
+          else f"no Holt-Winters ({bt['holt_winters_model']})")
+    choice = bt.get("choice") or metrics["choice"] or {}   # the backtest model's choice: the final one takes it
+    print(f"model: {choice.get('chosen', 'as saved')}, deseasonalized {choice.get('deseasonalized', 'as saved')}"
+          + (f" (validation MAE: {', '.join(f'{k} {v:.4g}' for k, v in choice['validation_mae'].items())})"
+             if choice.get("validation_mae") else "") + (f"; {choice['note']}" if choice.get("note") else ""))
     print(f"backtest ({len(bt['origins'])} origins, horizon {args.horizon}) MASE: rnnkit "
           f"{m['rnnkit']['mase']:.3f}, naive {m['naive']['mase']:.3f}, seasonal-naive "
-          f"{m['seasonal_naive']['mase']:.3f}; RMSE rnnkit {m['rnnkit']['rmse']:.4g}"
+          f"{m['seasonal_naive']['mase']:.3f}, {hw}; RMSE rnnkit {m['rnnkit']['rmse']:.4g}"
           + (f"; {args.interval:.0%} interval covered {bt['interval']['coverage']:.0%}"
              if bt.get("interval") else ""))
     print(f"wrote {out / 'metrics.json'}" + (f", {out / 'forecast.png'}" if metrics["plotted"] else ""))
@@ -106,34 +131,68 @@ def train(args):
 
 
 def series_from_table(table, args):
-    """(y (T, D), times or None) from the --column and --time-col columns of `table`."""
-    from ..data.tables import check_series, parse_numeric_column
+    """(y (T, D), times or None, season, period, note) from the --column and --time-col columns of `table`.
 
-    cols = [parse_numeric_column(table, c, args.fill) for c in args.column]
-    for c, v in zip(args.column, cols):
-        check_series(v, f"{args.series}: column {c!r}")
-    y = np.stack(cols, axis=1)                                        # (T, D)
+    The season is --season, else the time column's calendar's, else 1; the note says which. Missing
+    dates of a regular calendar become rows and are filled with the missing values (--fill), or refused."""
+    from ..data.tables import check_series, fill_missing, parse_numeric_column
+    from ..data.timeindex import infer_calendar, regularize
+
+    cols = [parse_numeric_column(table, c, allow_missing=True) for c in args.column]
+    y = np.stack(cols, axis=1)                                        # (T, D), NaN where missing
     times = table.column(args.time_col, "--time-col") if args.time_col else None
-    return y, times
+    cal, why = (infer_calendar(times, table.first_line, args.time_col) if times is not None
+                else (None, "no --time-col"))
+    if cal is not None and cal.n_missing:
+        if args.fill is None:
+            first = next(k for k in range(len(cal.positions)) if cal.positions[k] != k)
+            raise UserError(f"{table.path}: {cal.n_missing} dates are missing from the {cal.name} calendar of "
+                            f"column {args.time_col!r} (the first: {cal.stamp(first)}); pass --fill linear|ffill "
+                            "to insert them and fill their values")
+        y, times = regularize(y, cal, times)
+    if np.isnan(y).any():
+        if args.fill is None:
+            for c in args.column:   # the reader's own message, naming the rows
+                parse_numeric_column(table, c, None)
+        y = np.stack([fill_missing(y[:, j], args.fill) for j in range(y.shape[1])], axis=1)
+    for c, v in zip(args.column, y.T):
+        check_series(v, f"{args.series}: column {c!r}")
+    filled = (f"; {cal.n_missing} missing {cal.name} dates inserted and filled ({args.fill})"
+              if cal is not None and cal.n_missing else "")
+    if args.season is not None:
+        return y, times, args.season, None, f"season {args.season} (--season){filled}"
+    if cal is not None:
+        period = f"; seasonal indices on a {cal.period:.2f}-step year" if cal.period != cal.season else ""
+        return (y, times, cal.season, cal.period if period else None,
+                f"season {cal.season} ({cal.name} time stamps in column {args.time_col!r}{period}){filled}")
+    return y, times, 1, None, f"season 1 ({why}; pass --season to set one)"
 
 
-def fit_one(y, times, args, cfg, out: Path, plot: bool = True) -> dict:
+def fit_one(y, times, args, cfg, out: Path, plot: bool = True, season: int = 1, period=None) -> dict:
     """Backtest, refit on the whole series, save the model, DIR/metrics.json (and the plot)."""
     from ..tasks.forecast import Forecaster, backtest
 
     if args.horizon >= len(y):
         raise UserError(f"--horizon {args.horizon} is not shorter than the series ({len(y)} values)")
-    lookback = args.lookback or max(2 * args.season, 2 * args.horizon, 8)
+    strategy = args.strategy or ("direct" if args.interval is not None else "recursive")
+    flag = {"auto": "auto", "yes": True, "no": False}
 
     def make():
-        return Forecaster(lookback=lookback, horizon=args.horizon, strategy=args.strategy,
+        return Forecaster(lookback=args.lookback, horizon=args.horizon, strategy=strategy,
                           interval=args.interval, cell=args.cell, hidden_size=args.hidden,
                           num_layers=args.layers, batch_size=args.batch_size, seed=args.seed, train_config=cfg,
-                          difference=args.difference)
+                          difference=flag[args.difference], season=season, transform=args.transform,
+                          deseasonalize=flag[args.deseasonalize], n_models=args.models, level=args.level,
+                          period=period,
+                          dropout=0.0 if args.dropout is None else args.dropout)  # between layers (--layers > 1)
 
     t0 = time.perf_counter()
-    bt = backtest(make(), y, n_origins=args.origins, season=args.season)
-    final = Forecaster.load(Path(args.resume) / "model").set_params(train_config=cfg) if args.resume else make()
+    bt = backtest(make(), y, n_origins=args.origins, season=season)
+    # the final model takes the choices the backtest's model made on its training part (a prefix of the
+    # whole series): choosing again would cost as many fits again for what is nearly the same decision
+    final = (Forecaster.load(Path(args.resume) / "model").set_params(train_config=cfg) if args.resume
+             else make().set_params(transform=bt["choice"]["transform"], difference=bt["choice"]["difference"],
+                                    level=bt["choice"]["level"]))
     final.fit(y, out_dir=out, resume=args.resume)
     seconds = time.perf_counter() - t0
     if args.interval is not None:
@@ -143,9 +202,12 @@ def fit_one(y, times, args, cfg, out: Path, plot: bool = True) -> dict:
     first = (lambda a: None if a is None else np.asarray(a).reshape(args.horizon, -1)[:, 0].tolist())
     m = bt["metrics"]
     metrics = {"task": "forecast", "series": str(args.series), "columns": args.column, "n": len(y),
-               "horizon": args.horizon, "season": args.season, "lookback": lookback, "strategy": args.strategy,
+               "horizon": args.horizon, "season": season, "period": period, "lookback": final.lookback_, "strategy": strategy,
+               "models": args.models, "cell": args.cell, "hidden": args.hidden,
                "backtest": {"origins": bt["origins"], "train_end": bt["train_end"], **m,
-                            "interval": bt.get("interval")},
+                            "interval": bt.get("interval"), "holt_winters_model": bt["holt_winters"],
+                            "choice": bt["choice"]},
+               "choice": final.choice_,
                "forecast": first(mean), "lower": first(lo), "upper": first(hi), "interval": args.interval,
                "train_seconds": seconds, "training": final.history_}
     final.save(out / "model")
@@ -170,11 +232,12 @@ def series_dir_name(key: str) -> str:
 def _fit_series_job(key, payload) -> dict:
     """One series of a long table (runs in a Ray task or in this process)."""
     table, args, cfg, out = payload
-    y, times = series_from_table(table, args)
-    m = fit_one(y, times, args, cfg, Path(out), plot=False)
+    y, times, season, period, _ = series_from_table(table, args)
+    m = fit_one(y, times, args, cfg, Path(out), plot=False, season=season, period=period)
     b = m["backtest"]
     return {"n": m["n"], "mase": b["rnnkit"]["mase"], "rmse": b["rnnkit"]["rmse"], "mae": b["rnnkit"]["mae"],
             "mase_naive": b["naive"]["mase"], "mase_seasonal_naive": b["seasonal_naive"]["mase"],
+            "mase_holt_winters": b.get("holt_winters", {}).get("mase"), "season": season,
             "train_seconds": m["train_seconds"], "forecast": m["forecast"]}
 
 
@@ -209,6 +272,7 @@ def train_many(table, args, cfg, out: Path) -> int:
                            "folder": f"series/{names[rec['key']]}", "n": r.get("n"), "mase": r.get("mase"),
                            "rmse": r.get("rmse"), "mae": r.get("mae"), "mase_naive": r.get("mase_naive"),
                            "mase_seasonal_naive": r.get("mase_seasonal_naive"),
+                           "mase_holt_winters": r.get("mase_holt_winters"), "season": r.get("season"),
                            "train_seconds": r.get("train_seconds"), "error": rec.get("error", "")})
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(table_rows[0]))

@@ -10,6 +10,10 @@ reading aeon's BasicMotions `.ts` files or statsmodels' sunspots CSV costs nothi
 | sunspots | statsmodels | datasets/sunspots/sunspots.csv | yearly sunspot activity 1700-2008, 309 |
 | nile | statsmodels | datasets/nile/nile.csv | yearly Nile volume 1871-1970, 100 |
 | elnino | statsmodels | datasets/elnino/elnino.csv | monthly sea temperature 1950-2010, 732 |
+| co2 | statsmodels | datasets/co2/co2.csv | weekly CO2 at Mauna Loa 1958-2001, 2,284 weeks, 59 missing |
+
+`co2_monthly()` makes a monthly series with gaps from the weekly co2 file: the mean of each calendar
+month's readings, a month without any reading left out (5 of 526 months: a missing date, not a NaN).
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ SERIES = {
     "sunspots": ("statsmodels", "datasets/sunspots/sunspots.csv", "SUNACTIVITY", 11),
     "nile": ("statsmodels", "datasets/nile/nile.csv", "volume", 1),
     "elnino": ("statsmodels", "datasets/elnino/elnino.csv", None, 12),  # wide: YEAR, JAN..DEC
+    "co2": ("statsmodels", "datasets/co2/co2.csv", "co2", 52),
 }
 
 
@@ -72,3 +77,26 @@ def load_series(name: str) -> tuple[np.ndarray, int]:
         j = table.column_index(column)
         values = np.asarray([float(r[j]) for r in table.rows])
     return values, season
+
+
+def load_series_with_times(name: str) -> tuple[list[str], np.ndarray]:
+    """(time stamps, values float64 (T,) with NaN where a value is missing) of a shipped series, the
+    stamps as the file writes them (elnino's year-by-month table gives "YYYY-MM")."""
+    _, _, column, _ = SERIES[name]
+    table = read_table(series_path(name))
+    if column is None:
+        times = [f"{int(float(row[0])):04d}-{k:02d}" for row in table.rows for k in range(1, 13)]
+        return times, np.asarray([[float(c) for c in row[1:13]] for row in table.rows]).reshape(-1)
+    j = table.column_index(column)
+    cells = [r[j].strip() for r in table.rows]
+    return [r[0] for r in table.rows], np.asarray([float(c) if c else np.nan for c in cells])
+
+
+def co2_monthly() -> tuple[list[str], np.ndarray]:
+    """("YYYY-MM" stamps, monthly means) from the weekly co2 file; months without a reading are left out."""
+    times, values = load_series_with_times("co2")
+    months: dict[str, list[float]] = {}
+    for t, v in zip(times, values):
+        months.setdefault(f"{t[:4]}-{t[4:6]}", []).append(v)
+    kept = [(m, float(np.nanmean(v))) for m, v in months.items() if not np.isnan(v).all()]
+    return [m for m, _ in kept], np.asarray([v for _, v in kept])

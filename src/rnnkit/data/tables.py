@@ -97,10 +97,11 @@ def read_table(path, delimiter: str | None = None, header: bool = True) -> Table
     return Table(path=str(path), header=head, rows=body, first_line=first)
 
 
-def parse_numeric_column(table: Table, col, fill: str | None = None) -> np.ndarray:
+def parse_numeric_column(table: Table, col, fill: str | None = None, allow_missing: bool = False) -> np.ndarray:
     """The column `col` as float64. Missing cells (empty, NA, NaN, ?) are refused with their row numbers
     unless `fill` is "linear" (interpolate between neighbours, extend at the ends) or "ffill" (carry the
-    last value forward; a leading gap takes the first value). A non-number is always an error."""
+    last value forward; a leading gap takes the first value), or are kept as NaN with `allow_missing`
+    (for a caller that inserts missing dates before filling). A non-number is always an error."""
     cells = table.column(col)
     values = np.empty(len(cells))
     missing = []
@@ -117,7 +118,7 @@ def parse_numeric_column(table: Table, col, fill: str | None = None) -> np.ndarr
                             "not a number") from None
         if not np.isfinite(values[i]):
             raise UserError(f"{table.path}: row {table.first_line + i}: column {col!r} is {s!r}")
-    if missing:
+    if missing and not allow_missing:
         if fill is None:
             rows = [table.first_line + i for i in missing]
             shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")

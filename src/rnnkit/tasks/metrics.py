@@ -9,6 +9,12 @@ Forecasting (Hyndman & Koehler 2006, "Another look at measures of forecast accur
     MASE = MAE / mean_{t>m}(|y_t - y_{t-m}|) over the *training* part, m the season (1 if none).
 Baselines: naive repeats the last value; seasonal-naive repeats the last season, yhat_{n+h} = y_{n+h-m*k}
 with k = ceil(h/m). The backtest evaluates every method on the same origins.
+
+Holt-Winters (statsmodels' `ExponentialSmoothing`, when installed): additive trend, and for m > 1 an
+additive or multiplicative season (multiplicative is tried only for a positive series; the lower AICc on
+the training part wins). Its smoothing weights and initial states are fitted once on the training part;
+at each origin the same model is run over the history up to the origin and forecasts from there, as the
+network does with its fixed weights.
 """
 from __future__ import annotations
 
@@ -91,6 +97,43 @@ def seasonal_naive_forecast(history, horizon: int, season: int) -> np.ndarray:
     last = history[-m:]
     reps = -(-horizon // m)
     return np.concatenate([last] * reps, axis=0)[:horizon]
+
+
+def holt_winters(train, season: int = 1):
+    """A `f(history, horizon) -> (horizon,)` Holt-Winters forecaster fitted on the 1-D `train` (see above),
+    and a description of the model chosen. Needs statsmodels (an ImportError otherwise)."""
+    import warnings
+
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    train = np.asarray(train, dtype=np.float64).reshape(-1)
+    m = int(season) if int(season) > 1 and len(train) >= 2 * int(season) + 2 else 0
+    kinds = [None] if not m else (["add", "mul"] if train.min() > 0 else ["add"])
+    best = None
+    with warnings.catch_warnings():  # convergence notes from the optimiser are not the user's problem
+        warnings.simplefilter("ignore")
+        for kind in kinds:
+            fit = ExponentialSmoothing(train, trend="add", seasonal=kind, seasonal_periods=m if kind else None,
+                                       initialization_method="estimated").fit()
+            if best is None or fit.aicc < best[1].aicc:
+                best = (kind, fit)
+    kind, fit = best
+    p = fit.params
+
+    def forecast(history, horizon):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = ExponentialSmoothing(
+                np.asarray(history, dtype=np.float64).reshape(len(history), -1)[:, 0], trend="add",
+                seasonal=kind, seasonal_periods=m if kind else None, initialization_method="known",
+                initial_level=p["initial_level"], initial_trend=p["initial_trend"],
+                initial_seasonal=p["initial_seasons"] if kind else None)
+            run = model.fit(smoothing_level=p["smoothing_level"], smoothing_trend=p["smoothing_trend"],
+                            smoothing_seasonal=p["smoothing_seasonal"] if kind else None, optimized=False)
+        return np.asarray(run.forecast(int(horizon)), dtype=np.float64)
+
+    season_name = {"add": "additive season", "mul": "multiplicative season", None: "no season"}[kind]
+    return forecast, f"additive trend, {season_name}" + (f" (m={m})" if kind else "")
 
 
 def backtest_origins(n: int, horizon: int, n_origins: int, step: int | None = None) -> list[int]:

@@ -36,8 +36,8 @@ class Persist:
         info = {"class": type(self).__name__, "params": params,
                 "learned": {k: _jsonable(getattr(self, k)) for k in self._LEARNED_JSON},
                 "history": getattr(self, "history_", None)}
-        return save_checkpoint(path, {"model": self.model_.state_dict(), "learned": learned},
-                               {"estimator": info})
+        return save_checkpoint(path, {"model": self.model_.state_dict(), **self._extra_state_dicts(),
+                                      "learned": learned}, {"estimator": info})
 
     @classmethod
     def load(cls, path):
@@ -62,8 +62,16 @@ class Persist:
             check_config_sizes(path, arrays["model"], **est._saved_sizes())
             est.model_ = est._build_model()
             est.model_.load_state_dict(arrays["model"])
+            est._load_extra_state_dicts(arrays)
         est.model_.eval()
         return est
+
+    def _extra_state_dicts(self) -> dict:
+        """Further networks to save beside model_ (file stem -> state dict); default: none."""
+        return {}
+
+    def _load_extra_state_dicts(self, arrays: dict) -> None:
+        """Rebuild the networks `_extra_state_dicts` saved, from the checkpoint's arrays; default: nothing."""
 
     def _restore_learned(self):
         """Turn JSON values back into their types (e.g. lists into arrays); default: nothing."""
