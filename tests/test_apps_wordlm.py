@@ -90,6 +90,42 @@ def test_tied_gradient_is_the_sum_of_both_uses_fd(cell):
     assert relative_error(grads["embedding.weight"], m.head.grads["weight"]) > 1e-3
 
 
+@pytest.mark.parametrize("variational", [True, False])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_all_lm_dropouts_in_training_mode_fd_with_fixed_masks(cell, variational):
+    rng = np.random.default_rng(4)
+    m = RNNLanguageModel(8, 5, 5, num_layers=2, cell=cell, seed=3, tie_weights=True, dropout_input=0.3,
+                         dropout_hidden=0.3, dropout_output=0.3, dropout_embedding=0.3, weight_drop=0.3,
+                         variational=variational).astype(np.float64)
+    x, y = rng.integers(0, 8, (5, 3)), rng.integers(0, 8, (5, 3))
+    up = rng.standard_normal((5, 3, 8))
+    masks = m.random_state_dict()       # every forward below draws these same masks
+
+    def logits_of():
+        m.load_random_state_dict(masks)
+        return m.forward(x)[0]
+
+    def loss():
+        logits = logits_of()
+        return softmax_cross_entropy(logits, y)[0] + float((up * logits).sum())
+
+    logits = logits_of()
+    m.backward(softmax_cross_entropy(logits, y)[1] + up)
+    grads = {k: v.copy() for k, v in m.grads.items()}
+    for k, p in m.params.items():
+        err = relative_error(grads[k], numeric_gradient(loss, p))
+        assert err < 1e-6, f"{cell} variational={variational} {k}: {err:.2e}"
+    # the masks are really there in training mode, and eval mode has none
+    m.eval()
+    assert not np.allclose(m.forward(x)[0], logits)
+    np.testing.assert_array_equal(m.forward(x)[0], m.forward(x)[0])
+    d_in = m.drop_input
+    m.train()
+    e = np.ones((6, 4, 5))
+    out = d_in.forward(e)
+    assert (out == out[:1]).all() == variational            # variational: one mask for all steps
+
+
 def test_tied_model_matches_torch_tied_module():
     torch = pytest.importorskip("torch")
     m = RNNLanguageModel(9, 6, 6, num_layers=2, cell="lstm", seed=0, tie_weights=True).astype(np.float64)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers.base import Module
+from ..layers.dropout import Dropout, VariationalDropout
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..layers.recurrent import RECURRENT_LAYERS
@@ -43,12 +44,18 @@ CELL_NAMES = tuple(RECURRENT_LAYERS)  # ("lstm", "gru", "rnn")
 TIE_RANGE = 0.1                       # U(-0.1, 0.1) for a tied matrix, as PyTorch's word_language_model
 
 
+DROPOUTS = ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop")
+
+
 class RNNLanguageModel(Module):
     """`RNNLanguageModel(vocab_size V, embed_dim E, hidden_size H, num_layers=1, cell="lstm",
-    tie_weights=False)`."""
+    tie_weights=False, dropout_input=0, dropout_hidden=0, dropout_output=0, dropout_embedding=0,
+    weight_drop=0, variational=True)`; the dropouts are probabilities (see the module docstring)."""
 
     def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 1,
-                 cell: str = "lstm", dtype=np.float32, seed: int | None = 0, tie_weights: bool = False):
+                 cell: str = "lstm", dtype=np.float32, seed: int | None = 0, tie_weights: bool = False,
+                 dropout_input: float = 0.0, dropout_hidden: float = 0.0, dropout_output: float = 0.0,
+                 dropout_embedding: float = 0.0, weight_drop: float = 0.0, variational: bool = True):
         super().__init__()
         if cell not in CELL_NAMES:
             raise ValueError(f"cell must be one of {list(CELL_NAMES)}, got {cell!r}")
@@ -59,11 +66,20 @@ class RNNLanguageModel(Module):
         self.hidden_size, self.num_layers, self.cell = int(hidden_size), int(num_layers), cell
         self.tie_weights = bool(tie_weights)
         self.dtype = np.dtype(dtype)
-        s_emb, s_rnn, s_head = np.random.SeedSequence(seed).generate_state(3)
-        self.embedding = self.add_module("embedding", Embedding(vocab_size, embed_dim, dtype=dtype, seed=int(s_emb)))
+        self.dropout_input, self.dropout_hidden, self.dropout_output = dropout_input, dropout_hidden, dropout_output
+        self.dropout_embedding, self.weight_drop = dropout_embedding, weight_drop
+        self.variational = bool(variational)
+        # the first three seeds are those of a model without dropout (generate_state is prefix-stable)
+        s_emb, s_rnn, s_head, s_in, s_out = np.random.SeedSequence(seed).generate_state(5)
+        self.embedding = self.add_module("embedding", Embedding(vocab_size, embed_dim, dtype=dtype, seed=int(s_emb),
+                                                                dropout=dropout_embedding))
         self.rnn = self.add_module("rnn", RECURRENT_LAYERS[cell](embed_dim, hidden_size, num_layers, dtype=dtype,
-                                                         seed=int(s_rnn)))
+                                                         seed=int(s_rnn), dropout=dropout_hidden,
+                                                         weight_drop=weight_drop))
         self.head = self.add_module("head", Linear(hidden_size, vocab_size, dtype=dtype, seed=int(s_head)))
+        drop = VariationalDropout if self.variational else Dropout
+        self.drop_input = self.add_module("drop_input", drop(dropout_input, seed=int(s_in)))
+        self.drop_output = self.add_module("drop_output", drop(dropout_output, seed=int(s_out)))
         if self.tie_weights:
             # N(0, 1) embedding rows as output weights would start with logits of std ~ sqrt(H)/2
             w = self.embedding._params["weight"]
@@ -77,7 +93,8 @@ class RNNLanguageModel(Module):
 
     def config(self) -> dict:
         return {"vocab_size": self.vocab_size, "embed_dim": self.embed_dim, "hidden_size": self.hidden_size,
-                "num_layers": self.num_layers, "cell": self.cell, "tie_weights": self.tie_weights}
+                "num_layers": self.num_layers, "cell": self.cell, "tie_weights": self.tie_weights,
+                **{k: getattr(self, k) for k in DROPOUTS}, "variational": self.variational}
 
     # -- tied parameters are listed once -------------------------------------------------------------
     @property
@@ -125,21 +142,21 @@ class RNNLanguageModel(Module):
         ids = np.asarray(ids)
         if ids.ndim != 2:
             raise ValueError(f"ids must be (T, B) integers, got shape {ids.shape}")
-        e = self.embedding.forward(ids)          # (T, B, E)
-        h, state = self.rnn.forward(e, state)    # (T, B, H)
-        return self.head.forward(h), state       # (T, B, V)
+        e = self.drop_input.forward(self.embedding.forward(ids))   # (T, B, E)
+        h, state = self.rnn.forward(e, state)                      # (T, B, H)
+        return self.head.forward(self.drop_output.forward(h)), state   # (T, B, V)
 
     def backward(self, dlogits, dstate=None):
         """Fills `grads` for the last forward; returns the gradient of the initial state."""
-        dh = self.head.backward(dlogits)                 # (T, B, H)
-        de, dstate0 = self.rnn.backward(dh, dstate)      # (T, B, E)
-        self.embedding.backward(de)
+        dh = self.drop_output.backward(self.head.backward(dlogits))   # (T, B, H)
+        de, dstate0 = self.rnn.backward(dh, dstate)                  # (T, B, E)
+        self.embedding.backward(self.drop_input.backward(de))
         if self.tie_weights:                             # dW = dW_embedding + dW_head
             self.embedding._grads["weight"] += self.head._grads["weight"]
         return dstate0
 
     def step(self, ids_t, state=None):
-        """One step for generation: ids_t (B,) -> logits (B, V), state."""
+        """One step for generation (eval mode: no dropout here): ids_t (B,) -> logits (B, V), state."""
         e = self.embedding.forward(np.asarray(ids_t))    # (B, E)
         h, state = self.rnn.step(e, state)               # (B, H)
         return self.head.forward(h), state
