@@ -33,6 +33,7 @@ nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive number",
                          "a positive finite number")
 fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+probability = _number(float, lambda v: 0 <= v < 1, "a dropout probability P with 0 <= P < 1")
 
 
 nonneg_float = _number(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0", "a finite number >= 0")
@@ -58,7 +59,8 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
     """Add the common training options; keyword arguments override their defaults (by dest name)."""
     d = {"time_budget": None, "steps": None, "epochs": None, "seed": 0, "lr": 2e-3, "cell": "lstm",
          "hidden": 128, "layers": 1, "optimizer": "adam", "clip": 5.0, "schedule": "constant",
-         "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0, "checkpoint_seconds": 60.0}
+         "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0, "checkpoint_seconds": 60.0,
+         "dropout": None}
     d.update(defaults)
     parser.set_defaults(given_options=set())
     g = parser.add_argument_group("training")
@@ -103,6 +105,10 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
                    help="hidden units per layer (default: %(default)s)")
     m.add_argument("--layers", type=positive_int, metavar="N", default=d["layers"],
                    help="recurrent layers (default: %(default)s)")
+    # None: the task's own default; each task says in its docs where it applies the probability
+    m.add_argument("--dropout", type=probability, metavar="P", default=d["dropout"],
+                   help="dropout probability in training, 0 <= P < 1 (default: the task's own; "
+                        "docs/regularisation.md says where each task applies it)")
     return parser
 
 
