@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from ..errors import UserError
-from .common import add_train_args, fraction, nonneg_int, positive_int, prepare_out_dir, train_config_from_args
+from .common import (add_train_args, fraction, nonneg_int, positive_int, prepare_out_dir, probability,
+                     train_config_from_args)
 from .parallel import add_parallel_args, run_parallel_or_none
 
 # the time budget applies when neither --steps nor --epochs nor --time-budget is given
@@ -61,6 +62,20 @@ def add_parser(sub) -> None:
                    help="contiguous streams per batch (default: %(default)s)")
     d.add_argument("--val-frac", type=fraction, default=0.1, metavar="X",
                    help="fraction of the text, at its end, held out for validation (default: %(default)s)")
+    r = t.add_argument_group("dropout (training only; --dropout P sets the input, between-layer and output "
+                             "dropouts at once, the options below override it)")
+    r.add_argument("--dropout-input", type=probability, default=None, metavar="P",
+                   help="on the embeddings fed to the recurrent layers (default: 0; word level 0.2)")
+    r.add_argument("--dropout-hidden", type=probability, default=None, metavar="P",
+                   help="between recurrent layers (default: 0; word level 0.2)")
+    r.add_argument("--dropout-output", type=probability, default=None, metavar="P",
+                   help="on the last recurrent layer's output (default: 0; word level 0.2)")
+    r.add_argument("--dropout-embedding", type=probability, default=None, metavar="P",
+                   help="whole embedding rows (symbol types) per batch (default: 0)")
+    r.add_argument("--weight-drop", type=probability, default=None, metavar="P",
+                   help="DropConnect on the recurrent weights W_hh (default: 0)")
+    r.add_argument("--variational", action=argparse.BooleanOptionalAction, default=True,
+                   help="input and output dropout masks the same at every step (default: on)")
     d.add_argument("--sample-length", type=nonneg_int, default=600, metavar="N",
                    help="symbols to sample after training; 0 for none (default: %(default)s)")
     d.add_argument("--temperature", type=nonneg_float, default=0.7, metavar="X",
@@ -90,6 +105,16 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def dropouts_from_args(args) -> dict:
+    """The dropout fields of TextGenConfig from `--dropout P` and the specific options (None: default)."""
+    shared = getattr(args, "dropout", None)
+    out = {k: shared for k in ("dropout_input", "dropout_hidden", "dropout_output")}
+    for k in ("dropout_input", "dropout_hidden", "dropout_output", "dropout_embedding", "weight_drop"):
+        if getattr(args, k) is not None:
+            out[k] = getattr(args, k)
+    return out
+
+
 def run_train(args) -> int:
     from ..tasks import textgen as tg
 
@@ -113,7 +138,8 @@ def run_train(args) -> int:
                                num_layers=args.layers, seq_len=args.seq_len, batch=args.batch,
                                val_frac=args.val_frac, seed=args.seed, dtype=args.dtype,
                                corpus=str(args.file) if args.file is not None else tg.DEFAULT_CORPUS,
-                               tie_weights=args.tie, max_vocab=args.max_vocab, min_count=args.min_count)
+                               tie_weights=args.tie, max_vocab=args.max_vocab, min_count=args.min_count,
+                               variational=args.variational, **dropouts_from_args(args))
     if cfg.corpus == tg.DEFAULT_CORPUS:
         data = tg.default_corpus()
         if cfg.level == "byte":

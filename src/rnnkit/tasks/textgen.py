@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..jsonio import write_json
 from ..losses import softmax_cross_entropy
 from ..models import CELL_NAMES, RNNLanguageModel
+from ..models.language_model import DROPOUTS
 from .words import WordVocab, tokenize
 
 TASK = "textgen"
@@ -228,6 +229,16 @@ def make_train_step(model: RNNLanguageModel, carry: CarriedState):
 
 
 # -- configuration ------------------------------------------------------------------------------------
+# level -> the dropouts a config leaves at None (see models.language_model for where each acts);
+# char: measured in docs/readme/textgen.md; word: PyTorch's word_language_model's 0.2 on the embeddings,
+# between layers and on the output
+DEFAULT_DROPOUT = {
+    "char": dict(dropout_input=0.0, dropout_hidden=0.0, dropout_output=0.0, dropout_embedding=0.0, weight_drop=0.0),
+    "byte": dict(dropout_input=0.0, dropout_hidden=0.0, dropout_output=0.0, dropout_embedding=0.0, weight_drop=0.0),
+    "word": dict(dropout_input=0.2, dropout_hidden=0.2, dropout_output=0.2, dropout_embedding=0.0, weight_drop=0.0),
+}
+
+
 @dataclass
 class TextGenConfig:
     level: str = "char"          # char | byte | word
@@ -246,11 +257,28 @@ class TextGenConfig:
     max_vocab: int | None = None  # word level: at most this many ids, <eos> and <unk> included
     min_count: int | None = None  # word level: rarer training words are <unk>; None: 2 (a word seen once
     #                               is <unk>, so the model learns to predict <unk> for unseen words)
+    # dropout probabilities (None: DEFAULT_DROPOUT[level]); variational: one mask per sequence for the
+    # input and output dropouts (Gal & Ghahramani), else a new one per element and step (nn.Dropout)
+    dropout_input: float | None = None
+    dropout_hidden: float | None = None
+    dropout_output: float | None = None
+    dropout_embedding: float | None = None
+    weight_drop: float | None = None
+    variational: bool = True
 
     def __post_init__(self):
         if self.level not in LEVELS:
             raise UserError(f"--level must be one of {list(LEVELS)}, got {self.level!r}")
         word = self.level == "word"
+        for name in DROPOUTS:
+            if getattr(self, name) is None:
+                setattr(self, name, DEFAULT_DROPOUT[self.level][name])
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be a probability in [0, 1), got {v!r}")
+            setattr(self, name, float(v))
+        if self.dropout_hidden > 0 and self.num_layers == 1:
+            self.dropout_hidden = 0.0     # between layers: nothing to drop with one layer
         if self.tie_weights is None:
             self.tie_weights = word
         if self.embed_dim is None:
@@ -298,7 +326,8 @@ class TextGenConfig:
 
 def build_model(cfg: TextGenConfig, vocab_size: int) -> RNNLanguageModel:
     return RNNLanguageModel(vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.cell,
-                            dtype=np.dtype(cfg.dtype), seed=cfg.seed, tie_weights=cfg.tie_weights)
+                            dtype=np.dtype(cfg.dtype), seed=cfg.seed, tie_weights=cfg.tie_weights,
+                            variational=cfg.variational, **{k: getattr(cfg, k) for k in DROPOUTS})
 
 
 # -- training -------------------------------------------------------------------------------------------
