@@ -263,3 +263,20 @@ def test_cli_word_level_errors_and_vocab_mismatch(tmp_path, corpus, capsys):
     save_checkpoint(out / "checkpoint", arrays, jsons)
     rc, _, err = run(["textgen", "sample", str(out)], capsys)
     assert rc == 2 and "does not match its vocabulary" in err and err.count("\n") == 1
+
+
+def test_tied_model_with_dropouts_exports_to_onnx_and_torch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch = pytest.importorskip("torch")
+    from rnnkit.interop import export_onnx, to_torch
+
+    m = RNNLanguageModel(10, 6, 6, num_layers=2, seed=1, tie_weights=True, dropout_input=0.3,
+                         dropout_output=0.3, weight_drop=0.2).eval()
+    ids = np.random.default_rng(0).integers(0, 10, (5, 2))
+    want, _ = m.forward(ids)
+    sess = ort.InferenceSession(str(export_onnx(m, tmp_path / "lm.onnx")), providers=["CPUExecutionProvider"])
+    zeros = {i.name: np.zeros((2, 2, 6), np.float32) for i in sess.get_inputs()[1:]}
+    assert np.abs(sess.run(None, {"ids": ids.astype(np.int64), **zeros})[0] - want).max() < 1e-5
+    t = to_torch(m)
+    got = t(torch.from_numpy(ids.astype(np.int64)))[0].detach().numpy()
+    assert np.abs(got - want).max() < 1e-5
