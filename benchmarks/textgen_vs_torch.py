@@ -1,7 +1,8 @@
 """Character-level LSTM on Tiny Shakespeare: rnnkit vs PyTorch for the same wall-clock budget.
 
-Same model (embedding 64, one LSTM layer of 256, linear head), same initial weights (rnnkit's, copied
-into torch), same batches (32 contiguous streams, 100 steps of truncated BPTT, state carried), same
+Same model (embedding 64, one LSTM layer of 256, linear head, and the dropout of the text generator's
+default, `TextGenConfig()`: variational dropout on the LSTM's input and output, one mask per stream and
+batch, written for torch here as a (1, B, D) mask), same initial weights (rnnkit's, copied into torch), same batches (32 contiguous streams, 100 steps of truncated BPTT, state carried), same
 optimiser (Adam 2e-3, global-norm clip 5). Each framework trains for --budget seconds, one after the
 other; then both are scored the same way on the held-out last 10% of the text (bits per character,
 streams with the state carried). Throughput counts training time only.
@@ -49,6 +50,11 @@ from rnnkit.tasks import textgen as tg  # noqa: E402
 from rnnkit.train import TrainConfig, Trainer  # noqa: E402
 
 EMBED, HIDDEN, SEQ, BATCH, LR, CLIP, VAL_FRAC = 64, 256, 100, 32, 2e-3, 5.0, 0.1
+_DEFAULT = tg.TextGenConfig()
+DROP_IN, DROP_OUT = _DEFAULT.dropout_input, _DEFAULT.dropout_output
+if (_DEFAULT.dropout_embedding, _DEFAULT.weight_drop, _DEFAULT.variational) != (0.0, 0.0, True):
+    sys.exit("textgen_vs_torch: the torch side writes variational input/output dropout only; "
+             "extend it for the default's embedding dropout or weight-drop")
 
 
 def data_path() -> Path:
@@ -94,9 +100,15 @@ def run_torch(init_state, V, train_ids, val_ids):
             self.rnn = torch.nn.LSTM(EMBED, HIDDEN)
             self.head = torch.nn.Linear(HIDDEN, V)
 
+        def drop(self, a, p):
+            """Variational dropout: one (1, B, D) mask for all steps, as rnnkit's VariationalDropout."""
+            if not self.training or p == 0:
+                return a
+            return a * (torch.rand((1, *a.shape[1:])) >= p).to(a.dtype) / (1 - p)
+
         def forward(self, x, state=None):
-            h, state = self.rnn(self.embedding(x), state)
-            return self.head(h), state
+            h, state = self.rnn(self.drop(self.embedding(x), DROP_IN), state)
+            return self.head(self.drop(h, DROP_OUT)), state
 
     net = Net()
     net.load_state_dict({k: torch.tensor(v) for k, v in init_state.items()})
@@ -160,7 +172,8 @@ def main():
     vocab = tg.Vocab.build(text, "char")
     ids = vocab.encode(text)
     train_ids, val_ids = tg.split(ids, VAL_FRAC)
-    model = RNNLanguageModel(len(vocab), EMBED, HIDDEN, 1, "lstm", seed=ARGS.seed)
+    model = RNNLanguageModel(len(vocab), EMBED, HIDDEN, 1, "lstm", seed=ARGS.seed, dropout_input=DROP_IN,
+                             dropout_output=DROP_OUT)
     init_state = model.state_dict()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{path.name}: {len(ids):,} chars, vocab {len(vocab)}, train {len(train_ids):,}, val {len(val_ids):,}; "
@@ -186,7 +199,8 @@ def make_table(results, path, n, load):
              f"load average {load:.1f} at the start; Python {platform.python_version()}, NumPy {np.__version__}"
              + (f", PyTorch {results['PyTorch']['version']}" if "PyTorch" in results else "") + ".  ",
              f"Data: {path.name} ({n:,} chars), last {VAL_FRAC:.0%} held out; model: embedding {EMBED}, LSTM "
-             f"{HIDDEN}, seq {SEQ}, batch {BATCH}, Adam {LR:g}, clip {CLIP:g}; {ARGS.budget:g} s of training each.",
+             f"{HIDDEN}, variational dropout {DROP_IN:g} in / {DROP_OUT:g} out, seq {SEQ}, batch {BATCH}, Adam {LR:g}, "
+             f"clip {CLIP:g}; {ARGS.budget:g} s of training each.",
              "",
              "| framework | steps | characters | characters/s | validation bits/char |",
              "|---|---:|---:|---:|---:|"]
