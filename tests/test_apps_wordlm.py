@@ -280,3 +280,24 @@ def test_tied_model_with_dropouts_exports_to_onnx_and_torch(tmp_path):
     t = to_torch(m)
     got = t(torch.from_numpy(ids.astype(np.int64)))[0].detach().numpy()
     assert np.abs(got - want).max() < 1e-5
+
+
+def test_progress_bar_shows_perplexity_beside_the_loss():
+    from rnnkit.train import TrainConfig, Trainer
+
+    class Bar:
+        n = 0
+
+        def set_postfix(self, post, refresh=False):
+            self.post = post
+
+        def update(self, k):
+            self.n += k
+
+    tr = Trainer(RNNLanguageModel(5, 3, 3, tie_weights=True), TrainConfig(steps=10, progress=False))
+    tr.bar_metrics = {"ppl": tg._perplexity}
+    tr.history.update(loss=[2.0, 3.0], grad_norm=[1.0, 1.0], val_loss=[2.5])
+    bar = Bar()
+    tr._update_bar(bar)
+    assert bar.post["ppl"] == f"{math.exp(2.5):.2f}" and bar.post["val_ppl"] == f"{math.exp(2.5):.2f}"
+    assert bar.post["loss"] == "2.500"
