@@ -301,3 +301,20 @@ def test_progress_bar_shows_perplexity_beside_the_loss():
     tr._update_bar(bar)
     assert bar.post["ppl"] == f"{math.exp(2.5):.2f}" and bar.post["val_ppl"] == f"{math.exp(2.5):.2f}"
     assert bar.post["loss"] == "2.500"
+
+
+def test_dropout_options_reach_the_config_and_the_model():
+    import argparse
+
+    from rnnkit.cli.textgen import dropouts_from_args
+
+    args = argparse.Namespace(dropout=0.25, dropout_input=None, dropout_hidden=None, dropout_output=0.4,
+                              dropout_embedding=None, weight_drop=0.1)
+    cfg = tg.TextGenConfig(num_layers=2, **dropouts_from_args(args))
+    assert (cfg.dropout_input, cfg.dropout_hidden, cfg.dropout_output, cfg.weight_drop) == (0.25, 0.25, 0.4, 0.1)
+    m = tg.build_model(cfg, 7)
+    assert (m.drop_input.p, m.rnn.dropout, m.drop_output.p, m.rnn.weight_drop) == (0.25, 0.25, 0.4, 0.1)
+    word = tg.TextGenConfig(level="word")                    # defaults; one layer: nothing between layers
+    assert (word.dropout_input, word.dropout_hidden, word.dropout_output) == (0.2, 0.0, 0.2)
+    with pytest.raises(UserError, match="--weight-drop must be a probability"):
+        tg.TextGenConfig(weight_drop=1.0)
