@@ -9,7 +9,7 @@ import pytest
 import rnnkit
 from rnnkit import backends
 from rnnkit.layers.dropout import dropout_backward, dropout_forward
-from core_cases import CELLS, D, H, LENGTHS, B, T, make_inputs, make_layer
+from core_cases import CELLS, D, H, LENGTHS, B, T, make_inputs, make_layer, side_by_side
 
 BACKENDS = [b for b in ("numpy", "numba") if backends.available(b)]
 
@@ -179,6 +179,15 @@ def test_weight_drop_gradient_with_a_fixed_mask(backend, cell, num_layers, bidir
     assert report.max_error < 1e-6, f"\n{report}"
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_drop_gradient_side_by_side(cell):
+    """The two directions on two threads (the fused backend's `pair`) get their own masks, drawn
+    before the threads start, and the gradients still match finite differences."""
+    with side_by_side() as calls:
+        test_weight_drop_gradient_with_a_fixed_mask("numba", cell, 2, True, None)
+    assert calls, "the directions did not run side by side"
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_weight_drop_runs_the_cell_with_the_masked_weight(cell):
     """Training forward == eval forward of a copy whose W_hh is W_hh * M, with one mask per (layer,
@@ -278,3 +287,13 @@ def test_load_random_state_refuses_foreign_states():
     broken = dict(good, dropout_rng={"bit_generator": "PCG64", "state": "nonsense"})
     with pytest.raises(ValueError, match="not a valid PCG64 state"):
         layer.load_random_state_dict(broken)
+
+
+def test_embedding_dropout_leaves_the_table_alone():
+    """Training forwards scale the looked-up rows, never the table (a single id and a batch)."""
+    emb = rnnkit.Embedding(4, 3, dtype=np.float64, seed=0, dropout=0.5)
+    before = emb.params["weight"].copy()
+    for _ in range(8):
+        emb.forward(np.array(1))
+        emb.forward(np.array([[1, 2], [2, 3]]))
+    np.testing.assert_array_equal(emb.params["weight"], before)

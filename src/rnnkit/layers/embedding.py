@@ -33,9 +33,7 @@ class EmbeddingCache(NamedTuple):
 def embedding_forward(weight: np.ndarray, ids: np.ndarray, row_mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, EmbeddingCache]:
     """out = weight[ids] (* m[ids] with a row mask m (V, 1)); weight (V, E), ids (...) -> out (..., E)."""
-    out = weight[ids]
-    if row_mask is not None:
-        out *= row_mask[ids]                                         # (..., 1): a copy of rows, in place
+    out = weight[ids] if row_mask is None else weight[ids] * row_mask[ids]   # row_mask[ids] (..., 1)
     return out, EmbeddingCache(ids, row_mask)
 
 
