@@ -51,10 +51,10 @@ from rnnkit.train import TrainConfig, Trainer  # noqa: E402
 
 EMBED, HIDDEN, SEQ, BATCH, LR, CLIP, VAL_FRAC = 64, 256, 100, 32, 2e-3, 5.0, 0.1
 _DEFAULT = tg.TextGenConfig()
-DROP_IN, DROP_OUT = _DEFAULT.dropout_input, _DEFAULT.dropout_output
-if (_DEFAULT.dropout_embedding, _DEFAULT.weight_drop, _DEFAULT.variational) != (0.0, 0.0, True):
-    sys.exit("textgen_vs_torch: the torch side writes variational input/output dropout only; "
-             "extend it for the default's embedding dropout or weight-drop")
+DROP_IN, DROP_OUT, WEIGHT_DROP = _DEFAULT.dropout_input, _DEFAULT.dropout_output, _DEFAULT.weight_drop
+if (_DEFAULT.dropout_embedding, _DEFAULT.variational) != (0.0, True):
+    sys.exit("textgen_vs_torch: the torch side writes variational input/output dropout and weight-drop "
+             "only; extend it for the default's embedding dropout or element-wise dropout")
 
 
 def data_path() -> Path:
@@ -106,8 +106,17 @@ def run_torch(init_state, V, train_ids, val_ids):
                 return a
             return a * (torch.rand((1, *a.shape[1:])) >= p).to(a.dtype) / (1 - p)
 
+        def lstm(self, e, state):
+            """The LSTM, with DropConnect on W_hh in training (one mask per batch, as rnnkit's weight_drop):
+            the masked matrix swapped in for the call, its gradient reaching the parameter through it."""
+            if not self.training or WEIGHT_DROP == 0:
+                return self.rnn(e, state)
+            w = self.rnn.weight_hh_l0
+            mask = (torch.rand(w.shape) >= WEIGHT_DROP).to(w.dtype) / (1 - WEIGHT_DROP)
+            return torch.func.functional_call(self.rnn, {"weight_hh_l0": w * mask}, (e, state))
+
         def forward(self, x, state=None):
-            h, state = self.rnn(self.drop(self.embedding(x), DROP_IN), state)
+            h, state = self.lstm(self.drop(self.embedding(x), DROP_IN), state)
             return self.head(self.drop(h, DROP_OUT)), state
 
     net = Net()
@@ -173,7 +182,7 @@ def main():
     ids = vocab.encode(text)
     train_ids, val_ids = tg.split(ids, VAL_FRAC)
     model = RNNLanguageModel(len(vocab), EMBED, HIDDEN, 1, "lstm", seed=ARGS.seed, dropout_input=DROP_IN,
-                             dropout_output=DROP_OUT)
+                             dropout_output=DROP_OUT, weight_drop=WEIGHT_DROP)
     init_state = model.state_dict()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{path.name}: {len(ids):,} chars, vocab {len(vocab)}, train {len(train_ids):,}, val {len(val_ids):,}; "
@@ -199,7 +208,7 @@ def make_table(results, path, n, load):
              f"load average {load:.1f} at the start; Python {platform.python_version()}, NumPy {np.__version__}"
              + (f", PyTorch {results['PyTorch']['version']}" if "PyTorch" in results else "") + ".  ",
              f"Data: {path.name} ({n:,} chars), last {VAL_FRAC:.0%} held out; model: embedding {EMBED}, LSTM "
-             f"{HIDDEN}, variational dropout {DROP_IN:g} in / {DROP_OUT:g} out, seq {SEQ}, batch {BATCH}, Adam {LR:g}, "
+             f"{HIDDEN}, variational dropout {DROP_IN:g} in / {DROP_OUT:g} out, weight-drop {WEIGHT_DROP:g}, seq {SEQ}, batch {BATCH}, Adam {LR:g}, "
              f"clip {CLIP:g}; {ARGS.budget:g} s of training each.",
              "",
              "| framework | steps | characters | characters/s | validation bits/char |",
