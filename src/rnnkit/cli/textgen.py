@@ -65,15 +65,15 @@ def add_parser(sub) -> None:
     r = t.add_argument_group("dropout (training only; --dropout P sets the input, between-layer and output "
                              "dropouts at once, the options below override it)")
     r.add_argument("--dropout-input", type=probability, default=None, metavar="P",
-                   help="on the embeddings fed to the recurrent layers (default: 0; word level 0.2)")
+                   help="on the embeddings fed to the recurrent layers (default: char 0.1, byte 0, word 0.2)")
     r.add_argument("--dropout-hidden", type=probability, default=None, metavar="P",
                    help="between recurrent layers (default: 0; word level 0.2)")
     r.add_argument("--dropout-output", type=probability, default=None, metavar="P",
-                   help="on the last recurrent layer's output (default: 0; word level 0.2)")
+                   help="on the last recurrent layer's output (default: char 0.3, byte 0, word 0.2)")
     r.add_argument("--dropout-embedding", type=probability, default=None, metavar="P",
                    help="whole embedding rows (symbol types) per batch (default: 0)")
     r.add_argument("--weight-drop", type=probability, default=None, metavar="P",
-                   help="DropConnect on the recurrent weights W_hh (default: 0)")
+                   help="DropConnect on the recurrent weights W_hh (default: char 0.2, byte and word 0)")
     r.add_argument("--variational", action=argparse.BooleanOptionalAction, default=True,
                    help="input and output dropout masks the same at every step (default: on)")
     d.add_argument("--sample-length", type=nonneg_int, default=600, metavar="N",
