@@ -7,10 +7,11 @@ The loop is model-agnostic. The task supplies three functions:
 and optionally `extra_state`, an object with `state_dict() -> {name: array}` and `load_state_dict(d)` for
 state that lives between batches (the hidden state carried by truncated BPTT), so it is checkpointed too.
 
-One step: lr = schedule(step) * lr_scale (* the plateau factor with `schedule="plateau"`); loss = train_step(batch); norm = clip(grads); if loss or norm is
-not finite, the step is skipped, the weights, optimiser state and extra state go back to the last ones
-that gave a finite loss and gradient, lr_scale is multiplied by `nonfinite_lr_factor`, and the user is told;
-otherwise the optimiser updates the weights.
+One step: lr = schedule(step) * lr_scale (* the plateau factor with `schedule="plateau"`);
+loss = train_step(batch); norm = clip(grads); if loss or norm is not finite, the step is skipped, the
+weights, optimiser state and extra state go back to the last ones that gave a finite loss and gradient,
+lr_scale is multiplied by `nonfinite_lr_factor`, and the user is told; otherwise the optimiser updates
+the weights.
 
 Resuming: a checkpoint holds the weights, optimiser state, counters, the RNG state at the start of the
 current epoch and the index of the next batch within it. `resume` replays `train_batches` for that epoch
@@ -248,14 +249,13 @@ class Trainer:
         return True
 
     def _evaluate(self, eval_fn, final: bool = False):
-        h, c = self.history, self.config
+        hist, c = self.history, self.config
         # the scheduled validations only: the extra one at the end of a stopped run is not in the
         # uninterrupted run's history, so a resumed run would start averaging at another step
-        prev = [v for s, v in zip(h["val_step"], h["val_loss"]) if c.eval_every and s % c.eval_every == 0]
+        prev = [v for s, v in zip(hist["val_step"], hist["val_loss"]) if c.eval_every and s % c.eval_every == 0]
         val = float(self._with_average(eval_fn) if self.avg is not None else eval_fn())
-        self.history["val_step"].append(self.step)
-        self.history["val_loss"].append(val)
-        c = self.config
+        hist["val_step"].append(self.step)
+        hist["val_loss"].append(val)
         # not the extra validation at the end of a run: a run stopped and resumed would then lower its
         # lr at other steps than the same run uninterrupted
         if c.schedule == "plateau" and not final:
