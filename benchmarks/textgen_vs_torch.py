@@ -2,9 +2,10 @@
 
 Same model (embedding 64, one LSTM layer of 256, linear head, and the dropout of the text generator's
 default, `TextGenConfig()`: variational dropout on the LSTM's input and output, one mask per stream and
-batch, written for torch here as a (1, B, D) mask), same initial weights (rnnkit's, copied into torch), same batches (32 contiguous streams, 100 steps of truncated BPTT, state carried), same
-optimiser (Adam 2e-3, global-norm clip 5). Each framework trains for --budget seconds, one after the
-other; then both are scored the same way on the held-out last 10% of the text (bits per character,
+batch, written for torch here as a (1, B, D) mask, and weight-drop on W_hh), same initial weights
+(rnnkit's, copied into torch), same batches (32 contiguous streams, 100 steps of truncated BPTT, state
+carried), same optimiser (Adam 2e-3, global-norm clip 5). Each framework trains for --budget seconds,
+one after the other; then both are scored the same way on the held-out last 10% of the text (bits per character,
 streams with the state carried). Throughput counts training time only.
 
     python3 benchmarks/textgen_vs_torch.py --budget 120 --threads 2
@@ -208,7 +209,8 @@ def make_table(results, path, n, load):
              f"load average {load:.1f} at the start; Python {platform.python_version()}, NumPy {np.__version__}"
              + (f", PyTorch {results['PyTorch']['version']}" if "PyTorch" in results else "") + ".  ",
              f"Data: {path.name} ({n:,} chars), last {VAL_FRAC:.0%} held out; model: embedding {EMBED}, LSTM "
-             f"{HIDDEN}, variational dropout {DROP_IN:g} in / {DROP_OUT:g} out, weight-drop {WEIGHT_DROP:g}, seq {SEQ}, batch {BATCH}, Adam {LR:g}, "
+             f"{HIDDEN}, variational dropout {DROP_IN:g} in / {DROP_OUT:g} out, weight-drop {WEIGHT_DROP:g}, "
+             f"seq {SEQ}, batch {BATCH}, Adam {LR:g}, "
              f"clip {CLIP:g}; {ARGS.budget:g} s of training each.",
              "",
              "| framework | steps | characters | characters/s | validation bits/char |",

@@ -1,8 +1,8 @@
 """`rnnkit textgen train [FILE] --out DIR ...` and `rnnkit textgen sample DIR ...`.
 
 `--level char` (the default) models characters, `--level byte` raw bytes, `--level word` words (WikiText
-tokenisation, tied embeddings, perplexity). Training without FILE uses the English prose of Python's own documentation (`pydoc_data.topics`), so the
-command works on any machine with no download. After training, the model, its vocabulary and the
+tokenisation, tied embeddings, perplexity). Training without FILE uses the English prose of Python's
+own documentation (`pydoc_data.topics`), so the command works on any machine with no download. After training, the model, its vocabulary and the
 training state are in DIR/checkpoint, the final losses in DIR/metrics.json, and a sample is printed.
 """
 from __future__ import annotations
@@ -38,7 +38,8 @@ def add_parser(sub) -> None:
     tsub.required = True
 
     t = tsub.add_parser("train", help="train on FILE (default: Python's documentation text)",
-                        description="Train a character-level (or --level byte/word) model. Without FILE, the English prose of "
+                        description="Train a character-level (or --level byte/word) model. Without FILE, "
+                                    "the English prose of "
                                     "pydoc_data.topics (shipped with Python) is the corpus. Without --steps, "
                                     f"--epochs or --time-budget, it trains for {DEFAULT_TIME_BUDGET:.0f} s.")
     t.add_argument("file", nargs="?", metavar="FILE", help="UTF-8 text file (any file with --level byte)")

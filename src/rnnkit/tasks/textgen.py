@@ -2,8 +2,8 @@
 
 Data: the text is mapped to ids through a sorted vocabulary of its distinct characters (or bytes), or at
 the word level through the words of its training part (`tasks.words`: whitespace-separated tokens, `<eos>`
-at each line end, rare words `<unk>`, as WikiText); the last `val_frac` of it is held out, and the training part is cut into B contiguous streams (B, L). A batch
-is the next T columns: x = streams[:, i:i+T], y = streams[:, i+1:i+T+1], both (T, B) time-major, and the
+at each line end, rare words `<unk>`, as WikiText); the last `val_frac` of it is held out, and the
+training part is cut into B contiguous streams (B, L). A batch is the next T columns: x = streams[:, i:i+T], y = streams[:, i+1:i+T+1], both (T, B) time-major, and the
 final recurrent state of one batch is the initial state of the next (truncated BPTT: the state carries
 over, the gradient stops at the batch boundary). Each epoch starts the streams at a random offset in
 [0, T) so chunk boundaries move between epochs; the state is reset at the start of every epoch.
