@@ -1,9 +1,11 @@
 """Character-level LSTM on Tiny Shakespeare: rnnkit vs PyTorch for the same wall-clock budget.
 
-Same model (embedding 64, one LSTM layer of 256, linear head), same initial weights (rnnkit's, copied
-into torch), same batches (32 contiguous streams, 100 steps of truncated BPTT, state carried), same
-optimiser (Adam 2e-3, global-norm clip 5). Each framework trains for --budget seconds, one after the
-other; then both are scored the same way on the held-out last 10% of the text (bits per character,
+Same model (embedding 64, one LSTM layer of 256, linear head, and the dropout of the text generator's
+default, `TextGenConfig()`: variational dropout on the LSTM's input and output, one mask per stream and
+batch, written for torch here as a (1, B, D) mask, and weight-drop on W_hh), same initial weights
+(rnnkit's, copied into torch), same batches (32 contiguous streams, 100 steps of truncated BPTT, state
+carried), same optimiser (Adam 2e-3, global-norm clip 5). Each framework trains for --budget seconds,
+one after the other; then both are scored the same way on the held-out last 10% of the text (bits per character,
 streams with the state carried). Throughput counts training time only.
 
     python3 benchmarks/textgen_vs_torch.py --budget 120 --threads 2
@@ -49,6 +51,11 @@ from rnnkit.tasks import textgen as tg  # noqa: E402
 from rnnkit.train import TrainConfig, Trainer  # noqa: E402
 
 EMBED, HIDDEN, SEQ, BATCH, LR, CLIP, VAL_FRAC = 64, 256, 100, 32, 2e-3, 5.0, 0.1
+_DEFAULT = tg.TextGenConfig()
+DROP_IN, DROP_OUT, WEIGHT_DROP = _DEFAULT.dropout_input, _DEFAULT.dropout_output, _DEFAULT.weight_drop
+if (_DEFAULT.dropout_embedding, _DEFAULT.variational) != (0.0, True):
+    sys.exit("textgen_vs_torch: the torch side writes variational input/output dropout and weight-drop "
+             "only; extend it for the default's embedding dropout or element-wise dropout")
 
 
 def data_path() -> Path:
@@ -94,9 +101,24 @@ def run_torch(init_state, V, train_ids, val_ids):
             self.rnn = torch.nn.LSTM(EMBED, HIDDEN)
             self.head = torch.nn.Linear(HIDDEN, V)
 
+        def drop(self, a, p):
+            """Variational dropout: one (1, B, D) mask for all steps, as rnnkit's VariationalDropout."""
+            if not self.training or p == 0:
+                return a
+            return a * (torch.rand((1, *a.shape[1:])) >= p).to(a.dtype) / (1 - p)
+
+        def lstm(self, e, state):
+            """The LSTM, with DropConnect on W_hh in training (one mask per batch, as rnnkit's weight_drop):
+            the masked matrix swapped in for the call, its gradient reaching the parameter through it."""
+            if not self.training or WEIGHT_DROP == 0:
+                return self.rnn(e, state)
+            w = self.rnn.weight_hh_l0
+            mask = (torch.rand(w.shape) >= WEIGHT_DROP).to(w.dtype) / (1 - WEIGHT_DROP)
+            return torch.func.functional_call(self.rnn, {"weight_hh_l0": w * mask}, (e, state))
+
         def forward(self, x, state=None):
-            h, state = self.rnn(self.embedding(x), state)
-            return self.head(h), state
+            h, state = self.lstm(self.drop(self.embedding(x), DROP_IN), state)
+            return self.head(self.drop(h, DROP_OUT)), state
 
     net = Net()
     net.load_state_dict({k: torch.tensor(v) for k, v in init_state.items()})
@@ -160,7 +182,8 @@ def main():
     vocab = tg.Vocab.build(text, "char")
     ids = vocab.encode(text)
     train_ids, val_ids = tg.split(ids, VAL_FRAC)
-    model = RNNLanguageModel(len(vocab), EMBED, HIDDEN, 1, "lstm", seed=ARGS.seed)
+    model = RNNLanguageModel(len(vocab), EMBED, HIDDEN, 1, "lstm", seed=ARGS.seed, dropout_input=DROP_IN,
+                             dropout_output=DROP_OUT, weight_drop=WEIGHT_DROP)
     init_state = model.state_dict()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{path.name}: {len(ids):,} chars, vocab {len(vocab)}, train {len(train_ids):,}, val {len(val_ids):,}; "
@@ -186,7 +209,9 @@ def make_table(results, path, n, load):
              f"load average {load:.1f} at the start; Python {platform.python_version()}, NumPy {np.__version__}"
              + (f", PyTorch {results['PyTorch']['version']}" if "PyTorch" in results else "") + ".  ",
              f"Data: {path.name} ({n:,} chars), last {VAL_FRAC:.0%} held out; model: embedding {EMBED}, LSTM "
-             f"{HIDDEN}, seq {SEQ}, batch {BATCH}, Adam {LR:g}, clip {CLIP:g}; {ARGS.budget:g} s of training each.",
+             f"{HIDDEN}, variational dropout {DROP_IN:g} in / {DROP_OUT:g} out, weight-drop {WEIGHT_DROP:g}, "
+             f"seq {SEQ}, batch {BATCH}, Adam {LR:g}, "
+             f"clip {CLIP:g}; {ARGS.budget:g} s of training each.",
              "",
              "| framework | steps | characters | characters/s | validation bits/char |",
              "|---|---:|---:|---:|---:|"]

@@ -1,9 +1,11 @@
 """Benchmark smoke: the A/B driver's summary and the busy-machine benchmark run end to end on a tiny
 budget (their numbers are measured by running them, never by tests)."""
 import importlib.util
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +44,19 @@ def test_busy_machine_benchmark_runs_idle_and_beside_a_busy_process():
     assert all(r["chars_per_s"] > 0 and r["steps"] >= 1 for r in rows)
     out = bench.table(rows, ["rnnkit"])
     assert "| idle | " in out and "1.00x" in out and "| busy | " in out
+
+
+def test_wordlm_benchmark_trains_both_frameworks_and_tabulates(tmp_path):
+    pytest.importorskip("torch")
+    text = DATA / "tinyshakespeare.txt"
+    if not text.is_file():
+        pytest.skip(f"{text} not found")
+    bench = _load("wordlm_vs_torch")
+    out = tmp_path / "wordlm.json"
+    results = bench.main(["--budget", "0.3", "--max-tokens", "3000", "--size", "16", "--threads", "1",
+                          "--data", str(text), "--no-write", "--json", str(out)])
+    assert set(results) == {"rnnkit", "PyTorch"}
+    for r in results.values():
+        assert r["steps"] >= 1 and r["epochs"] >= 1 and np.isfinite(r["val_nats"]) and np.isfinite(r["test_nats"])
+    saved = json.loads(out.read_text())
+    assert saved["results"]["rnnkit"]["steps"] == results["rnnkit"]["steps"] and "rnnkit" in saved["load_average"]

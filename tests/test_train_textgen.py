@@ -261,7 +261,7 @@ def test_cli_bad_checkpoints(tmp_path, corpus, capsys):
 
 def test_library_errors():
     with pytest.raises(UserError, match="--level"):
-        tg.TextGenConfig(level="word")
+        tg.TextGenConfig(level="sentence")
     with pytest.raises(UserError, match="another task"):
         tg.TextGenConfig.from_json({"task": "classify"})
     with pytest.raises(ValueError):

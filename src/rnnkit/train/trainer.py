@@ -155,6 +155,9 @@ class Trainer:
         self._signals = None          # the _StopSignals of the current fit
         self._last_save = None        # perf_counter of the last checkpoint of the current fit
         self._resumed_from = None     # the checkpoint folder `resume` read (for messages)
+        # name -> f(loss): shown on the progress bar beside the loss and the validation loss, e.g.
+        # {"ppl": math.exp} for a word-level language model's perplexity
+        self.bar_metrics: dict = {}
 
     # -- stopping ----------------------------------------------------------------------------------
     def _time(self) -> float:
@@ -400,9 +403,13 @@ class Trainer:
         if h["loss"]:
             k = min(20, len(h["loss"]))
             post["loss"] = f"{sum(h['loss'][-k:]) / k:.3f}"
+            for name, f in self.bar_metrics.items():
+                post[name] = f"{f(sum(h['loss'][-k:]) / k):.2f}"
             post["gnorm"] = f"{h['grad_norm'][-1]:.2f}"
         if h["val_loss"]:
             post["val"] = f"{h['val_loss'][-1]:.3f}"
+            for name, f in self.bar_metrics.items():
+                post[f"val_{name}"] = f"{f(h['val_loss'][-1]):.2f}"
         t = self._time()
         if t > 0:
             post["items/s"] = f"{self.items / t:,.0f}"
