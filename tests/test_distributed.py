@@ -40,8 +40,8 @@ def corpus(tmp_path_factory):
     return p
 
 
-# Without dropout: each rank draws the input/output dropout masks of its own block of streams from the same
-# seed, so with the char-level default's dropout the ranks' masks are not those of one process's batch
+# Without dropout: each rank draws dropout masks of its own (`DataParallel.on_fresh_start`), not the ones
+# one process draws for the whole batch, so with the char-level default's dropout the runs differ
 _NO_DROPOUT = ("--dropout-input", "0", "--dropout-output", "0", "--weight-drop", "0")
 
 

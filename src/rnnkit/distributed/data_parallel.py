@@ -68,6 +68,25 @@ class DataParallel(TrainerHook):
         self._last_end = None
         self._time_up = False      # agreed at the last all-reduce: some rank's clock passed the budget
 
+    def on_fresh_start(self, trainer) -> None:
+        """Rank k > 0 moves the model's per-example dropout generators to streams of its own (derived
+        from the seeded ones and k, so a run is reproducible): with the same streams every rank drew
+        the same masks for its shard, noise correlated across ranks that one process does not have.
+        Weight-drop draws one mask per batch, which one process shares across the whole batch, so its
+        stream stays the same on every rank. Each rank's checkpoint holds its streams: resume is exact."""
+        if self.rank == 0:
+            return
+        model = trainer.model
+        moved = {}
+        for name, state in model.random_state_dict().items():
+            if name.endswith("weight_drop_rng"):
+                continue
+            g = np.random.Generator(getattr(np.random, state["bit_generator"])())
+            g.bit_generator.state = state
+            seed = np.random.SeedSequence([int(g.integers(2**63)), self.rank])
+            moved[name] = type(g.bit_generator)(seed).state
+        model.load_random_state_dict(moved, strict=False)
+
     def shard_size(self, n: int) -> int:
         return len(np.array_split(np.arange(n), self.world)[self.rank])
 

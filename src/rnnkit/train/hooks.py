@@ -1,6 +1,8 @@
 """Trainer hooks: a small, explicit way for code outside a task to take part in every training step.
 
 A hook subclasses `TrainerHook` and overrides any of its methods (the rest do nothing):
+    on_fresh_start(trainer)                        before the first step of a run from scratch (not
+                                                   on resume: the checkpoint holds what it set)
     shard(batch) -> batch                          before `train_step`: keep this process's part
     shard_size(n) -> int                           how many of a batch's n items `shard` keeps
     reduce(trainer, loss, n_items) -> (loss, n)    after `train_step`, before clipping: combine
@@ -25,6 +27,9 @@ _ACTIVE: ContextVar[tuple] = ContextVar("rnnkit_trainer_hooks", default=())
 
 class TrainerHook:
     """Base class with the no-op defaults; subclasses override what they need."""
+
+    def on_fresh_start(self, trainer) -> None:
+        return None
 
     def shard(self, batch):
         return batch

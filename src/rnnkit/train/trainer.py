@@ -309,6 +309,9 @@ class Trainer:
             self.model.load_state_dict(self._iterate)
             self._iterate = None
         self._consecutive_bad = 0
+        if self.step == 0 and self._resumed_from is None:
+            for h in self.hooks:
+                h.on_fresh_start(self)
         bar = self._make_bar()
         last_eval_step = self.history["val_step"][-1] if self.history["val_step"] else None
         try:
