@@ -3,6 +3,7 @@ on two threads and restores what it changed, `worth` says where it runs (by defa
 BLAS is already on one thread, which it reads and never sets), the Trainer's one-thread steps, and the
 results and memory against the directions one after the other."""
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -114,7 +115,7 @@ def test_side_by_side_only_where_it_pays(parallel, monkeypatch):
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT")                 # OpenBLAS's default spin (~0.1 s) too
     assert not parallel.worth(100, 32, 4, 128)
     busy = [False]
-    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n: busy[0])
+    monkeypatch.setattr(_threads.PAIRS, "oversubscribed", lambda n, own=None: busy[0])
     with _blas_threads(1):
         assert parallel.worth(100, 32, 4, 128) and parallel.worth(50, 128, 4, 512)
         assert not parallel.worth(20, 1, 4, 128) and not parallel.worth(10, 4, 4, 64)
@@ -161,7 +162,8 @@ def one_thread_idle(monkeypatch):
 
     if not _parallel.possible():
         pytest.skip("side by side cannot run here (no callable OpenBLAS, or one core)")
-    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n: False)
+    monkeypatch.setattr(_threads.PAIRS, "oversubscribed", lambda n, own=None: False)
+    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n, own=None: False)
     with _blas_threads(1):
         yield
 
@@ -223,7 +225,8 @@ def test_trainer_steps_of_a_bidirectional_model_run_on_one_blas_thread(monkeypat
 
     if not _parallel.possible():
         pytest.skip("side by side cannot run here (no callable OpenBLAS, or one core)")
-    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n: False)
+    monkeypatch.setattr(_threads.PAIRS, "oversubscribed", lambda n, own=None: False)
+    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n, own=None: False)
     cfg = TrainConfig(steps=2, lr=0.01, progress=False, seed=0)
 
     class Net(rnnkit.Module):                    # a bidirectional layer one level down
@@ -294,3 +297,32 @@ def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, ce
     for k, g in grads.items():
         assert np.abs(g - layer.grads[k]).max() <= 1e-5 * max(1.0, np.abs(g).max()), k
     assert peak <= 1.05 * peak1, f"side by side peaked at {peak / peak1:.3f}x one after the other"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc/loadavg")
+def test_one_thread_blas_keeps_the_directions_apart_while_other_processes_fill_the_cores():
+    """On one-thread BLAS `worth` reads the load (`_threads.PAIRS`): with more spinning processes than
+    cores the second direction would wait for a core, so the directions run one after the other."""
+    import subprocess
+    import sys
+    import time
+
+    if not backends.available("numba"):
+        pytest.skip("numba is not installed")
+    from rnnkit.kernels import _parallel, _threads
+
+    if not _parallel.possible():
+        pytest.skip("side by side cannot run here (no callable OpenBLAS, or one core)")
+    ps = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+          for _ in range(_threads.PAIRS.cores + 1)]
+    try:
+        with _blas_threads(1):
+            said, deadline = True, time.monotonic() + 10
+            while said and time.monotonic() < deadline:
+                said = _parallel.worth(100, 32, 4, 128)
+                time.sleep(0.02)
+        assert not said, f"{len(ps)} spinning processes not seen: {_threads.PAIRS.others}"
+    finally:
+        for p in ps:
+            p.kill()
+            p.wait()

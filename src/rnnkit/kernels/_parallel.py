@@ -23,7 +23,7 @@ When, by default: where NumPy's BLAS already runs on one thread (`_blas.threads(
 changed: the user's OPENBLAS_NUM_THREADS=1 or threadpoolctl, or the Trainer's one-thread steps,
 `rnnkit.train.Trainer.side_by_side` and `one_thread_when_busy`), the compiled loops run, the process
 may use two or more cores, the sequence is long enough to pay for the hand-offs (`MIN_SEQ_MACS`),
-and the machine has a core free for the second direction (`_threads.RUNNABLE`, read from
+and the machine has a core free for the second direction (`_threads.PAIRS`, read from
 /proc/loadavg: at load 5 on 2 cores, side by side on one-thread BLAS took 1.05-1.23x the time of one
 after the other, `docs/performance_log.md`). Then `pair` changes nothing: each direction's BLAS
 calls already run on their caller's core. A layer call never changes the thread count itself (issue
@@ -124,8 +124,9 @@ def worth(T: int, B: int, G: int, H: int) -> bool:
         return False
     n = _blas.threads()
     step, force = B * G * H * H, getattr(_on, "force", False)
-    if n == 1:                         # nothing to change: each direction's BLAS runs on its own core
-        return force or (T * step >= MIN_SEQ_MACS and not _threads.RUNNABLE.oversubscribed(2))
+    if n == 1:   # nothing to change: each direction's BLAS runs on its own core; sampled with only
+        # this thread runnable (the worker sleeps between pairs, one-thread OpenBLAS has no workers)
+        return force or (T * step >= MIN_SEQ_MACS and not _threads.PAIRS.oversubscribed(2, own=1))
     if not getattr(_on, "depth", 0) or n is None:
         return False
     return force or (short_spin() and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS)
