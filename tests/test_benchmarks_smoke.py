@@ -112,6 +112,13 @@ def test_side_by_side_benchmark_measures_both_paths():
     assert set(res["rnn"]) == {"side", "seq"} and all(v[0] > 0 for v in res["rnn"].values())
     with pytest.raises(SystemExit):
         script.main(["--cells", "lstm,cnn"])
+    from rnnkit.kernels import _blas
+
+    if _blas.enabled() and _blas.threads() is not None:         # --one-thread: restores the count
+        before = _blas.threads()
+        res = script.measure_one_thread(["rnn"], 1, 1)
+        assert set(res["rnn"]) == {"side", "seq"} and all(v[0] > 0 for v in res["rnn"].values())
+        assert _blas.threads() == before
 
 
 def test_profile_runs_a_tiny_case(capsys):

@@ -13,11 +13,10 @@ short or small sequences, so `worth` says no there.
 
 How: the compiled time loops release the GIL (`nogil`) and call BLAS from inside (`_blas`), so the
 reverse direction runs in a second Python thread truly in parallel, each direction's BLAS calls on
-one thread (see "When" below). Both directions
-add their dx into one zeroed (T, B, D) array, a chunk at a time under `ADD_LOCK` (`_seq.
-backward_in_chunks`): no second dx array (it was +0.13x of the kept activations at the 2-layer
-bidirectional LSTM), and each takes half the rows per chunk (`running`), so the two directions' chunk
-buffers together are the size of one (measured: no slower at B32 H128).
+one thread (see "When" below). Both directions add their dx into one zeroed (T, B, D) array, a chunk
+at a time under `ADD_LOCK` (`_seq.backward_in_chunks`): no second dx array (it was +0.13x of the kept
+activations at the 2-layer bidirectional LSTM), and each takes half the rows per chunk (`running`),
+so the two directions' chunk buffers together are the size of one (measured: no slower at B32 H128).
 
 When, by default: where NumPy's BLAS already runs on one thread (`_blas.threads()` == 1, read, not
 changed: the user's OPENBLAS_NUM_THREADS=1 or threadpoolctl, or the Trainer's one-thread steps,
@@ -41,8 +40,8 @@ Results: each path gives the same bits every time (each dx element is +0 plus th
 products, added in either order: the same sum). The two paths agree to float rounding only: the
 weight gradients are summed in chunks of half the rows, and one-thread BLAS rounds differently from
 two-thread BLAS, the forward outputs included (the tests run the finite-difference and torch grids
-both ways). In a program where several threads run
-bidirectional layers at once, which path a call takes depends on timing.
+both ways). In a program where several threads run bidirectional layers at once, which path a call
+takes depends on timing, and on one-thread BLAS it depends on the machine's load.
 """
 from __future__ import annotations
 
@@ -142,7 +141,8 @@ def _worker() -> ThreadPoolExecutor:
 def pair(f0, f1) -> list:
     """[f0(), f1()]: side by side (f1 in the worker thread) with single-threaded BLAS when no other
     `pair` is running, else one after the other; the thread count is changed (and restored) only when
-    it was not one already (inside `side_by_side()`). An exception from either is raised after both ended."""
+    it was not one already (inside `side_by_side()`). An exception from either is raised after both
+    ended."""
     if not _lock.acquire(blocking=False):
         return [f0(), f1()]
     try:
