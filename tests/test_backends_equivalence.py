@@ -24,7 +24,7 @@ def numpy_path():
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
 @pytest.mark.slow
-def test_numpy_fallback_matches_finite_differences(numpy_path, cell, num_layers, bidirectional,
+def test_reference_backend_matches_finite_differences(numpy_path, cell, num_layers, bidirectional,
                                                    use_lengths, use_h0, use_dstate):
     from test_core_gradcheck import test_bptt_matches_finite_differences as check
 
@@ -34,7 +34,7 @@ def test_numpy_fallback_matches_finite_differences(numpy_path, cell, num_layers,
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,use_lengths,use_h0,use_dstate", GRID, ids=IDS)
 @pytest.mark.slow
-def test_numpy_fallback_matches_torch(numpy_path, cell, num_layers, bidirectional, use_lengths, use_h0,
+def test_reference_backend_matches_torch(numpy_path, cell, num_layers, bidirectional, use_lengths, use_h0,
                                       use_dstate):
     pytest.importorskip("torch")
     from test_core_torch import test_matches_torch as check
