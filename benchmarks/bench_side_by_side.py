@@ -28,9 +28,30 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, str(Path(__file__).resolve().parent))    # bench_vs_torch.median_time
 
 
+def _two_threads():
+    """NumPy's BLAS on two threads inside the block if it had one (restored after): on one thread the
+    directions run side by side without `side_by_side()`, and `measure` compares the block with none."""
+    import contextlib
+
+    from rnnkit.kernels import _blas
+    n = _blas.threads()
+    if n is None or n >= 2:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def switched():
+        _blas.set_threads(2)
+        try:
+            yield
+        finally:
+            _blas.set_threads(n)
+    return switched()
+
+
 def measure(cells, repeats, rounds, head, force=True):
-    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers;
-    force: side by side even where `_parallel.worth` says no (the default spin)."""
+    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers,
+    NumPy's BLAS on two or more threads (`_two_threads`); force: side by side even where
+    `_parallel.worth` says no (the default spin)."""
     import contextlib
 
     import numpy as np
@@ -58,7 +79,7 @@ def measure(cells, repeats, rounds, head, force=True):
         for _ in range(rounds):
             for mode in res:
                 on = _parallel.side_by_side(force) if mode == "side" else contextlib.nullcontext()
-                with on:
+                with _two_threads(), on:
                     assert layer._side_by_side(backends.get(layer.backend), T, B) == (mode == "side")
                     res[mode].append(median_time(step, repeats) * 1e3)
         out[cell] = res
