@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..kernels._threads import one_thread, when_oversubscribed
+from ..kernels._threads import when_oversubscribed
 from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
 from .checkpoint import checkpoint_content, checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -128,6 +128,7 @@ class Trainer:
     def _step_threads(self):
         """The BLAS thread count of one training step (`side_by_side`, `one_thread_when_busy`)."""
         if self.side_by_side and _pairs_directions(self.model):
+            from ..kernels._threads import one_thread
             return one_thread()
         return when_oversubscribed() if self.one_thread_when_busy else nullcontext()
 
