@@ -1,16 +1,12 @@
-"""Benchmark smoke: the scripts in benchmarks/ run end to end on a tiny case or budget, and their
-summaries compute what they print (their numbers are measured by running them, never by tests)."""
+"""Benchmark smoke: the A/B driver's summary and the busy-machine benchmark run end to end on a tiny
+budget (their numbers are measured by running them, never by tests)."""
 import importlib.util
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from rnnkit import backends
-
 ROOT = Path(__file__).resolve().parents[1]
-needs_numba = pytest.mark.skipif(not backends.available("numba"), reason="numba is not installed")
 DATA = Path(os.environ.get("RNNKIT_SHARED_DATA", ROOT / ".." / "shared" / "data"))
 
 
@@ -33,19 +29,7 @@ def test_ab_summary_takes_medians_per_side_and_the_ratio_of_them():
         ab.main(["--a", str(ROOT / "no-such-checkout")])
 
 
-@pytest.mark.slow
-def test_busy_machine_benchmark_runs_idle_and_beside_a_busy_process():
-    pytest.importorskip("torch")
-    text = DATA / "tinyshakespeare.txt"
-    if not text.is_file():
-        pytest.skip(f"{text} not found")
-    bench = _load("busy_machine")
-    conds = {"idle": None, "busy": bench.SPIN}
-    rows = bench.measure(["rnnkit"], 0.5, 1, str(text), conditions=conds)
-    assert [r["condition"] for r in rows] == ["idle", "busy"]
-    assert all(r["chars_per_s"] > 0 and r["steps"] >= 1 for r in rows)
-    out = bench.table(rows, ["rnnkit"])
-    assert "| idle | " in out and "1.00x" in out and "| busy | " in out
+needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
 
 
 @pytest.mark.slow
@@ -68,6 +52,8 @@ def test_benchmark_runs_a_tiny_case(tmp_path):
 
 
 def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
+    import json
+
     summary = _load("bench_summary")
     sizes = ("B16 T200 D32 H64", "B128 T50 D256 H512")
     for i, ratio in enumerate((1.2, 1.8, 1.6)):           # three runs; median train ratio 1.6
@@ -102,11 +88,10 @@ def test_bench_summary_reports_medians_and_goals(tmp_path, capsys):
     assert "| 1.25 (1.10 w/o dx) |" in out and "H64         memory <= 1.3x (on data" not in out
 
 
+@needs_numba
 def test_side_by_side_benchmark_measures_both_paths():
     """bench_side_by_side.measure: both paths per round (it asserts which one each took), positive
     times; bad options exit with a message."""
-    if not backends.available("numba"):
-        pytest.skip("numba is not installed")
     script = _load("bench_side_by_side")
     res = script.measure(["rnn"], 1, 1, 8)
     assert set(res["rnn"]) == {"side", "seq"} and all(v[0] > 0 for v in res["rnn"].values())
@@ -150,3 +135,18 @@ def test_fallback_paths_times_the_three_paths_of_a_layer():
     assert [r["part"] for r in rows] == ["train", "fwd"]
     assert all(r[p][0] > 0 for r in rows for p in script.PATHS)
     assert "| RNN | B16 T200 D32 H64 | train |" in script.table(rows)
+
+
+@pytest.mark.slow
+def test_busy_machine_benchmark_runs_idle_and_beside_a_busy_process():
+    pytest.importorskip("torch")
+    text = DATA / "tinyshakespeare.txt"
+    if not text.is_file():
+        pytest.skip(f"{text} not found")
+    bench = _load("busy_machine")
+    conds = {"idle": None, "busy": bench.SPIN}
+    rows = bench.measure(["rnnkit"], 0.5, 1, str(text), conditions=conds)
+    assert [r["condition"] for r in rows] == ["idle", "busy"]
+    assert all(r["chars_per_s"] > 0 and r["steps"] >= 1 for r in rows)
+    out = bench.table(rows, ["rnnkit"])
+    assert "| idle | " in out and "1.00x" in out and "| busy | " in out
