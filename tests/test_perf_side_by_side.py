@@ -3,7 +3,6 @@ on two threads and restores what it changed, `worth` says where it runs (by defa
 BLAS is already on one thread, which it reads and never sets), the Trainer's one-thread steps, and the
 results and memory against the directions one after the other."""
 import contextlib
-import os
 
 import numpy as np
 import pytest
@@ -100,9 +99,7 @@ def test_side_by_side_only_where_it_pays(parallel, monkeypatch):
     H128) and at B32 H256 every cell's directions run side by side; at B128 H = 512 (two-thread BLAS is
     efficient alone), for short or small sequences (the thread hand-offs cost more) and with OpenBLAS's
     spin long they do not. One-thread BLAS: also at B128 H512 (the second core is idle otherwise), not
-    for short sequences, and not while other processes fill the cores."""
-    from rnnkit.kernels import _blas, _threads
-
+    for short sequences."""
     assert parallel.worth(100, 32, 4, 128) and parallel.worth(100, 32, 3, 128)
     assert parallel.worth(100, 32, 1, 128) and parallel.worth(100, 32, 4, 256)
     assert not parallel.worth(50, 128, 4, 512)
@@ -114,13 +111,9 @@ def test_side_by_side_only_where_it_pays(parallel, monkeypatch):
     assert not parallel.worth(100, 32, 4, 128)
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT")                 # OpenBLAS's default spin (~0.1 s) too
     assert not parallel.worth(100, 32, 4, 128)
-    busy = [False]
-    monkeypatch.setattr(_threads.PAIRS, "oversubscribed", lambda n, own=None: busy[0])
     with _blas_threads(1):
         assert parallel.worth(100, 32, 4, 128) and parallel.worth(50, 128, 4, 512)
         assert not parallel.worth(20, 1, 4, 128) and not parallel.worth(10, 4, 4, 64)
-        busy[0] = True
-        assert not parallel.worth(100, 32, 4, 128)
 
 
 def test_side_by_side_is_off_outside_its_block_with_two_blas_threads():
@@ -153,23 +146,21 @@ def _counting_pairs(monkeypatch):
 
 
 @pytest.fixture
-def one_thread_idle(monkeypatch):
-    """NumPy's BLAS on one thread (as OPENBLAS_NUM_THREADS=1 or threadpoolctl leave it), the machine
-    counted as idle; restored after."""
+def one_thread():
+    """NumPy's BLAS on one thread (as OPENBLAS_NUM_THREADS=1 or threadpoolctl leave it); restored
+    after."""
     if not backends.available("numba"):
         pytest.skip("numba is not installed")
-    from rnnkit.kernels import _blas, _parallel, _threads
+    from rnnkit.kernels import _parallel
 
     if not _parallel.possible():
         pytest.skip("side by side cannot run here (no callable OpenBLAS, or one core)")
-    monkeypatch.setattr(_threads.PAIRS, "oversubscribed", lambda n, own=None: False)
-    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n, own=None: False)
     with _blas_threads(1):
         yield
 
 
 @pytest.mark.parametrize("cls", [rnnkit.LSTM, rnnkit.GRU])
-def test_one_thread_blas_runs_the_directions_side_by_side_changing_nothing(one_thread_idle, monkeypatch, cls):
+def test_one_thread_blas_runs_the_directions_side_by_side_changing_nothing(one_thread, monkeypatch, cls):
     """Where NumPy's BLAS already runs on one thread, a bidirectional layer of the benchmark's size runs
     its two directions as a pair by default, and nothing sets the thread count (read, never written);
     the numbers are those of the directions one after the other (to float rounding: the weight
@@ -225,8 +216,7 @@ def test_trainer_steps_of_a_bidirectional_model_run_on_one_blas_thread(monkeypat
 
     if not _parallel.possible():
         pytest.skip("side by side cannot run here (no callable OpenBLAS, or one core)")
-    monkeypatch.setattr(_threads.PAIRS, "oversubscribed", lambda n, own=None: False)
-    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n, own=None: False)
+    monkeypatch.setattr(_threads.RUNNABLE, "oversubscribed", lambda n: False)   # an idle machine
     cfg = TrainConfig(steps=2, lr=0.01, progress=False, seed=0)
 
     class Net(rnnkit.Module):                    # a bidirectional layer one level down
@@ -297,32 +287,3 @@ def test_side_by_side_matches_one_after_the_other_at_benchmark_size(parallel, ce
     for k, g in grads.items():
         assert np.abs(g - layer.grads[k]).max() <= 1e-5 * max(1.0, np.abs(g).max()), k
     assert peak <= 1.05 * peak1, f"side by side peaked at {peak / peak1:.3f}x one after the other"
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc/loadavg")
-def test_one_thread_blas_keeps_the_directions_apart_while_other_processes_fill_the_cores():
-    """On one-thread BLAS `worth` reads the load (`_threads.PAIRS`): with more spinning processes than
-    cores the second direction would wait for a core, so the directions run one after the other."""
-    import subprocess
-    import sys
-    import time
-
-    if not backends.available("numba"):
-        pytest.skip("numba is not installed")
-    from rnnkit.kernels import _parallel, _threads
-
-    if not _parallel.possible():
-        pytest.skip("side by side cannot run here (no callable OpenBLAS, or one core)")
-    ps = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-          for _ in range(_threads.PAIRS.cores + 1)]
-    try:
-        with _blas_threads(1):
-            said, deadline = True, time.monotonic() + 10
-            while said and time.monotonic() < deadline:
-                said = _parallel.worth(100, 32, 4, 128)
-                time.sleep(0.02)
-        assert not said, f"{len(ps)} spinning processes not seen: {_threads.PAIRS.others}"
-    finally:
-        for p in ps:
-            p.kill()
-            p.wait()

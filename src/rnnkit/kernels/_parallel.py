@@ -21,12 +21,13 @@ so the two directions' chunk buffers together are the size of one (measured: no 
 When, by default: where NumPy's BLAS already runs on one thread (`_blas.threads()` == 1, read, not
 changed: the user's OPENBLAS_NUM_THREADS=1 or threadpoolctl, or the Trainer's one-thread steps,
 `rnnkit.train.Trainer.side_by_side` and `one_thread_when_busy`), the compiled loops run, the process
-may use two or more cores, the sequence is long enough to pay for the hand-offs (`MIN_SEQ_MACS`),
-and the machine has a core free for the second direction (`_threads.PAIRS`, read from
-/proc/loadavg: at load 5 on 2 cores, side by side on one-thread BLAS took 1.05-1.23x the time of one
-after the other, `docs/performance_log.md`). Then `pair` changes nothing: each direction's BLAS
-calls already run on their caller's core. A layer call never changes the thread count itself (issue
-17): with two-thread BLAS and no block below, the directions run one after the other.
+may use two or more cores, and the sequence is long enough to pay for the hand-offs (`MIN_SEQ_MACS`),
+busy machine or not (measured in one process at one BLAS thread, B32 T100 H128 2 layers, forward +
+backward, the paths alternated: 1.08-1.47x faster side by side in three runs at load 9-13 on 2 cores,
+0.81-0.95x in one run at load 5; `docs/performance_log.md`). Then `pair` changes nothing: each
+direction's BLAS calls already run on their caller's core. A layer call never changes the thread
+count itself (issue 17): with two-thread BLAS and no block below, the directions run one after the
+other.
 
 An explicit option for two-thread BLAS: `with rnnkit.side_by_side(): ...` (this module's
 `side_by_side`) lets `pair` set NumPy's OpenBLAS to one thread while a pair runs (for the whole
@@ -41,7 +42,7 @@ products, added in either order: the same sum). The two paths agree to float rou
 weight gradients are summed in chunks of half the rows, and one-thread BLAS rounds differently from
 two-thread BLAS, the forward outputs included (the tests run the finite-difference and torch grids
 both ways). In a program where several threads run bidirectional layers at once, which path a call
-takes depends on timing, and on one-thread BLAS it depends on the machine's load.
+takes depends on timing.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import contextlib
 
-from . import _blas, _threads
+from . import _blas
 
 # per direction, B * G*H * H multiply-adds per step in the recurrent product, T steps: below MIN_SEQ
 # for the whole sequence the thread hand-offs (two per forward + backward, ~0.1 ms each here) cost more
@@ -123,9 +124,8 @@ def worth(T: int, B: int, G: int, H: int) -> bool:
         return False
     n = _blas.threads()
     step, force = B * G * H * H, getattr(_on, "force", False)
-    if n == 1:   # nothing to change: each direction's BLAS runs on its own core; sampled with only
-        # this thread runnable (the worker sleeps between pairs, one-thread OpenBLAS has no workers)
-        return force or (T * step >= MIN_SEQ_MACS and not _threads.PAIRS.oversubscribed(2, own=1))
+    if n == 1:                         # nothing to change: each direction's BLAS runs on its own core
+        return force or T * step >= MIN_SEQ_MACS
     if not getattr(_on, "depth", 0) or n is None:
         return False
     return force or (short_spin() and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS)

@@ -106,10 +106,9 @@ class _Runnable:
         except (AttributeError, OSError):
             self.cores = os.cpu_count() or 1
 
-    def oversubscribed(self, n_threads: int, own: int | None = None) -> bool:
+    def oversubscribed(self, n_threads: int) -> bool:
         """True when the other processes' runnable threads and this process's `n_threads` BLAS threads
-        together are more than its cores (half a thread of margin). `own`: this process's runnable
-        threads at the moment of sampling, when the caller knows them (else from the last decision)."""
+        together are more than its cores (half a thread of margin)."""
         now = time.monotonic()
         if now - self.last >= self.PERIOD:
             self.last = now
@@ -118,8 +117,7 @@ class _Runnable:
                     runnable = int(f.read().split()[3].split("/")[0])
             except (OSError, ValueError, IndexError):     # not Linux: never counted as oversubscribed
                 return False
-            if own is None:
-                own = 1 if self.single else n_threads   # ours, as the last decision left them
+            own = 1 if self.single else n_threads       # ours, as the last decision left them
             x = runnable - own
             self.others = x if self.others is None else self.others + self.WEIGHT * (x - self.others)
         self.single = self.others is not None and self.others + n_threads > self.cores + 0.5
@@ -127,9 +125,6 @@ class _Runnable:
 
 
 RUNNABLE = _Runnable()
-# the same, sampled before a bidirectional layer's two directions would start side by side
-# (`_parallel.worth`); its own average, so it does not move the Trainer's
-PAIRS = _Runnable()
 
 
 @contextlib.contextmanager

@@ -118,9 +118,9 @@ class Trainer:
     one_thread_when_busy = True
     # Each training step of a model with a bidirectional recurrent layer whose backend can run the two
     # directions at once (`kernels._parallel`) runs NumPy's BLAS on one thread (restored after), so the
-    # layer runs its directions side by side, one core each, where a core is free, without changing
-    # anything itself (a layer call never does; 1.25-1.35x for the 2-layer B32 H128 layer idle, as
-    # recorded before issue 17), and on a busy machine one after the other on one thread (docs/
+    # layer runs its directions side by side, one core each, without changing anything itself (a
+    # layer call never does): 1.25-1.35x for the 2-layer B32 H128 layer idle, as recorded before
+    # issue 17, and 1.08-1.47x at load 9-13 against one after the other on one thread (docs/
     # performance_log.md). False: NumPy's count is left alone unless `one_thread_when_busy` (set both
     # False to leave it alone always).
     side_by_side = True
