@@ -24,7 +24,7 @@ changed: the user's OPENBLAS_NUM_THREADS=1 or threadpoolctl, or the Trainer's on
 may use two or more cores, and the sequence is long enough to pay for the hand-offs (`MIN_SEQ_MACS`),
 busy machine or not (measured in one process at one BLAS thread, B32 T100 H128 2 layers, forward +
 backward, the paths alternated: 1.08-1.47x faster side by side in three runs at load 9-13 on 2 cores,
-0.81-0.95x in one run at load 5; `docs/performance_log.md`). Then `pair` changes nothing: each
+0.81-1.04x in two runs at load 3-5; `docs/performance_log.md`). Then `pair` changes nothing: each
 direction's BLAS calls already run on their caller's core. A layer call never changes the thread
 count itself (issue 17): with two-thread BLAS and no block below, the directions run one after the
 other.
