@@ -10,7 +10,9 @@ the ratio B/A of the medians (< 1: B is faster), with the load averages seen bef
 
 `--core` times rnnkit alone (no torch runs: half the time on a busy machine): the same sizes and the
 same training step (forward + backward) and forward, in a fresh process per checkout and round that
-imports that checkout's `src/`, the two alternated the same way.
+imports that checkout's `src/`, the two alternated the same way. `--trainer` times one training step of
+a 2-layer bidirectional `SequenceClassifier` (B32 T100 D64 H128) through each checkout's Trainer, the
+way every `rnnkit ... train` command runs its steps.
 
 Usage: python3 benchmarks/ab_bench.py --a /tmp/base --b . [--rounds 3] [--cells rnn,lstm,gru]
        [--sizes 0,1,2,3,4] [--parts train,fwd,step] [--repeats 5] [--json out.json]
@@ -74,6 +76,44 @@ print(json.dumps(out))
 """
 
 
+TRAINER = """
+import json, statistics, sys, time
+import numpy as np
+from rnnkit.tasks.classify import SequenceClassifier
+B, T, D, H, L = 32, 100, 64, 128, 2
+rng = np.random.default_rng(0)
+X = rng.standard_normal(({batches} * B, T, D), dtype=np.float32)
+y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+out = []
+for cell in {cells!r}:
+    def fit(epochs):
+        clf = SequenceClassifier(cell=cell, hidden_size=H, num_layers=L, bidirectional=True, epochs=epochs,
+                                 batch_size=B, seed=0)
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        return time.perf_counter() - t0
+    fit(1)                                                   # compiles; later fits load nothing new
+    ts = [fit(1) / {batches} for _ in range({repeats})]
+    out.append({{"cell": cell, "size": f"B{{B}} T{{T}} D{{D}} H{{H}} L{{L}} bi, Trainer step",
+                "train_rnnkit_s": statistics.median(ts)}})
+print(json.dumps(out))
+"""
+
+
+def run_trainer(root: Path, cells: list[str], repeats: int, threads: int | None, batches: int = 4) -> list:
+    """One training step of a 2-layer bidirectional SequenceClassifier through checkout `root`'s
+    Trainer (`fit` of one epoch of `batches` batches, divided by them), in a fresh process."""
+    code = TRAINER.format(cells=cells, repeats=repeats, batches=batches)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(root / "src")
+    if threads:
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(f"error: {root} failed:\n{done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run_core(root: Path, cells: list[str], sizes: list[int], repeats: int, threads: int | None,
              side_by_side: bool = False) -> list:
     """rnnkit's own times (no torch) in a fresh process on checkout `root`'s src/; side_by_side:
@@ -122,6 +162,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--core", action="store_true", help="time rnnkit alone (train, fwd), no torch runs")
+    p.add_argument("--trainer", action="store_true",
+                   help="time one Trainer step of a 2-layer bidirectional classifier (B32 T100 D64 H128)")
     p.add_argument("--b-side-by-side", action="store_true",
                    help="with --core: B runs inside rnnkit.side_by_side() (the opt-in of issue 17)")
     a = p.parse_args(argv)
@@ -129,7 +171,7 @@ def main(argv=None):
     for side, root in roots.items():
         if not (root / "benchmarks" / "bench_vs_torch.py").is_file():
             p.error(f"--{side} {root} has no benchmarks/bench_vs_torch.py")
-    parts = ["train", "fwd"] if a.core else [x for x in a.parts.split(",") if x]
+    parts = ["train"] if a.trainer else ["train", "fwd"] if a.core else [x for x in a.parts.split(",") if x]
     runs = {"a": [], "b": []}
     loads = []
     for rnd in range(a.rounds):
@@ -137,10 +179,12 @@ def main(argv=None):
         for side in order:
             loads.append((rnd, side, os.getloadavg()[0]))
             results = []
-            if a.core:
+            if a.trainer:
+                results = run_trainer(roots[side], a.cells.split(","), a.repeats, a.threads)
+            elif a.core:
                 results = run_core(roots[side], a.cells.split(","), [int(i) for i in a.sizes.split(",")],
                                    a.repeats, a.threads, a.b_side_by_side and side == "b")
-            for cell in ([] if a.core else a.cells.split(",")):
+            for cell in ([] if a.core or a.trainer else a.cells.split(",")):
                 results += run_one(roots[side], cell, a.sizes, a.parts, a.repeats, a.threads)
             runs[side].append(results)
             print(f"round {rnd + 1}/{a.rounds} {side} done (load {loads[-1][2]:.2f})", flush=True)

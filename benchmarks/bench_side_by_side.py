@@ -8,8 +8,11 @@ Each setting runs in its own process (OpenBLAS reads the spin when NumPy loads i
 alternate inside it, and the numbers are medians of `--repeats` steps per round over `--rounds`
 rounds. With the default spin the side-by-side path is forced here (rnnkit would not take it).
 
+`--one-thread` times the layer alone on one BLAS thread in this process, side by side against one after
+the other (the choice rnnkit makes there by the machine's load, `kernels._parallel.worth`).
+
 Usage: python3 benchmarks/bench_side_by_side.py [--cells lstm,gru,rnn] [--repeats 5] [--rounds 4]
-       [--head 256] [--json out.json]
+       [--head 256] [--json out.json] [--one-thread]
 """
 from __future__ import annotations
 
@@ -25,9 +28,30 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, str(Path(__file__).resolve().parent))    # bench_vs_torch.median_time
 
 
+def _two_threads():
+    """NumPy's BLAS on two threads inside the block if it had one (restored after): on one thread the
+    directions run side by side without `side_by_side()`, and `measure` compares the block with none."""
+    import contextlib
+
+    from rnnkit.kernels import _blas
+    n = _blas.threads()
+    if n is None or n >= 2:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def switched():
+        _blas.set_threads(2)
+        try:
+            yield
+        finally:
+            _blas.set_threads(n)
+    return switched()
+
+
 def measure(cells, repeats, rounds, head, force=True):
-    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers;
-    force: side by side even where `_parallel.worth` says no (the default spin)."""
+    """In this process: {cell: {"side": [ms per round], "seq": [...]}} for B32 T100 D64 H128, 2 layers,
+    NumPy's BLAS on two or more threads (`_two_threads`); force: side by side even where
+    `_parallel.worth` says no (the default spin)."""
     import contextlib
 
     import numpy as np
@@ -55,10 +79,49 @@ def measure(cells, repeats, rounds, head, force=True):
         for _ in range(rounds):
             for mode in res:
                 on = _parallel.side_by_side(force) if mode == "side" else contextlib.nullcontext()
-                with on:
+                with _two_threads(), on:
                     assert layer._side_by_side(backends.get(layer.backend), T, B) == (mode == "side")
                     res[mode].append(median_time(step, repeats) * 1e3)
         out[cell] = res
+    return out
+
+
+def measure_one_thread(cells, repeats, rounds):
+    """In this process, NumPy's BLAS on one thread: {cell: {"side": [...], "seq": [...]}} ms per
+    forward + backward of the B32 T100 D64 H128 2-layer bidirectional layer, its directions side by
+    side (what rnnkit does by default there on an idle machine) or one after the other (what it does
+    while the cores are full), `worth` forced either way and the two alternated round by round."""
+    import numpy as np
+
+    import rnnkit
+    from bench_vs_torch import median_time
+    from rnnkit.kernels import _blas, _parallel
+    threads = _blas.threads()
+    if threads is None:
+        sys.exit("error: NumPy's BLAS is not an OpenBLAS rnnkit can call")
+    _blas.set_threads(1)
+    B, T, D, H = 32, 100, 64, 128
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, D), dtype=np.float32)
+    dout = rng.standard_normal((T, B, 2 * H), dtype=np.float32)
+    real, out = _parallel.worth, {}
+    try:
+        for cell in cells:
+            layer = getattr(rnnkit, cell.upper())(D, H, num_layers=2, bidirectional=True, seed=0)
+
+            def step():
+                layer.forward(x)
+                layer.backward(dout)
+
+            res = {"side": [], "seq": []}
+            for r in range(rounds):
+                for mode in (("side", "seq") if r % 2 == 0 else ("seq", "side")):
+                    _parallel.worth = (lambda *a, on=mode == "side": on)
+                    res[mode].append(median_time(step, repeats) * 1e3)
+            out[cell] = res
+    finally:
+        _parallel.worth = real
+        _blas.set_threads(threads)
     return out
 
 
@@ -84,10 +147,27 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=4, help="rounds of side/sequential per process")
     p.add_argument("--head", type=int, default=256, help="output width of the Linear head")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--one-thread", action="store_true",
+                   help="the layer alone on one BLAS thread: side by side vs one after the other")
     a = p.parse_args(argv)
     unknown = set(a.cells.split(",")) - {"rnn", "lstm", "gru"}
     if unknown or a.repeats < 1 or a.rounds < 1 or a.head < 1:
         p.error(f"unknown cells {sorted(unknown)}" if unknown else "--repeats, --rounds, --head must be >= 1")
+    if a.one_thread:
+        import os
+        before = os.getloadavg()[0]
+        res = measure_one_thread(a.cells.split(","), a.repeats, a.rounds)
+        print(f"2-layer bidirectional B32 T100 D64 H128, forward + backward, one BLAS thread; ms, median "
+              f"of rounds (min-max); load average {before:.2f} before, {os.getloadavg()[0]:.2f} after\n")
+        print("| cell | side by side | one after the other | speed-up |")
+        print("|---|---|---|---|")
+        for cell, r in res.items():
+            side, seq = statistics.median(r["side"]), statistics.median(r["seq"])
+            print(f"| {cell.upper()} | {side:.1f} ({min(r['side']):.1f}-{max(r['side']):.1f}) | "
+                  f"{seq:.1f} ({min(r['seq']):.1f}-{max(r['seq']):.1f}) | {seq / side:.2f}x |")
+        if a.json:
+            Path(a.json).write_text(json.dumps({"args": vars(a), "results": res}, indent=1))
+        return
     settings = {"short spin (OPENBLAS_THREAD_TIMEOUT=22)": "22", "default spin": None}
     results = {name: run_setting(spin, a) for name, spin in settings.items()}
     print("2-layer bidirectional, B32 T100 D64 H128, Linear head of width "

@@ -164,6 +164,7 @@ SKLEARN_SKIPS = {
 }
 
 
+@pytest.mark.slow  # 31 s at load 13
 def test_sklearn_check_estimator():
     pytest.importorskip("sklearn")
     from sklearn.utils.estimator_checks import check_estimator

@@ -145,6 +145,7 @@ def test_sentiment_file_from_shared_data(tmp_path):
     assert m["n_test"] == 200 and m["labels"] == ["0", "1"]
 
 
+@pytest.mark.slow  # 37 s at load 13
 def test_benchmark_script_runs(tmp_path):
     pytest.importorskip("sklearn")
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "apps_results.py"

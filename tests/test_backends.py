@@ -2,7 +2,8 @@
 changed at import, buffers owned by the layer's workspaces.
 
 Backend *equivalence* (the fused path against the reference on every shape) is guarded by
-test_perf_kernels.py and the differential fuzz suite; this file guards the seam itself.
+test_backends_equivalence.py, test_backends_layers.py and the differential fuzz suite; this file
+guards the seam itself.
 """
 import os
 import subprocess

@@ -61,6 +61,7 @@ def test_curriculum_stops_at_the_first_unsolved_gap():
     assert sorted(final) == [2, 4, 8]
 
 
+@pytest.mark.slow  # 94 s at load 13
 def test_lstm_reaches_a_gap_the_rnn_does_not_at_equal_steps():
     # The theory's claim in numbers: with at most 3000 steps per stage, an LSTM (forget bias 1)
     # taken through T = 10, 50, 100 solves the adding problem at T=100 (test MSE < 1 % of the

@@ -76,6 +76,7 @@ def one_process(corpus, tmp_path_factory):
 
 
 @pytest.mark.parametrize("reducer", ["gloo", "object_store"])
+@pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_data_parallel_textgen_equals_one_process_float64(local_ray, corpus, one_process, tmp_path, reducer):
     from rnnkit.distributed import train_data_parallel
 
@@ -94,6 +95,7 @@ def test_data_parallel_textgen_equals_one_process_float64(local_ray, corpus, one
     np.testing.assert_allclose(s1["s0"], s0["s0"][:, 3:], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_data_parallel_float32_loss_curve_within_rounding(local_ray, corpus, one_process, tmp_path):
     assert main(["textgen", "train", *_textgen(corpus, tmp_path / "dp", dtype="float32"), "--workers", "2"]) == 0
     h1, h2 = _history(one_process / "f32"), _history(tmp_path / "dp")
@@ -102,6 +104,7 @@ def test_data_parallel_float32_loss_curve_within_rounding(local_ray, corpus, one
 
 
 @pytest.mark.parametrize("batch", [9, 47])    # 47: the last batch of each epoch has 1 row, rank 1 none
+@pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_data_parallel_classify_float64(local_ray, tmp_path, batch):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 7, 2))
@@ -119,6 +122,7 @@ def test_data_parallel_classify_float64(local_ray, tmp_path, batch):
     assert m1["accuracy"] == m2["accuracy"]
 
 
+@pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_time_budget_stops_every_worker_at_the_same_step(local_ray, corpus, tmp_path):
     argv = [a for a in _textgen(corpus, tmp_path / "tb") if a not in ("--steps", "20")]
     assert main(["textgen", "train", *argv, "--time-budget", "2", "--workers", "2"]) == 0
@@ -187,6 +191,7 @@ def test_killed_worker_resumes_from_checkpoint_and_finishes(local_ray, corpus, o
     assert diff < 1e-10, f"the resumed run ends {diff:.3g} away from the uninterrupted one"
 
 
+@pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_data_parallel_refuses_more_workers_than_batch_or_cpus(local_ray, corpus, tmp_path, capsys):
     assert main(["textgen", "train", *_textgen(corpus, tmp_path / "x"), "--workers", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -294,6 +299,7 @@ def _long_csv(path):
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_many_series_parallel_equals_serial_and_keeps_failures(local_ray, tmp_path, capsys):
     _long_csv(tmp_path / "long.csv")
     common = ["forecast", "train", str(tmp_path / "long.csv"), "--series-col", "id", "--column", "value",

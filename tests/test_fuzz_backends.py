@@ -418,6 +418,7 @@ def check_case(case: Case) -> None:
         assert np.array_equal(a, after[k]), f"{k} was written into by a forward or backward ({case})"
 
 
+@pytest.mark.slow  # 146 s in the fast set at load 13 (600 drawn cases): run before touching kernels
 @FUZZ
 @given(case=cases())
 @example(case=Case(cell="lstm", bidirectional=True, T=600, B=1, D=2, H=3))     # issue 16

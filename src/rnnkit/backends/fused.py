@@ -41,5 +41,9 @@ class Fused:
         from ..kernels import _parallel
         return _parallel.worth(T, B, G, H)
 
+    def can_pair(self) -> bool:
+        from ..kernels import _parallel
+        return _parallel.possible()
+
 
 BACKEND = Fused()

@@ -78,5 +78,10 @@ class Reference:
         """True when `pair` runs two directions of this size at once (never, here)."""
         return False
 
+    def can_pair(self) -> bool:
+        """True when `pair` can run two directions at once at some size once NumPy's BLAS is on one
+        thread (the Trainer's `side_by_side` steps); never, here."""
+        return False
+
 
 BACKEND = Reference()

@@ -12,28 +12,37 @@ two-thread BLAS is efficient on its own and side by side was slower (0.94-0.95x)
 short or small sequences, so `worth` says no there.
 
 How: the compiled time loops release the GIL (`nogil`) and call BLAS from inside (`_blas`), so the
-reverse direction runs in a second Python thread truly in parallel. NumPy's OpenBLAS is set to one
-thread for the duration (process-wide, as threadpoolctl does) and set back after. Both directions
-add their dx into one zeroed (T, B, D) array, a chunk at a time under `ADD_LOCK` (`_seq.
-backward_in_chunks`): no second dx array (it was +0.13x of the kept activations at the 2-layer
-bidirectional LSTM), and each takes half the rows per chunk (`running`), so the two directions' chunk
-buffers together are the size of one (measured: no slower at B32 H128).
+reverse direction runs in a second Python thread truly in parallel, each direction's BLAS calls on
+one thread (see "When" below). Both directions add their dx into one zeroed (T, B, D) array, a chunk
+at a time under `ADD_LOCK` (`_seq.backward_in_chunks`): no second dx array (it was +0.13x of the kept
+activations at the 2-layer bidirectional LSTM), and each takes half the rows per chunk (`running`),
+so the two directions' chunk buffers together are the size of one (measured: no slower at B32 H128).
 
-An explicit option, off by default: `with rnnkit.kernels._parallel.side_by_side(): ...` (exported as
-`rnnkit.side_by_side`) switches it on inside the block. Why not by default: `pair` changes the thread
-count of NumPy's OpenBLAS for the whole process while it runs (restored after), so other threads that
-use NumPy's BLAS meanwhile get one thread, and on a machine whose second core is busy the two
-directions wait on each other. Inside the block it is used when the compiled loops run, NumPy's BLAS
-is OpenBLAS with two or more threads whose idle spin is short (the user's OPENBLAS_THREAD_TIMEOUT
-<= 24, exported before NumPy loads: with OpenBLAS's default ~0.1 s spin a bidirectional layer in a
-model was slower side by side; rnnkit does not set it), the layer is in the size range where it
-pays, and no other thread is inside `pair`; otherwise the directions run one after the other.
+When, by default: where NumPy's BLAS already runs on one thread (`_blas.threads()` == 1, read, not
+changed: the user's OPENBLAS_NUM_THREADS=1 or threadpoolctl, or the Trainer's one-thread steps,
+`rnnkit.train.Trainer.side_by_side` and `one_thread_when_busy`), the compiled loops run, the process
+may use two or more cores, and the sequence is long enough to pay for the hand-offs (`MIN_SEQ_MACS`),
+busy machine or not (measured in one process at one BLAS thread, B32 T100 H128 2 layers, forward +
+backward, the paths alternated: 1.08-1.47x faster side by side in three runs at load 9-13 on 2 cores,
+0.81-1.04x in two runs at load 3-5; `docs/performance_log.md`). Then `pair` changes nothing: each
+direction's BLAS calls already run on their caller's core. A layer call never changes the thread
+count itself (issue 17): with two-thread BLAS and no block below, the directions run one after the
+other.
+
+An explicit option for two-thread BLAS: `with rnnkit.side_by_side(): ...` (this module's
+`side_by_side`) lets `pair` set NumPy's OpenBLAS to one thread while a pair runs (for the whole
+process, as threadpoolctl does; restored after), where the per-step product is small enough that
+two-thread BLAS does not use both cores well (`MAX_STEP_MACS`) and the user set OpenBLAS's idle spin
+short (OPENBLAS_THREAD_TIMEOUT <= 24, exported before NumPy loads: with OpenBLAS's default ~0.1 s spin
+its idle worker competes with the second direction, and a bidirectional layer in a model was slower
+side by side; rnnkit does not set it). Other threads that use NumPy's BLAS meanwhile get one thread.
 
 Results: each path gives the same bits every time (each dx element is +0 plus the two directions'
-products, added in either order: the same sum). The two paths agree to float rounding only:
-one-thread BLAS rounds differently from two-thread BLAS, the forward outputs included (the tests run
-the finite-difference and torch grids both ways). In a program where several threads run
-bidirectional layers at once, which path a call takes depends on timing.
+products, added in either order: the same sum). The two paths agree to float rounding only: the
+weight gradients are summed in chunks of half the rows, and one-thread BLAS rounds differently from
+two-thread BLAS, the forward outputs included (the tests run the finite-difference and torch grids
+both ways). In a program where several threads run bidirectional layers at once, which path a call
+takes depends on timing.
 """
 from __future__ import annotations
 
@@ -96,16 +105,30 @@ def short_spin(environ=os.environ) -> bool:
         return False
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def possible() -> bool:
+    """True when `pair` can run two directions side by side here at all (the compiled loops, an
+    OpenBLAS rnnkit can call, two or more cores): what the Trainer asks before a one-thread step."""
+    return _blas.enabled() and _blas.threads() is not None and _cores() >= 2
+
+
 def worth(T: int, B: int, G: int, H: int) -> bool:
     """True when `pair` would run two directions of this size side by side (G gate blocks of H)."""
-    if not getattr(_on, "depth", 0) or not _blas.enabled():
-        return False
-    step = B * G * H * H
-    if not getattr(_on, "force", False) and not (short_spin() and step <= MAX_STEP_MACS
-                                                 and T * step >= MIN_SEQ_MACS):
+    if not _blas.enabled() or _cores() < 2:
         return False
     n = _blas.threads()
-    return n is not None and n >= 2
+    step, force = B * G * H * H, getattr(_on, "force", False)
+    if n == 1:                         # nothing to change: each direction's BLAS runs on its own core
+        return force or T * step >= MIN_SEQ_MACS
+    if not getattr(_on, "depth", 0) or n is None:
+        return False
+    return force or (short_spin() and step <= MAX_STEP_MACS and T * step >= MIN_SEQ_MACS)
 
 
 def _worker() -> ThreadPoolExecutor:
@@ -117,12 +140,15 @@ def _worker() -> ThreadPoolExecutor:
 
 def pair(f0, f1) -> list:
     """[f0(), f1()]: side by side (f1 in the worker thread) with single-threaded BLAS when no other
-    `pair` is running, else one after the other. An exception from either is raised after both ended."""
+    `pair` is running, else one after the other; the thread count is changed (and restored) only when
+    it was not one already (inside `side_by_side()`). An exception from either is raised after both
+    ended."""
     if not _lock.acquire(blocking=False):
         return [f0(), f1()]
     try:
         before = _blas.threads()
-        _blas.set_threads(1)
+        if before != 1:                                 # only inside `side_by_side()` (`worth`)
+            _blas.set_threads(1)
         try:
             job = _worker().submit(_flagged, f1)
             try:
@@ -130,7 +156,8 @@ def pair(f0, f1) -> list:
             finally:
                 r1 = job.result()                                    # waits even when f0 raised
         finally:
-            _blas.set_threads(before)
+            if before != 1:
+                _blas.set_threads(before)
         return [r0, r1]
     finally:
         _lock.release()

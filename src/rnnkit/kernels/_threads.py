@@ -128,13 +128,12 @@ RUNNABLE = _Runnable()
 
 
 @contextlib.contextmanager
-def when_oversubscribed():
-    """NumPy's BLAS on one thread inside the block while the machine is oversubscribed (`RUNNABLE`),
-    restored after; else nothing changes. OpenBLAS's thread count is the process's (its
-    `openblas_set_num_threads_local` too: measured, another thread sees it), so only the owner of a
-    loop uses this, around one step of it (the Trainer)."""
-    n = threads()
-    if n is None or n < 2 or not RUNNABLE.oversubscribed(n):
+def one_thread(when: bool = True):
+    """NumPy's BLAS on one thread inside the block when `when` (and it has more), restored after; else
+    nothing changes. Process-wide, as OpenBLAS's count is: only the owner of a loop uses this, around
+    one step of it (the Trainer), never a layer call."""
+    n = threads() if when else None
+    if n is None or n < 2:
         yield
         return
     set_threads(1)
@@ -142,6 +141,15 @@ def when_oversubscribed():
         yield
     finally:
         set_threads(n)
+
+
+def when_oversubscribed():
+    """`one_thread()` while the machine is oversubscribed (`RUNNABLE`); else nothing changes.
+    OpenBLAS's thread count is the process's (its `openblas_set_num_threads_local` too: measured,
+    another thread sees it), so only the owner of a loop uses this, around one step of it (the
+    Trainer)."""
+    n = threads()
+    return one_thread(n is not None and n >= 2 and RUNNABLE.oversubscribed(n))
 
 
 def threads() -> int | None:

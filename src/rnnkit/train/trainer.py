@@ -97,6 +97,17 @@ class _StopSignals:
                 raise Terminated(signum)
 
 
+def _pairs_directions(module) -> bool:
+    """True when `module` or a module inside it is a bidirectional recurrent layer whose backend can run
+    its two directions side by side (`can_pair`)."""
+    if getattr(module, "num_directions", 1) == 2 and isinstance(getattr(module, "backend", None), str):
+        from .. import backends
+        if backends.get(module.backend).can_pair():
+            return True
+    children = getattr(module, "children", None)
+    return callable(children) and any(_pairs_directions(m) for _, m in children())
+
+
 class Trainer:
     """`Trainer(model, config, out_dir=None, meta=None)`; `fit(...)` trains, `resume(dir)` restores.
 
@@ -113,6 +124,21 @@ class Trainer:
     # kept 0.64-0.69x of its idle speed beside a busy process or a torch job, 0.18-0.38x before).
     # False leaves NumPy's count alone, e.g. while other threads of the program use BLAS meanwhile.
     one_thread_when_busy = True
+    # Each training step of a model with a bidirectional recurrent layer whose backend can run the two
+    # directions at once (`kernels._parallel`) runs NumPy's BLAS on one thread (restored after), so the
+    # layer runs its directions side by side, one core each, without changing anything itself (a
+    # layer call never does): 1.25-1.35x for the 2-layer B32 H128 layer idle, as recorded before
+    # issue 17, and 1.08-1.47x at load 9-13 against one after the other on one thread (docs/
+    # performance_log.md). False: NumPy's count is left alone unless `one_thread_when_busy` (set both
+    # False to leave it alone always).
+    side_by_side = True
+
+    def _step_threads(self):
+        """The BLAS thread count of one training step (`side_by_side`, `one_thread_when_busy`)."""
+        if self.side_by_side and _pairs_directions(self.model):
+            from ..kernels._threads import one_thread
+            return one_thread()
+        return when_oversubscribed() if self.one_thread_when_busy else nullcontext()
 
 
     def __init__(self, model, config: TrainConfig | None = None, out_dir=None, meta: dict | None = None,
@@ -331,7 +357,7 @@ class Trainer:
                 exhausted = True
                 for batch in it:
                     n_batches += 1
-                    with when_oversubscribed() if self.one_thread_when_busy else nullcontext():
+                    with self._step_threads():
                         self._train_one(batch, train_step, extra_state, bar)
                     self.batch_in_epoch += 1
                     if eval_fn is not None and c.eval_every and self.step % c.eval_every == 0 \
