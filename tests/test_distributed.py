@@ -125,7 +125,7 @@ def test_data_parallel_classify_float64(local_ray, tmp_path, batch):
 @pytest.mark.slow  # a local Ray (32 s to start at load 13) and 2 workers: 18-121 s each
 def test_time_budget_stops_every_worker_at_the_same_step(local_ray, corpus, tmp_path):
     argv = [a for a in _textgen(corpus, tmp_path / "tb") if a not in ("--steps", "20")]
-    assert main(["textgen", "train", *argv, "--time-budget", "2", "--workers", "2"]) == 0
+    assert main(["textgen", "train", *argv, "--time-budget", "6", "--workers", "2"]) == 0
     ranks = json.loads((tmp_path / "tb" / "parallel.json").read_text())["ranks"]
     steps = [json.loads((d / "checkpoint" / "trainer.json").read_text())["step"]
              for d in (tmp_path / "tb", tmp_path / "tb" / "workers" / "rank-1")]
