@@ -2,7 +2,7 @@
 
     x  = embed(ids)              (T, B, E)   only for token input; numeric input is used as is (T, B, D)
     out, _ = rnn(x, lengths)     (T, B, F)   F = num_directions * H; padded steps are zero
-    p  = pool(out, lengths)      (B, F)      last / mean / max, see `heads`
+    p  = pool(out, lengths)      (B, k*F)    last / mean / max, or k of them concatenated, see `heads`
     y  = head(p)                 (B, O)      logits (classification) or outputs (forecasting)
 
 Backward runs the same chain in reverse; every child fills its own `grads`, exposed under dotted names
@@ -14,7 +14,7 @@ import numpy as np
 
 from ..layers import RECURRENT_LAYERS as CELLS  # the one name -> layer registry (re-exported)
 from ..layers import Embedding, Linear, Module, make_rnn
-from ..layers.heads import pool_backward, pool_forward
+from ..layers.heads import pool_backward, pool_forward, pooling_parts
 
 
 def make_recurrent(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -45,7 +45,8 @@ class SequenceNet(Module):
                                                          bidirectional, dropout, dtype, int(seeds[1])))
         nd = 2 if bidirectional else 1
         self.num_directions = nd
-        self.head = self.add_module("head", Linear(nd * hidden_size, output_size, dtype=dtype,
+        k = len(pooling_parts(pooling))
+        self.head = self.add_module("head", Linear(k * nd * hidden_size, output_size, dtype=dtype,
                                                    seed=int(seeds[2])))
         self._pool_cache = None
 
@@ -54,13 +55,13 @@ class SequenceNet(Module):
         if self.embed is not None:
             x = self.embed.forward(x)                           # (T, B, E)
         out, _ = self.rnn.forward(x, lengths=lengths)           # (T, B, F)
-        pooled, self._pool_cache = pool_forward(out, lengths, self.pooling, self.num_directions)
+        pooled, self._pool_cache = pool_forward(out, lengths, self.pooling, self.num_directions)  # (B, k*F)
         return self.head.forward(pooled)                        # (B, O)
 
     def backward(self, dy, input_grad=True):
         """Gradients of every parameter from dy (B, O); returns dx (T, B, D) for feature input, None
         for ids or with input_grad=False (training on data: the bottom layer's dx is skipped)."""
-        dpooled = self.head.backward(dy)                        # (B, F)
+        dpooled = self.head.backward(dy)                        # (B, k*F)
         dout = pool_backward(self._pool_cache, dpooled)         # (T, B, F)
         dx, _ = self.rnn.backward(dout, input_grad=input_grad or self.embed is not None)
         if self.embed is not None:

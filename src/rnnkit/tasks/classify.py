@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from ..data.tables import check_sequences
 from ..errors import UserError
 from .fitting import run_training
-from ..layers.heads import POOLINGS, weighted_cross_entropy
+from ..layers.heads import pooling_parts, weighted_cross_entropy
 from .persist import Persist
+from ..models.ensemble import Ensemble
 from ..models.sequence_net import CELLS, SequenceNet
 
 
@@ -79,13 +81,15 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
     """
 
     _LEARNED_ARRAYS = ("mean_", "std_")
-    _LEARNED_JSON = ("classes_", "vocab_", "input_kind_", "table_input_", "n_features_in_", "input_size_")
+    _LEARNED_JSON = ("classes_", "vocab_", "input_kind_", "table_input_", "n_features_in_", "input_size_",
+                     "embedding_dim_")
 
     def __init__(self, cell="lstm", hidden_size=32, num_layers=1, bidirectional=False, pooling="last",
                  embedding_dim=32, tokenizer="word", lowercase=True, max_vocab=20000, min_count=1,
                  class_weight=None, validation_split=0.0, patience=5, epochs=20, batch_size=32, lr=0.01,
                  optimizer="adam", clip=5.0, time_budget=None, dropout=0.0, standardize=True, seed=0,
-                 dtype="float32", train_config=None):
+                 dtype="float32", train_config=None, embeddings=None, pretrain_epochs=0, pretrain_text=None,
+                 ensemble=1):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -110,6 +114,10 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         self.seed = seed
         self.dtype = dtype
         self.train_config = train_config
+        self.embeddings = embeddings
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_text = pretrain_text
+        self.ensemble = ensemble
 
     # -- input handling ------------------------------------------------------------------------------
     def _tokens(self, s: str) -> list[str]:
@@ -159,12 +167,38 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
                              f"was fitted with {self.n_features_in_}")
         return [((s - self.mean_) / self.std_) for s in seqs]
 
-    def _fit_input(self, X):
-        """Learn the vocabulary or the scaling; sets input_kind_, n_features_in_."""
+    def _pretrain_sentences(self) -> list:
+        """The extra text for language-model pretraining as a list of strings (one per line)."""
+        src = self.pretrain_text
+        if src is None:
+            return []
+        if isinstance(src, (str, Path)):
+            path = Path(src)
+            if not path.is_file():
+                raise UserError(f"no such pretraining text file: {path}")
+            try:
+                return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            except UnicodeDecodeError as e:
+                raise UserError(f"{path}: the pretraining text is not UTF-8 ({e.reason} at byte {e.start})") from None
+        if not all(isinstance(t, str) for t in src):
+            raise ValueError("pretrain_text must be a file path or a list of strings")
+        return list(src)
+
+    def _check_text_options(self, X):
+        if not self._is_text(X):
+            if self.embeddings is not None or self.pretrain_text is not None:
+                raise UserError("embeddings and pretrain_text are for text input; X holds numeric sequences")
+            return
+        if int(self.ensemble) < 1:
+            raise ValueError(f"ensemble must be a positive integer, got {self.ensemble!r}")
+
+    def _fit_input(self, X, extra=()):
+        """Learn the vocabulary (from X and the extra pretraining text) or the scaling; sets input_kind_,
+        n_features_in_. Extra text widens the vocabulary: its words get embeddings from pretraining."""
         if self._is_text(X):
             if self.tokenizer not in TOKENIZERS:
                 raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {self.tokenizer!r}")
-            counts = Counter(t for s in X for t in self._tokens(s))
+            counts = Counter(t for s in [*X, *extra] for t in self._tokens(s))
             kept = [t for t, c in counts.most_common(self.max_vocab) if c >= self.min_count]
             self.vocab_ = {t: i + 2 for i, t in enumerate(kept)}
             self.input_kind_, self.table_input_ = "text", False
@@ -200,8 +234,7 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
     def _check_options(self):
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        pooling_parts(self.pooling)  # raises ValueError naming the choices
         if not 0.0 <= float(self.validation_split) < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split!r}")
 
@@ -234,17 +267,52 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         if len(self.classes_) < 2:
             raise UserError(f"the labels have only one class ({self.classes_[0]!r}); a classifier needs "
                             "at least two")
-        self._fit_input(X)
+        self._check_text_options(X)
+        extra = self._pretrain_sentences()
+        self._fit_input(X, extra)
         seqs = self._encode(X)
         self.input_size_ = 1 if self.input_kind_ == "text" else int(seqs[0].shape[1])
-        self.model_ = self._build_model()
+        self.embedding_dim_ = int(self.embedding_dim)
+        vectors = None
+        if self.input_kind_ == "text" and self.embeddings is not None:
+            from ..data.embeddings import embedding_matrix, read_word_vectors
+
+            wv = read_word_vectors(self.embeddings, keep=self.vocab_, lowercase=bool(self.lowercase))
+            vectors, self.embeddings_found_ = embedding_matrix(self.vocab_, wv, len(self.vocab_) + 2, self.seed)
+            self.embedding_dim_ = wv.dim
         weights = self._class_weights(y_idx)
-        rng = np.random.default_rng(self.seed)
-        order = rng.permutation(len(seqs))
+        n_members = int(self.ensemble)
+        members, histories = [], []
+        for k in range(n_members):
+            member_dir = lambda d: None if d is None else (Path(d) if n_members == 1 else Path(d) / "members" / str(k))  # noqa: E731
+            m_resume = member_dir(resume)
+            if m_resume is not None and n_members > 1 and not (m_resume / "checkpoint").exists():
+                m_resume = None  # this member had not started when the run stopped
+            net, history = self._fit_member(seqs, y_idx, weights, self._member_seed(k), vectors, extra,
+                                            member_dir(out_dir), m_resume)
+            members.append(net)
+            histories.append(history)
+        self.model_ = members[0] if n_members == 1 else Ensemble(members)
+        self.history_ = histories[0] if n_members == 1 else {
+            "members": histories, "epochs_run": sum(h["epochs_run"] for h in histories),
+            "steps": sum(h["steps"] for h in histories), "seconds": sum(h["seconds"] for h in histories)}
+        self.n_iter_ = self.history_["epochs_run"]
+        return self
+
+    def _member_seed(self, k: int):
+        return None if self.seed is None else int(self.seed) + k
+
+    def _fit_member(self, seqs, y_idx, weights, seed, vectors, extra, out_dir, resume):
+        """Build, initialise (pretrained vectors, language-model pretraining) and train one network; member
+        k of an ensemble gets seed + k: its own initialisation, validation split and batch order."""
+        net = self._build_net(seed)
+        order = np.random.default_rng(seed).permutation(len(seqs))
         n_val = int(round(float(self.validation_split) * len(seqs)))
         val, tr = order[:n_val], order[n_val:]
         if len(tr) == 0:
             raise UserError("validation_split leaves no training sequences")
+        if resume is None:  # a resumed run gets its weights from the checkpoint
+            self._initialise(net, [seqs[i] for i in tr] + extra, seed, vectors)
         bs = max(1, int(self.batch_size))
 
         def train_batches(epoch, rng):
@@ -254,35 +322,65 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
 
         def train_step(idx):
             x, lengths = self._batch(seqs, idx)
-            logits = self.model_.forward(x, lengths)
+            logits = net.forward(x, lengths)
             loss, dlogits = weighted_cross_entropy(logits, y_idx[idx], weights)
-            self.model_.backward(dlogits, input_grad=False)
+            net.backward(dlogits, input_grad=False)
             return loss, len(idx)
 
         def eval_fn():
-            losses = [weighted_cross_entropy(self._logits(seqs, val[s:s + 256]), y_idx[val[s:s + 256]],
+            losses = [weighted_cross_entropy(self._logits(seqs, val[s:s + 256], net), y_idx[val[s:s + 256]],
                                              weights)[0] * len(val[s:s + 256]) for s in range(0, len(val), 256)]
             return float(np.sum(losses) / len(val))
 
-        self.history_ = run_training(self, self.model_, train_batches, train_step,
-                                     eval_fn if n_val > 0 else None, -(-len(tr) // bs), out_dir, resume=resume)
-        self.n_iter_ = self.history_["epochs_run"]
-        return self
+        history = run_training(self, net, train_batches, train_step, eval_fn if n_val > 0 else None,
+                               -(-len(tr) // bs), out_dir, resume=resume, seed=seed)
+        return net, history
 
-    def _build_model(self) -> SequenceNet:
+    def _initialise(self, net, sentences, seed, vectors):
+        """Pretrained word vectors into the embedding, then (text input, pretrain_epochs > 0) the
+        language models' weights into the embedding and recurrent layer (ULMFiT, see `tasks.pretrain`)."""
+        if net.embed is None:
+            return
+        if vectors is not None:
+            net.embed.params["weight"][...] = vectors
+        epochs = int(self.pretrain_epochs or 0)
+        if epochs <= 0:
+            return
+        from .pretrain import pretrain_language_model, transfer
+
+        V, E = len(self.vocab_) + 2, self.embedding_dim_
+        common = dict(vocab_size=V, embed_dim=E, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                      cell=self.cell, epochs=epochs, batch_size=int(self.batch_size), dtype=np.dtype(self.dtype))
+        fwd = pretrain_language_model(sentences, seed=seed, embedding=vectors, **common)
+        transfer(fwd, net)
+        if self.bidirectional:
+            bwd = pretrain_language_model(sentences, seed=None if seed is None else seed + 10_000, reverse=True,
+                                          embedding=fwd.embedding.params["weight"], freeze_embedding=True,
+                                          **common)
+            transfer(bwd, net, reverse=True, embedding=False)
+
+    def _build_model(self):
+        """The fitted structure (for `load`): one network, or an `Ensemble` of `ensemble` networks."""
+        n = int(self.ensemble)
+        return self._build_net(self.seed) if n == 1 else Ensemble([self._build_net(self._member_seed(k))
+                                                                   for k in range(n)])
+
+    def _build_net(self, seed) -> SequenceNet:
         return SequenceNet(
             input_size=self.input_size_, output_size=len(self.classes_), cell=self.cell,
             hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
             pooling=self.pooling, vocab_size=len(self.vocab_) + 2 if self.input_kind_ == "text" else None,
-            embedding_dim=self.embedding_dim, dropout=self.dropout, dtype=np.dtype(self.dtype), seed=self.seed)
+            embedding_dim=self.embedding_dim_, dropout=self.dropout, dtype=np.dtype(self.dtype), seed=seed)
 
     def _restore_learned(self):
         self.classes_ = np.asarray(self.classes_)
+        if not hasattr(self, "embedding_dim_"):  # saved before pretrained vectors could set the width
+            self.embedding_dim_ = int(self.embedding_dim)
 
     def _saved_sizes(self) -> dict:
         text = self.input_kind_ == "text"
         return {"hidden": self.hidden_size, "layers": self.num_layers, "input_width": self.input_size_,
-                "embedding_width": self.embedding_dim if text else None,
+                "embedding_width": self.embedding_dim_ if text else None,
                 "vocabulary_size": len(self.vocab_) + 2 if text else None}
 
     def _class_weights(self, y_idx):
@@ -296,9 +394,9 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
             return len(y_idx) / (len(self.classes_) * np.maximum(counts, 1))
         return np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
 
-    def _logits(self, seqs, idx):
+    def _logits(self, seqs, idx, net=None):
         x, lengths = self._batch(seqs, idx)
-        return self.model_.forward(x, lengths).astype(np.float64)
+        return (self.model_ if net is None else net).forward(x, lengths).astype(np.float64)
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):

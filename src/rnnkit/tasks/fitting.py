@@ -7,6 +7,8 @@ style arguments (epochs, lr, ...) become a `TrainConfig`; a CLI passes its own `
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ..train import TrainConfig, Trainer
 
 
@@ -23,9 +25,12 @@ def make_config(est, n_batches: int, has_val: bool) -> TrainConfig:
 
 
 def run_training(est, model, train_batches, train_step, eval_fn, n_batches: int, out_dir=None,
-                 meta=None, resume=None) -> dict:
-    """Train `model` in place with the Trainer; returns a JSON-ready history summary."""
+                 meta=None, resume=None, seed=None) -> dict:
+    """Train `model` in place with the Trainer; returns a JSON-ready history summary. `seed`: the batch
+    order's seed instead of the configuration's (the members of an ensemble)."""
     cfg = make_config(est, n_batches, eval_fn is not None)
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=int(seed))
     trainer = Trainer(model, cfg, out_dir=out_dir, meta=meta)
     if resume is not None:
         trainer.resume(resume)
