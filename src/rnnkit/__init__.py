@@ -2,13 +2,13 @@
 from .backends import set_backend
 from .errors import UserError
 from .gradcheck import GradcheckReport, check_function, gradcheck
-from .layers import GRU, LSTM, RNN, Embedding, Linear, Module
+from .layers import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, VariationalDropout, dropout_mask
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "Embedding", "GradcheckReport", "LSTM", "Linear", "Module", "RNN", "UserError",
+__all__ = ["GRU", "Dropout", "Embedding", "GradcheckReport", "LSTM", "Linear", "Module", "RNN", "UserError",
            "__version__", "check_function", "gradcheck", "set_backend", "side_by_side",
-           "SequenceClassifier", "Forecaster"]
+           "SequenceClassifier", "Forecaster", "VariationalDropout", "dropout_mask"]
 
 # Task estimators load lazily (PEP 562): SequenceClassifier picks up scikit-learn's base classes when
 # that is installed, and `import rnnkit` should not pay for importing it.

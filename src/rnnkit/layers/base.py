@@ -6,9 +6,15 @@ shapes. `forward(...)` computes outputs and keeps what `backward` needs from tha
 calls, so there is no `zero_grad`). Parameter arrays are updated in place by optimisers and never
 rebound, so a composite module can expose its children's arrays under dotted names
 (`"rnn.weight_ih_l0"`), as `torch.nn.Module.state_dict()` does.
+
+A module that draws random numbers (dropout masks) owns its `np.random.Generator`s and names the
+attributes holding them in `random_generators`; `random_state_dict()` collects their states from the
+whole tree (plain JSON: the bit generators' own `state` dicts) and `load_random_state_dict()` puts them
+back, so a checkpoint can make a resumed run draw the masks the uninterrupted run would have drawn.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -22,6 +28,9 @@ class Module:
     Subclasses either fill `self._params`/`self._grads` directly (leaf modules) or register child
     modules with `add_module` (composites); `params`/`grads` then combine both with dotted names.
     """
+
+    #: names of the attributes holding this module's own `np.random.Generator`s (not its children's)
+    random_generators: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self._params: dict[str, np.ndarray] = {}
@@ -89,6 +98,42 @@ class Module:
             if v.shape != p.shape:
                 raise ValueError(f"load_state_dict: {k!r} has shape {v.shape}, expected {p.shape}")
             p[...] = v
+
+    # -- random state ------------------------------------------------------------------------------
+    def random_state_dict(self) -> dict[str, dict]:
+        """{dotted name: bit generator state} of every generator in the tree, e.g.
+        {"rnn.dropout_rng": {"bit_generator": "PCG64", "state": {...}, ...}}; copies, JSON-able."""
+        return {k: copy.deepcopy(g.bit_generator.state) for k, g in self._generators().items()}
+
+    def load_random_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Restore the generators from `random_state_dict()`'s output. strict: the names must be the
+        same set; a state of another bit generator, or a damaged one, raises one ValueError line."""
+        if not isinstance(state, dict):
+            raise TypeError(f"load_random_state_dict: expected a dict, got {type(state).__name__}")
+        own = self._generators()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if strict and (missing or unexpected):
+            raise ValueError(f"load_random_state_dict: missing generators {missing}, unexpected "
+                             f"{unexpected}; the state must come from a model of the same configuration")
+        for name, gen in own.items():
+            if name not in state:
+                continue
+            s = state[name]
+            kind = type(gen.bit_generator).__name__
+            if not isinstance(s, dict) or s.get("bit_generator") != kind:
+                raise ValueError(f"load_random_state_dict: {name!r} is not a {kind} state")
+            try:
+                gen.bit_generator.state = copy.deepcopy(s)
+            except (TypeError, ValueError, KeyError) as e:
+                raise ValueError(f"load_random_state_dict: {name!r} is not a valid {kind} state "
+                                 f"({e})") from None
+
+    def _generators(self) -> dict[str, np.random.Generator]:
+        """{dotted name: generator} of the tree, named as in `random_state_dict`."""
+        out = {name.lstrip("_"): getattr(self, name) for name in self.random_generators}
+        for cname, child in self._children.items():
+            out.update({f"{cname}.{k}": v for k, v in child._generators().items()})
+        return out
 
     def astype(self, dtype) -> "Module":
         """Convert every parameter to `dtype` (e.g. float64 for gradient checks). Returns self."""

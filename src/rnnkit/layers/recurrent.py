@@ -8,6 +8,12 @@ fused kernels), resolved once at construction; this file only stacks layers and 
     layer l, direction d:  out_{l,d}, state_{l,d} = cell.forward(params_{l,d}, input_l (reversed if d=1))
     input_{l+1} = dropout([out_{l,0}, out_{l,1}])      (dropout only between layers, in training mode)
 
+Weight-drop (`weight_drop=p`; DropConnect on the recurrent weights, Wan et al. 2013, as AWD-LSTM uses
+it, Merity et al. 2017): in training mode each forward draws one mask M per (layer, direction) of
+`weight_hh`'s shape, M = (u >= p) / (1 - p), and the cell runs with W_hh * M at every time step; the
+gradient of `weight_hh` is then dW_hh = M * dW~ (dW~ the cell's gradient for the masked weight). Eval
+mode and `step()` use W_hh itself, the masks' expectation.
+
 Without `lengths` the two directions write their states into one (T+2, B, 2H) buffer whose rows 1..T
 are [out_{l,0}, out_{l,1}] (`_direction_states`), so that array is not built and kept a second time.
 
@@ -25,6 +31,7 @@ import numpy as np
 from .. import backends, cells
 from .base import Module
 from .checks import as_float_array, check_finite, check_lengths, check_shape, float_dtype
+from .dropout import check_probability, dropout_mask
 
 INITS = ("uniform", "orthogonal")
 
@@ -36,6 +43,7 @@ class LayerCache(NamedTuple):
     drop_masks: list             # per layer: the dropout mask applied to its output, or None
     rev: np.ndarray | None       # (T, B) per-sequence reversal index with lengths, else None
     shape: tuple                 # (T, B)
+    weight_drop: list | None = None  # per (layer, direction): (mask M, params with W_hh * M), or None
 
 
 def _reverse_index(lengths: np.ndarray, T: int) -> np.ndarray:
@@ -71,6 +79,7 @@ class _Recurrent(Module):
     """
 
     cell_name = ""
+    random_generators = ("_dropout_rng", "_weight_drop_rng")
 
     @property
     def cell(self):
@@ -80,7 +89,8 @@ class _Recurrent(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32, seed: int | None = None, init: str = "uniform",
-                 forget_bias: float | None = None, backend: str | None = None, **cell_kwargs):
+                 forget_bias: float | None = None, backend: str | None = None, weight_drop: float = 0.0,
+                 **cell_kwargs):
         super().__init__()
         self.backend = backends.resolve(backend)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
@@ -91,6 +101,7 @@ class _Recurrent(Module):
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.weight_drop = check_probability("weight_drop", weight_drop)
         dtype = float_dtype(type(self).__name__, dtype)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
@@ -100,8 +111,10 @@ class _Recurrent(Module):
         self.cell_kwargs = cell_kwargs
         self.record_hidden_grads = False
         self.hidden_grads: dict[tuple[int, int], np.ndarray] = {}
-        init_seq, drop_seq = np.random.SeedSequence(seed).spawn(2)
+        # a third stream for weight-drop leaves the first two (and so older seeded runs) unchanged
+        init_seq, drop_seq, wd_seq = np.random.SeedSequence(seed).spawn(3)
         self._dropout_rng = np.random.default_rng(drop_seq)
+        self._weight_drop_rng = np.random.default_rng(wd_seq)
         self._cache = None
         self._step_state = None
         self._names: dict = {}
@@ -162,10 +175,27 @@ class _Recurrent(Module):
             names = self._names[(layer, direction)] = tuple((n, n + s) for n in short)
         return names
 
-    def _cell_params(self, layer: int, direction: int) -> dict:
-        """{"weight_ih": ..., ...} of one layer and direction."""
+    def _cell_params(self, layer: int, direction: int, weight_drop: list | None = None) -> dict:
+        """{"weight_ih": ..., ...} of one layer and direction; with the `weight_drop` samples of a
+        forward (`_sample_weight_drop`), the params with its masked W_hh."""
+        if weight_drop is not None:
+            return weight_drop[layer * self.num_directions + direction][1]
         p = self._params
         return {n: p[full] for n, full in self._param_names(layer, direction)}
+
+    def _sample_weight_drop(self) -> list | None:
+        """One weight-drop mask per (layer, direction), index l * nd + d, drawn in that order (so the
+        masks do not depend on whether the directions run side by side); None when off."""
+        if not (self.training and self.weight_drop > 0):
+            return None
+        out = []
+        for l in range(self.num_layers):
+            for d in range(self.num_directions):
+                params = self._cell_params(l, d)
+                mask = dropout_mask(self._weight_drop_rng, params["weight_hh"].shape, self.weight_drop,
+                                    self.dtype)
+                out.append((mask, {**params, "weight_hh": params["weight_hh"] * mask}))
+        return out
 
     def __getstate__(self):
         """Copies and pickles leave out the step functions (they hold this layer's own arrays) and the
@@ -279,6 +309,7 @@ class _Recurrent(Module):
         shared = nd == 2 and rev is None
         final = [np.empty_like(a) for a in init]
         caches, drop_masks = [], []
+        wdrop = self._sample_weight_drop()
         inp = x
         for l in range(self.num_layers):
             # a new buffer each call: the caller may keep the outputs of several forwards
@@ -289,7 +320,7 @@ class _Recurrent(Module):
                 xin = inp if d == 0 else self._reverse(inp, rev)
                 st0 = tuple(a[l * nd + d] for a in init)
                 hs = None if buf is None else _direction_states(buf, d)
-                return backend.forward(self.cell_name, self._cell_params(l, d), xin, st0, mask, hs=hs,
+                return backend.forward(self.cell_name, self._cell_params(l, d, wdrop), xin, st0, mask, hs=hs,
                                        workspace=self._workspace(l, d), **self.cell_kwargs)
 
             for d, (out, stT, cache) in enumerate(self._directions(backend, run, T, B)):
@@ -308,7 +339,7 @@ class _Recurrent(Module):
                 drop_masks.append(dm)
             else:
                 drop_masks.append(None)
-        self._cache = LayerCache(name, caches, drop_masks, rev, (T, B))
+        self._cache = LayerCache(name, caches, drop_masks, rev, (T, B), wdrop)
         out = inp.transpose(1, 0, 2) if self.batch_first else inp
         return out, self._pack_state(final)
 
@@ -328,7 +359,7 @@ class _Recurrent(Module):
         if self._cache is None:
             raise ValueError("backward called before forward: run layer.forward(x) first, then "
                              "backward with the gradient of its output")
-        name, caches, drop_masks, rev, (T, B) = self._cache
+        name, caches, drop_masks, rev, (T, B), wdrop = self._cache
         backend = backends.get(name)                                 # the one that made the caches
         nd, H, L = self.num_directions, self.hidden_size, self.num_layers
         out_shape = (B, T, nd * H) if self.batch_first else (T, B, nd * H)
@@ -358,7 +389,7 @@ class _Recurrent(Module):
                 dst = None if dfinal is None else tuple(a[l * nd + d] for a in dfinal)
                 # the gradients are the workspace's arrays, written over by each backward: new ones
                 # beside the last were 0.12x of the states the RNN keeps at H=512, in every step of a loop
-                return (*backend.backward(self.cell_name, self._cell_params(l, d), caches[l * nd + d],
+                return (*backend.backward(self.cell_name, self._cell_params(l, d, wdrop), caches[l * nd + d],
                                           dout_d, dst, dh_seq=dh_seq, dx_add=into, need_dx=need_dx,
                                           workspace=self._workspace(l, d)),
                         dh_seq, into)
@@ -383,6 +414,8 @@ class _Recurrent(Module):
                 suffix = self._suffix(l, d)
                 for name, g in grads.items():
                     self._grads[name + suffix] = g
+                if wdrop is not None:                                # dW_hh = M * dW~, in place
+                    self._grads["weight_hh" + suffix] *= wdrop[l * nd + d][0]
                 if d == 1:
                     if into is None and dx is not None:
                         dx = self._reverse(dx, rev)
@@ -402,7 +435,8 @@ class _Recurrent(Module):
         """y_t, state = layer.step(x_t, state): one time step (B, D) -> (B, H), as `forward` would do.
 
         For streaming and generation; unidirectional layers only (a reverse direction needs the future).
-        Dropout between layers is applied in training mode, as in `forward`. The returned state is
+        Dropout between layers is applied in training mode, as in `forward`; weight-drop is not (the
+        full W_hh, as in eval mode: a per-step mask would be another model). The returned state is
         new arrays each call (earlier states stay valid, e.g. for beam search).
         """
         if self.bidirectional:
@@ -456,13 +490,15 @@ class RNN(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32,
-                 seed: int | None = None, init: str = "uniform", backend: str | None = None):
+                 seed: int | None = None, init: str = "uniform", backend: str | None = None,
+                 weight_drop: float = 0.0):
         from ..cells.activations import NONLINEARITIES
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, None, backend, nonlinearity=nonlinearity)
+                         bidirectional, dtype, seed, init, None, backend, weight_drop=weight_drop,
+                         nonlinearity=nonlinearity)
 
 
 class LSTM(_Recurrent):
@@ -477,9 +513,9 @@ class LSTM(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32, seed: int | None = None, init: str = "uniform",
-                 forget_bias: float | None = None, backend: str | None = None):
+                 forget_bias: float | None = None, backend: str | None = None, weight_drop: float = 0.0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, forget_bias, backend)
+                         bidirectional, dtype, seed, init, forget_bias, backend, weight_drop=weight_drop)
 
 
 class GRU(_Recurrent):
@@ -490,9 +526,9 @@ class GRU(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32, seed: int | None = None, init: str = "uniform",
-                 backend: str | None = None):
+                 backend: str | None = None, weight_drop: float = 0.0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, None, backend)
+                         bidirectional, dtype, seed, init, None, backend, weight_drop=weight_drop)
 
 
 # cell name -> layer class: the registry tasks and models use to build a recurrent layer from a config

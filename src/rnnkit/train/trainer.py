@@ -15,7 +15,9 @@ otherwise the optimiser updates the weights.
 Resuming: a checkpoint holds the weights, optimiser state, counters, the RNG state at the start of the
 current epoch and the index of the next batch within it. `resume` replays `train_batches` for that epoch
 from the saved RNG state and skips the batches already used, so a resumed run takes exactly the steps
-the uninterrupted run would have taken (the RNG is for batch generation only).
+the uninterrupted run would have taken (the RNG is for batch generation only). The model's own
+generators (dropout masks: `Module.random_state_dict()`) are saved with the counters and put back, so
+the resumed steps also draw the masks the uninterrupted run drew.
 """
 from __future__ import annotations
 
@@ -376,7 +378,13 @@ class Trainer:
                 "bad_evals": self.bad_evals, "stopped_early": self.stopped_early,
                 "optimizer": {"type": type(o).__name__, "lr": o.lr, "t": o.t,
                               "hyper": {h: getattr(o, h) for h in o.hyper}},
+                "model_random_state": self._model_random_state(),
                 "train_config": self.config.to_dict()}
+
+    def _model_random_state(self) -> dict | None:
+        """The model's generators (`Module.random_state_dict`), or None for a model without any."""
+        get = getattr(self.model, "random_state_dict", None)
+        return get() if get is not None else None
 
     def save(self, path=None, extra_state=None) -> Path:
         """Write a checkpoint (default `out_dir/checkpoint`) atomically; returns its path."""
@@ -459,6 +467,11 @@ class Trainer:
         self.epoch_rng_state = s["epoch_rng_state"]
         self.best_val = math.inf if s["best_val"] is None else float(s["best_val"])
         self.rng.bit_generator.state = s["rng_state"]
+        model_rng = s.get("model_random_state")      # absent in checkpoints written before it was saved
+        if model_rng is not None:
+            if not hasattr(self.model, "load_random_state_dict"):
+                raise ValueError("it holds random generator states this model has no place for")
+            self.model.load_random_state_dict(model_rng)
         if self.epoch_rng_state is not None:  # checked now: it is only used at the next epoch's start
             probe = np.random.default_rng()
             probe.bit_generator.state = copy.deepcopy(self.epoch_rng_state)
