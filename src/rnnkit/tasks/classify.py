@@ -30,6 +30,17 @@ from ..models.ensemble import Ensemble
 from ..models.sequence_net import CELLS, SequenceNet
 
 
+# Parameters left at None take the value of the input's recipe. Text: what measured best on small
+# sentiment sets (docs/readme/apps.md, benchmarks/sentiment_study.py); numeric sequences: the values these
+# parameters had before text got its own recipe.
+TEXT_DEFAULTS = dict(cell="gru", hidden_size=32, bidirectional=True, pooling="max+mean", epochs=8, lr=1e-3,
+                     batch_size=16, validation_split=0.0, ensemble=1, embedding_dropout=0.0, input_dropout=0.0,
+                     output_dropout=0.0, pretrain_epochs=0)
+SEQUENCE_DEFAULTS = dict(cell="lstm", hidden_size=32, bidirectional=False, pooling="last", epochs=20, lr=0.01,
+                         batch_size=32, validation_split=0.0, ensemble=1, embedding_dropout=0.0,
+                         input_dropout=0.0, output_dropout=0.0, pretrain_epochs=0)
+EMBED_INIT_STD = 0.1  # text embeddings start at N(0, 0.1^2), not N(0, 1): 1.0 saturated the GRU (-6 points)
+
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 TOKENIZERS = {"word": lambda s: _WORD.findall(s), "char": list}
 PAD, UNK = 0, 1
@@ -84,12 +95,12 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
     _LEARNED_JSON = ("classes_", "vocab_", "input_kind_", "table_input_", "n_features_in_", "input_size_",
                      "embedding_dim_")
 
-    def __init__(self, cell="lstm", hidden_size=32, num_layers=1, bidirectional=False, pooling="last",
+    def __init__(self, cell=None, hidden_size=None, num_layers=1, bidirectional=None, pooling=None,
                  embedding_dim=32, tokenizer="word", lowercase=True, max_vocab=20000, min_count=1,
-                 class_weight=None, validation_split=0.0, patience=5, epochs=20, batch_size=32, lr=0.01,
+                 class_weight=None, validation_split=None, patience=5, epochs=None, batch_size=None, lr=None,
                  optimizer="adam", clip=5.0, time_budget=None, dropout=0.0, standardize=True, seed=0,
-                 dtype="float32", train_config=None, embeddings=None, pretrain_epochs=0, pretrain_text=None,
-                 ensemble=1):
+                 dtype="float32", train_config=None, embeddings=None, pretrain_epochs=None, pretrain_text=None,
+                 ensemble=None, embedding_dropout=None, input_dropout=None, output_dropout=None, weight_drop=0.0):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -118,6 +129,18 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_text = pretrain_text
         self.ensemble = ensemble
+        self.embedding_dropout = embedding_dropout
+        self.input_dropout = input_dropout
+        self.output_dropout = output_dropout
+        self.weight_drop = weight_drop
+
+    def _setting(self, name: str):
+        """The parameter's value, or the input's recipe value when it is None (TEXT_/SEQUENCE_DEFAULTS)."""
+        v = getattr(self, name)
+        if v is not None:
+            return v
+        text = getattr(self, "input_kind_", None) == "text"
+        return (TEXT_DEFAULTS if text else SEQUENCE_DEFAULTS).get(name)
 
     # -- input handling ------------------------------------------------------------------------------
     def _tokens(self, s: str) -> list[str]:
@@ -188,9 +211,6 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         if not self._is_text(X):
             if self.embeddings is not None or self.pretrain_text is not None:
                 raise UserError("embeddings and pretrain_text are for text input; X holds numeric sequences")
-            return
-        if int(self.ensemble) < 1:
-            raise ValueError(f"ensemble must be a positive integer, got {self.ensemble!r}")
 
     def _fit_input(self, X, extra=()):
         """Learn the vocabulary (from X and the extra pretraining text) or the scaling; sets input_kind_,
@@ -232,16 +252,18 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
 
     # -- sklearn API ---------------------------------------------------------------------------------
     def _check_options(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        pooling_parts(self.pooling)  # raises ValueError naming the choices
-        if not 0.0 <= float(self.validation_split) < 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split!r}")
+        if self._setting("cell") not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self._setting('cell')!r}")
+        pooling_parts(self._setting("pooling"))  # raises ValueError naming the choices
+        n = self._setting("ensemble")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"ensemble must be a positive integer, got {self.ensemble!r}")
+        if not 0.0 <= float(self._setting("validation_split")) < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {self._setting('validation_split')!r}")
 
     def fit(self, X, y, out_dir=None, resume=None):
         """Train on sequences X and labels y (any hashable labels, at least two classes).
         `out_dir`: the Trainer's checkpoint folder; `resume`: a folder to continue training from."""
-        self._check_options()
         X = self._as_input(X)
         if len(X) == 0:
             raise UserError("X is empty: give at least one sequence")
@@ -270,7 +292,9 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         self._check_text_options(X)
         extra = self._pretrain_sentences()
         self._fit_input(X, extra)
+        self._check_options()  # after the input kind is known: None settings come from its recipe
         seqs = self._encode(X)
+        extra = self._encode(extra) if extra else []  # ids of the pretraining text
         self.input_size_ = 1 if self.input_kind_ == "text" else int(seqs[0].shape[1])
         self.embedding_dim_ = int(self.embedding_dim)
         vectors = None
@@ -281,7 +305,7 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
             vectors, self.embeddings_found_ = embedding_matrix(self.vocab_, wv, len(self.vocab_) + 2, self.seed)
             self.embedding_dim_ = wv.dim
         weights = self._class_weights(y_idx)
-        n_members = int(self.ensemble)
+        n_members = int(self._setting("ensemble"))
         members, histories = [], []
         for k in range(n_members):
             member_dir = lambda d: None if d is None else (Path(d) if n_members == 1 else Path(d) / "members" / str(k))  # noqa: E731
@@ -307,13 +331,13 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         k of an ensemble gets seed + k: its own initialisation, validation split and batch order."""
         net = self._build_net(seed)
         order = np.random.default_rng(seed).permutation(len(seqs))
-        n_val = int(round(float(self.validation_split) * len(seqs)))
+        n_val = int(round(float(self._setting("validation_split")) * len(seqs)))
         val, tr = order[:n_val], order[n_val:]
         if len(tr) == 0:
             raise UserError("validation_split leaves no training sequences")
         if resume is None:  # a resumed run gets its weights from the checkpoint
             self._initialise(net, [seqs[i] for i in tr] + extra, seed, vectors)
-        bs = max(1, int(self.batch_size))
+        bs = max(1, int(self._setting("batch_size")))
 
         def train_batches(epoch, rng):
             perm = rng.permutation(tr)
@@ -343,17 +367,20 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
             return
         if vectors is not None:
             net.embed.params["weight"][...] = vectors
-        epochs = int(self.pretrain_epochs or 0)
+        else:
+            net.embed.params["weight"][...] *= EMBED_INIT_STD
+        epochs = int(self._setting("pretrain_epochs") or 0)
         if epochs <= 0:
             return
         from .pretrain import pretrain_language_model, transfer
 
         V, E = len(self.vocab_) + 2, self.embedding_dim_
-        common = dict(vocab_size=V, embed_dim=E, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                      cell=self.cell, epochs=epochs, batch_size=int(self.batch_size), dtype=np.dtype(self.dtype))
+        common = dict(vocab_size=V, embed_dim=E, hidden_size=self._setting("hidden_size"),
+                      num_layers=self.num_layers, cell=self._setting("cell"), epochs=epochs,
+                      batch_size=int(self._setting("batch_size")), dtype=np.dtype(self.dtype))
         fwd = pretrain_language_model(sentences, seed=seed, embedding=vectors, **common)
         transfer(fwd, net)
-        if self.bidirectional:
+        if self._setting("bidirectional"):
             bwd = pretrain_language_model(sentences, seed=None if seed is None else seed + 10_000, reverse=True,
                                           embedding=fwd.embedding.params["weight"], freeze_embedding=True,
                                           **common)
@@ -361,16 +388,19 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
 
     def _build_model(self):
         """The fitted structure (for `load`): one network, or an `Ensemble` of `ensemble` networks."""
-        n = int(self.ensemble)
+        n = int(self._setting("ensemble"))
         return self._build_net(self.seed) if n == 1 else Ensemble([self._build_net(self._member_seed(k))
                                                                    for k in range(n)])
 
     def _build_net(self, seed) -> SequenceNet:
         return SequenceNet(
-            input_size=self.input_size_, output_size=len(self.classes_), cell=self.cell,
-            hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
-            pooling=self.pooling, vocab_size=len(self.vocab_) + 2 if self.input_kind_ == "text" else None,
-            embedding_dim=self.embedding_dim_, dropout=self.dropout, dtype=np.dtype(self.dtype), seed=seed)
+            input_size=self.input_size_, output_size=len(self.classes_), cell=self._setting("cell"),
+            hidden_size=self._setting("hidden_size"), num_layers=self.num_layers,
+            bidirectional=self._setting("bidirectional"), pooling=self._setting("pooling"),
+            vocab_size=len(self.vocab_) + 2 if self.input_kind_ == "text" else None,
+            embedding_dim=self.embedding_dim_, dropout=self.dropout, dtype=np.dtype(self.dtype), seed=seed,
+            embedding_dropout=self._setting("embedding_dropout"), input_dropout=self._setting("input_dropout"),
+            output_dropout=self._setting("output_dropout"), weight_drop=self.weight_drop)
 
     def _restore_learned(self):
         self.classes_ = np.asarray(self.classes_)
@@ -379,7 +409,8 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
 
     def _saved_sizes(self) -> dict:
         text = self.input_kind_ == "text"
-        return {"hidden": self.hidden_size, "layers": self.num_layers, "input_width": self.input_size_,
+        return {"hidden": self._setting("hidden_size"), "layers": self.num_layers,
+                "input_width": self.input_size_,
                 "embedding_width": self.embedding_dim_ if text else None,
                 "vocabulary_size": len(self.vocab_) + 2 if text else None}
 

@@ -13,13 +13,15 @@ from ..train import TrainConfig, Trainer
 
 
 def make_config(est, n_batches: int, has_val: bool) -> TrainConfig:
-    """TrainConfig from an estimator's arguments; validation once per epoch (eval_every = batches)."""
+    """TrainConfig from an estimator's arguments; validation once per epoch (eval_every = batches).
+    An estimator with `_setting(name)` resolves its None arguments to its input's recipe there."""
     cfg = getattr(est, "train_config", None)
     if cfg is not None:
         cfg = TrainConfig.from_dict(dict(cfg)) if isinstance(cfg, dict) else cfg
         return cfg
-    return TrainConfig(epochs=int(est.epochs), time_budget=est.time_budget, optimizer=est.optimizer,
-                       lr=float(est.lr), clip=est.clip or None, eval_every=max(1, n_batches),
+    get = getattr(est, "_setting", lambda name: getattr(est, name))
+    return TrainConfig(epochs=int(get("epochs")), time_budget=est.time_budget, optimizer=est.optimizer,
+                       lr=float(get("lr")), clip=est.clip or None, eval_every=max(1, n_batches),
                        patience=int(est.patience) if (has_val and est.patience) else None,
                        seed=int(est.seed) if est.seed is not None else 0, progress=False)
 
