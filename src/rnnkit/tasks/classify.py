@@ -35,11 +35,10 @@ from ..models.sequence_net import CELLS, SequenceNet
 # parameters had before text got its own recipe.
 TEXT_DEFAULTS = dict(cell="gru", hidden_size=32, bidirectional=True, pooling="max+mean", epochs=8, lr=1e-3,
                      batch_size=16, validation_split=0.0, ensemble=1, embedding_dropout=0.0, input_dropout=0.0,
-                     output_dropout=0.0, pretrain_epochs=0)
+                     output_dropout=0.0, pretrain_epochs=0, embedding_std=0.1)
 SEQUENCE_DEFAULTS = dict(cell="lstm", hidden_size=32, bidirectional=False, pooling="last", epochs=20, lr=0.01,
                          batch_size=32, validation_split=0.0, ensemble=1, embedding_dropout=0.0,
-                         input_dropout=0.0, output_dropout=0.0, pretrain_epochs=0)
-EMBED_INIT_STD = 0.1  # text embeddings start at N(0, 0.1^2), not N(0, 1): 1.0 saturated the GRU (-6 points)
+                         input_dropout=0.0, output_dropout=0.0, pretrain_epochs=0, embedding_std=0.1)
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 TOKENIZERS = {"word": lambda s: _WORD.findall(s), "char": list}
@@ -81,13 +80,23 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
     """RNN classifier over whole sequences.
 
     Parameters: cell ("lstm"|"gru"|"rnn"), hidden_size, num_layers, bidirectional, pooling
-    ("last"|"mean"|"max"), embedding_dim (token input), tokenizer ("word"|"char"), lowercase,
-    max_vocab, min_count, class_weight (None | "balanced" | {label: weight}), validation_split (fraction
-    held out for early stopping, 0 for none), patience, epochs, batch_size, lr, optimizer, clip,
-    time_budget (seconds), dropout (between layers), standardize (numeric input), seed, dtype,
-    train_config (a `rnnkit.train.TrainConfig` or dict; overrides epochs, lr, ... when given).
+    ("last"|"mean"|"max", "concat" = last+max+mean, or basic ones joined by "+"), embedding_dim (token
+    input), tokenizer ("word"|"char"), lowercase, max_vocab, min_count, class_weight (None | "balanced" |
+    {label: weight}), validation_split (fraction held out for early stopping, 0 for none), patience,
+    epochs, batch_size, lr, optimizer, clip, time_budget (seconds, per network), dropout (between
+    layers), standardize (numeric input), seed, dtype, train_config (a `rnnkit.train.TrainConfig` or
+    dict; overrides epochs, lr, ... when given).
+    Text input: embeddings (a GloVe/word2vec text file: its vectors initialise the embedding, whose width
+    it sets), embedding_std (std of the rows it does not cover), pretrain_epochs (language-model
+    pretraining, ULMFiT; `tasks.pretrain`), pretrain_text (more text for it: a file or a list of strings),
+    embedding_dropout (word types), input_dropout (variational, on the embedded words), output_dropout (on
+    the pooled vector), weight_drop (on W_hh). ensemble: N networks with seeds seed..seed+N-1 (own
+    initialisation, validation split and batch order), probabilities averaged.
+    A parameter left at None takes the recipe of the input seen in `fit`: `TEXT_DEFAULTS` for strings,
+    `SEQUENCE_DEFAULTS` for numeric sequences.
 
-    Learned: classes_, vocab_ (token input, else None), n_features_in_, model_, history_, n_iter_.
+    Learned: classes_, vocab_ (token input, else None), n_features_in_, model_ (a `SequenceNet`, or an
+    `Ensemble` of them), history_, n_iter_, embedding_dim_, embeddings_found_ (with embeddings).
     `save(dir)` / `SequenceClassifier.load(dir)` store and restore a fitted classifier.
     """
 
@@ -100,7 +109,8 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
                  class_weight=None, validation_split=None, patience=5, epochs=None, batch_size=None, lr=None,
                  optimizer="adam", clip=5.0, time_budget=None, dropout=0.0, standardize=True, seed=0,
                  dtype="float32", train_config=None, embeddings=None, pretrain_epochs=None, pretrain_text=None,
-                 ensemble=None, embedding_dropout=None, input_dropout=None, output_dropout=None, weight_drop=0.0):
+                 ensemble=None, embedding_dropout=None, input_dropout=None, output_dropout=None, weight_drop=0.0,
+                 embedding_std=None):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -133,6 +143,7 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         self.input_dropout = input_dropout
         self.output_dropout = output_dropout
         self.weight_drop = weight_drop
+        self.embedding_std = embedding_std
 
     def _setting(self, name: str):
         """The parameter's value, or the input's recipe value when it is None (TEXT_/SEQUENCE_DEFAULTS)."""
@@ -367,8 +378,8 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
             return
         if vectors is not None:
             net.embed.params["weight"][...] = vectors
-        else:
-            net.embed.params["weight"][...] *= EMBED_INIT_STD
+        else:  # N(0, std^2) rows: torch's N(0, 1) saturated the GRU on small text sets
+            net.embed.params["weight"][...] *= float(self._setting("embedding_std"))
         epochs = int(self._setting("pretrain_epochs") or 0)
         if epochs <= 0:
             return
