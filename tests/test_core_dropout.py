@@ -9,7 +9,7 @@ import pytest
 import rnnkit
 from rnnkit import backends
 from rnnkit.layers.dropout import dropout_backward, dropout_forward
-from core_cases import CELLS, D, H, LENGTHS, B, T, make_inputs, make_layer
+from core_cases import CELLS, D, H, LENGTHS, B, T, make_inputs, make_layer, side_by_side
 
 BACKENDS = [b for b in ("numpy", "numba") if backends.available(b)]
 
@@ -177,6 +177,15 @@ def test_weight_drop_gradient_with_a_fixed_mask(backend, cell, num_layers, bidir
     report = fixed_mask_check(layer, inputs, forward, backward)
     assert set(layer.params) <= set(report.errors)
     assert report.max_error < 1e-6, f"\n{report}"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_drop_gradient_side_by_side(cell):
+    """The two directions on two threads (the fused backend's `pair`) get their own masks, drawn
+    before the threads start, and the gradients still match finite differences."""
+    with side_by_side() as calls:
+        test_weight_drop_gradient_with_a_fixed_mask("numba", cell, 2, True, None)
+    assert calls, "the directions did not run side by side"
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

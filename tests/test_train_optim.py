@@ -109,3 +109,64 @@ def test_clip_grad_norm_matches_torch():
     assert math.isnan(clip_grad_norm(bad, 1.0))
     with pytest.raises(ValueError):
         clip_grad_norm(g, 0)
+
+
+@pytest.mark.parametrize("patience,min_factor", [(0, 0.0), (1, 0.0), (2, 0.2)])
+def test_plateau_matches_torch_reduce_on_plateau(patience, min_factor):
+    """The same validation losses (improving, flat, slightly better than the threshold allows, NaN)
+    give torch's ReduceLROnPlateau learning rates, step by step."""
+    torch = pytest.importorskip("torch")
+    from rnnkit.optim import PlateauState, plateau_update
+
+    vals = [3.0, 2.5, 2.5, 2.4999, 2.6, 2.0, 2.0, 2.0, 2.0, float("nan"), 1.0, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]
+    w = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=1.0)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=patience,
+                                                       threshold=1e-4, threshold_mode="rel", cooldown=0,
+                                                       min_lr=min_factor)
+    state = PlateauState()
+    ours, theirs = [], []
+    for v in vals:
+        sched.step(v)
+        state = plateau_update(state, v, patience, 0.5, 1e-4, min_factor)
+        ours.append(state.factor)
+        theirs.append(opt.param_groups[0]["lr"])
+    assert ours == theirs
+    assert min(ours) < 1.0, "the sequence never lowered the rate: the test shows nothing"
+
+
+def test_adamw_first_step_is_the_closed_form():
+    """Step 1 of AdamW: p1 = p0 (1 - lr wd) - lr g / (|g| + eps) (the bias-corrected moments are g and
+    g^2); Adam with the same weight_decay adds wd p0 to g instead (L2), and SGD: p1 = p0 - lr (g + wd p0)."""
+    rng = np.random.default_rng(0)
+    p0, g = rng.standard_normal(6), rng.standard_normal(6)
+    lr, wd, eps = 0.01, 0.1, 1e-8
+    p = {"w": p0.copy()}
+    AdamW(lr=lr, weight_decay=wd, eps=eps).step(p, {"w": g})
+    np.testing.assert_allclose(p["w"], p0 * (1 - lr * wd) - lr * g / (np.abs(g) + eps), rtol=1e-13)
+    p = {"w": p0.copy()}
+    Adam(lr=lr, weight_decay=wd, eps=eps).step(p, {"w": g})
+    gl = g + wd * p0
+    np.testing.assert_allclose(p["w"], p0 - lr * gl / (np.abs(gl) + eps), rtol=1e-13)
+    p = {"w": p0.copy()}
+    SGD(lr=lr, weight_decay=wd).step(p, {"w": g})
+    np.testing.assert_allclose(p["w"], p0 - lr * (g + wd * p0), rtol=1e-14)
+
+
+def test_nt_trigger_and_running_average():
+    """AWD-LSTM's rule: start when val > min(logs[:-nonmono]) with more than nonmono earlier logs;
+    the running mean equals the mean of the iterates."""
+    from rnnkit.optim import average_update, nt_trigger
+
+    logs = [5.0, 4.0, 3.0, 3.5, 3.6]
+    assert not nt_trigger(logs[:2], 3.0, 2)                # not enough history
+    assert not nt_trigger(logs, 3.9, 5)
+    assert nt_trigger(logs, 4.5, 3)                        # 4.5 > min(5, 4)
+    assert not nt_trigger(logs, 3.9, 3)                    # 3.9 < 4
+    assert nt_trigger(logs, 3.1, 0)                        # nonmono 0: worse than the best so far
+    rng = np.random.default_rng(0)
+    its = [{"w": rng.standard_normal(4)} for _ in range(7)]
+    avg = {"w": np.zeros(4)}
+    for n, p in enumerate(its, 1):
+        average_update(avg, p, n)
+    np.testing.assert_allclose(avg["w"], np.mean([p["w"] for p in its], axis=0), rtol=1e-13)

@@ -157,6 +157,99 @@ def test_resume_refuses_generators_of_another_model(tmp_path):
         Trainer(other, TrainConfig(steps=4, progress=False)).resume(tmp_path)
 
 
+def test_plateau_schedule_lowers_lr_and_resumes_exactly(tmp_path):
+    """A validation loss that stops improving halves the lr after `plateau_patience` + 1 flat
+    validations; the plateau state is in the checkpoint, so a resumed run has the same lr at every step."""
+    model, carry, batches, step, _ = make_task()
+    vals = iter([5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0])
+    cfg = dict(lr=0.01, schedule="plateau", plateau_patience=1, lr_gamma=0.5, eval_every=2, progress=False)
+    full = Trainer(model, TrainConfig(steps=18, **cfg)).fit(batches, step, lambda: next(vals), carry)
+    lrs = full.history["lr"]
+    # validations after steps 2, 4, ...: 5 4 4 4 3 3 3 3 3; lowered after the 2nd flat one (steps 8, 14)
+    assert lrs[:8] == [0.01] * 8 and lrs[8:14] == [0.005] * 6 and lrs[14:] == [0.0025] * 4
+    model, carry, batches, step, _ = make_task()
+    vals = iter([5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0])
+    Trainer(model, TrainConfig(steps=9, **cfg), out_dir=tmp_path).fit(batches, step, lambda: next(vals), carry)
+    model2, carry2, b2, s2, _ = make_task()
+    part = Trainer(model2, TrainConfig(steps=18, **cfg)).resume(tmp_path)
+    assert part.plateau.factor == 0.5 and part.plateau.best == 4.0
+    part.fit(b2, s2, lambda: next(vals), carry2)
+    assert part.history["lr"] == lrs
+
+
+def test_nt_averaging_validates_and_saves_the_average(tmp_path):
+    """NT-ASGD: the validation after the trigger and the model after fit hold the mean of the iterates
+    since the trigger; the iterate goes on training; stopped inside the averaging and resumed, the
+    average and the iterate equal the uninterrupted run's bit for bit."""
+    def run(steps, out=None, resume=None):
+        model, carry, batches, step, _ = make_task()
+        iterates = []
+
+        def train_step(idx):
+            iterates.append({k: v.copy() for k, v in model.params.items()})  # after the previous step
+            return step(idx)
+
+        vals = [5.0, 4.0, 3.0, 4.5, 3.6, 3.7, 3.8, 3.9, 4.0]  # 4th validation (step 8) triggers
+        seen = []
+
+        def ev():
+            seen.append({k: v.copy() for k, v in model.params.items()})
+            return vals[len(tr.history["val_loss"])]
+
+        cfg = TrainConfig(steps=steps, lr=0.05, optimizer="sgd", averaging="nt", nonmono=1, eval_every=2,
+                          progress=False, seed=1)
+        tr = Trainer(model, cfg, out_dir=out)
+        if resume is not None:
+            tr.resume(resume)
+        tr.fit(batches, train_step, ev, carry)
+        return tr, model, iterates, seen
+
+    tr, model, iterates, seen = run(16)
+    assert tr.avg_start == 8 and tr.avg_n == 8
+    final_iterate = tr._iterate
+    its = iterates[9:] + [final_iterate]                  # the iterates after steps 9..16
+    for k, v in model.params.items():
+        np.testing.assert_allclose(v, np.mean([p[k] for p in its], axis=0), rtol=1e-12, err_msg=k)
+        assert not np.allclose(v, final_iterate[k])
+    # the validation after step 10 saw the average of the iterates after steps 9 and 10
+    np.testing.assert_allclose(seen[4]["weight"], (iterates[9]["weight"] + iterates[10]["weight"]) / 2,
+                               rtol=1e-12)
+    # stopped at step 12 (averaging on), resumed to 16
+    run(12, out=tmp_path)
+    arrays, _ = load_checkpoint(tmp_path / "checkpoint")
+    assert set(arrays) >= {"model", "iterate"}
+    tr2, model2, _, _ = run(16, resume=tmp_path)
+    for k, v in model.params.items():
+        assert np.array_equal(v, model2.params[k]), k
+        assert np.array_equal(final_iterate[k], tr2._iterate[k]), k
+    assert tr2.history["val_loss"] == tr.history["val_loss"]
+
+
+def test_weight_decay_and_plateau_options(capsys):
+    p = argparse.ArgumentParser()
+    add_train_args(p, out="runs/x")
+    cfg = train_config_from_args(p.parse_args(["--weight-decay", "0.01", "--optimizer", "adamw", "--schedule",
+                                               "plateau", "--lr-gamma", "0.25", "--plateau-patience", "3"]))
+    assert (cfg.weight_decay, cfg.optimizer, cfg.schedule, cfg.lr_gamma, cfg.plateau_patience) == \
+        (0.01, "adamw", "plateau", 0.25, 3)
+    tr = Trainer(Linear(2, 2), cfg)
+    assert tr.optimizer.weight_decay == 0.01 and tr.optimizer.decoupled
+    for bad in (["--weight-decay", "-1"], ["--lr-gamma", "0"], ["--lr-gamma", "2"], ["--plateau-patience", "x"],
+                ["--dropout", "1.5"]):
+        with pytest.raises(SystemExit) as e:
+            p.parse_args(bad)
+        assert e.value.code == 2
+    with pytest.raises(UserError, match="plateau schedule needs validations"):
+        TrainConfig(schedule="plateau", eval_every=0)
+    with pytest.raises(UserError, match="weight-decay"):
+        TrainConfig(weight_decay=float("nan"))
+    assert p.parse_args([]).dropout is None and p.parse_args(["--dropout", "0.2"]).dropout == 0.2
+    cfg = train_config_from_args(p.parse_args(["--averaging", "nt", "--nonmono", "3"]))
+    assert (cfg.averaging, cfg.nonmono) == ("nt", 3)
+    with pytest.raises(UserError, match="averaging nt needs validations"):
+        TrainConfig(averaging="nt", eval_every=0)
+
+
 def test_nonfinite_step_is_skipped_and_recovered(capsys):
     model, carry, batches, step, ev = make_task()
     calls = {"n": 0}

@@ -33,6 +33,7 @@ nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a positive number",
                          "a positive finite number")
 fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+probability = _number(float, lambda v: 0 <= v < 1, "a dropout probability P with 0 <= P < 1")
 
 
 nonneg_float = _number(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0", "a finite number >= 0")
@@ -51,14 +52,17 @@ class _Given(argparse.Action):
 _OPTION_OF = {"steps": "steps", "epochs": "epochs", "time_budget": "time_budget", "seed": "seed", "lr": "lr",
               "optimizer": "optimizer", "clip": "clip", "schedule": "schedule", "warmup_steps": "warmup",
               "eval_every": "eval_every", "patience": "patience", "checkpoint_every": "checkpoint_every",
-              "checkpoint_seconds": "checkpoint_seconds"}
+              "checkpoint_seconds": "checkpoint_seconds", "weight_decay": "weight_decay", "lr_gamma": "lr_gamma",
+              "plateau_patience": "plateau_patience", "averaging": "averaging", "nonmono": "nonmono"}
 
 
 def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
     """Add the common training options; keyword arguments override their defaults (by dest name)."""
     d = {"time_budget": None, "steps": None, "epochs": None, "seed": 0, "lr": 2e-3, "cell": "lstm",
          "hidden": 128, "layers": 1, "optimizer": "adam", "clip": 5.0, "schedule": "constant",
-         "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0, "checkpoint_seconds": 60.0}
+         "warmup": 0, "eval_every": 200, "patience": None, "checkpoint_every": 0, "checkpoint_seconds": 60.0,
+         "dropout": None, "weight_decay": 0.0, "lr_gamma": 0.5, "plateau_patience": 1,
+         "averaging": "off", "nonmono": 5}
     d.update(defaults)
     parser.set_defaults(given_options=set())
     g = parser.add_argument_group("training")
@@ -81,7 +85,22 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
     g.add_argument("--clip", action=_Given, type=float, default=d["clip"],
                    help="clip the global gradient norm to this; 0 turns clipping off (default: %(default)s)")
     g.add_argument("--schedule", action=_Given, choices=list(SCHEDULES), default=d["schedule"],
-                   help="learning-rate schedule (default: %(default)s; cosine needs --steps)")
+                   help="learning-rate schedule (default: %(default)s; cosine needs --steps, plateau --eval-every)")
+    g.add_argument("--weight-decay", action=_Given, type=nonneg_float, metavar="W", default=d["weight_decay"],
+                   help="weight decay: decoupled with --optimizer adamw (p *= 1 - lr W, Loshchilov & Hutter), "
+                        "an L2 term W p in the gradient with the others, as torch.optim (default: %(default)s)")
+    g.add_argument("--lr-gamma", action=_Given, type=_number(float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+                   metavar="F", default=d["lr_gamma"],
+                   help="step and plateau schedules: multiply the learning rate by F (default: %(default)s)")
+    g.add_argument("--plateau-patience", action=_Given, type=nonneg_int, metavar="N", default=d["plateau_patience"],
+                   help="plateau schedule: validations without improvement before the learning rate is "
+                        "multiplied by --lr-gamma (default: %(default)s)")
+    g.add_argument("--averaging", action=_Given, choices=["off", "nt"], default=d["averaging"],
+                   help="nt: average the weights from the first validation worse than the best of those more "
+                        "than --nonmono before it, then validate and save the average (NT-ASGD, AWD-LSTM; "
+                        "default: %(default)s)")
+    g.add_argument("--nonmono", action=_Given, type=nonneg_int, metavar="N", default=d["nonmono"],
+                   help="--averaging nt: validations of patience (default: %(default)s)")
     g.add_argument("--warmup", action=_Given, type=nonneg_int, metavar="N", default=d["warmup"],
                    help="linear learning-rate warm-up steps (default: %(default)s)")
     g.add_argument("--eval-every", action=_Given, type=nonneg_int, metavar="N", default=d["eval_every"],
@@ -103,6 +122,10 @@ def add_train_args(parser: argparse.ArgumentParser, **defaults) -> argparse.Argu
                    help="hidden units per layer (default: %(default)s)")
     m.add_argument("--layers", type=positive_int, metavar="N", default=d["layers"],
                    help="recurrent layers (default: %(default)s)")
+    # None: the task's own default; each task says in its docs where it applies the probability
+    m.add_argument("--dropout", type=probability, metavar="P", default=d["dropout"],
+                   help="dropout probability in training, 0 <= P < 1 (default: the task's own; "
+                        "docs/regularisation.md says where each task applies it)")
     return parser
 
 
@@ -123,7 +146,9 @@ def train_config_from_args(args: argparse.Namespace, saved: dict | None = None) 
     cfg = dict(steps=args.steps, epochs=args.epochs, time_budget=args.time_budget, optimizer=args.optimizer,
                lr=args.lr, clip=args.clip or None, schedule=args.schedule, warmup_steps=args.warmup,
                eval_every=args.eval_every, patience=args.patience, checkpoint_every=args.checkpoint_every,
-               checkpoint_seconds=args.checkpoint_seconds, seed=args.seed, progress=not args.no_progress)
+               checkpoint_seconds=args.checkpoint_seconds, seed=args.seed, progress=not args.no_progress,
+               weight_decay=args.weight_decay, lr_gamma=args.lr_gamma, plateau_patience=args.plateau_patience,
+               averaging=args.averaging, nonmono=args.nonmono)
     if saved:
         given = getattr(args, "given_options", set()) or set()
         budget_given = given & {"steps", "epochs", "time_budget"}

@@ -35,7 +35,8 @@ def _train(args) -> int:
     if args.resume:
         raise UserError("names train does not support --resume yet; train again with a larger budget")
     cfg = OneToManyConfig(embed=args.embed, hidden=args.hidden, layers=args.layers, cell=args.cell,
-                          condition=args.condition)
+                          condition=args.condition,
+                          dropout=OneToManyConfig.dropout if args.dropout is None else args.dropout)
     train_cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
     m = train_names(args.folder, out, train_cfg, cfg, args.test_fraction, args.batch_size)

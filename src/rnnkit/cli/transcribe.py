@@ -59,7 +59,8 @@ def _train(args) -> int:
 
     cfg = SpeechConfig(sample_rate=args.sample_rate, features=args.features, n_features=args.n_features,
                        stack=args.stack, cell=args.cell, hidden=args.hidden, layers=args.layers,
-                       bidirectional=not args.unidirectional, alphabet=args.alphabet)
+                       bidirectional=not args.unidirectional, alphabet=args.alphabet,
+                       dropout=SpeechConfig.dropout if args.dropout is None else args.dropout)
     train_cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
     m = train_speech(args.manifest, out, train_cfg, cfg, dict(args.eval),

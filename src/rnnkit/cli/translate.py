@@ -37,7 +37,8 @@ def _train(args) -> int:
     from ..tasks.translate import TranslateConfig, train_translate
 
     cfg = TranslateConfig(embed=args.embed, hidden=args.hidden, layers=args.layers, cell=args.cell,
-                          bidirectional=not args.unidirectional, attention=args.attention, min_freq=args.min_freq)
+                          bidirectional=not args.unidirectional, attention=args.attention, min_freq=args.min_freq,
+                          dropout=TranslateConfig.dropout if args.dropout is None else args.dropout)
     train_cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
     m = train_translate(args.pairs, out, train_cfg, cfg, args.test_fraction,

@@ -7,6 +7,10 @@ The vector v (e.g. an image's pixels or a one-hot language) conditions the decod
 Training is teacher forced on <bos> y_1 .. y_n -> y_1 .. y_n <eos>, one pass of the RNN; generation is
 greedy or sampled with a temperature, step by step.
 
+Dropout p (training mode only): variational dropout (Gal & Ghahramani 2016, one mask per sequence) on
+the embedded tokens the RNN reads and on the RNN output the classifier reads, element-wise between
+stacked layers.
+
 Shapes: B batch, F vector features, T steps, E embedding, H hidden, L layers, V vocabulary.
 Token ids: 0 <pad>, 1 <bos>, 2 <eos> (further ids are the alphabet).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers.base import Module
+from ..layers.dropout import VariationalDropout
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..losses.functional import log_softmax
@@ -29,7 +34,8 @@ class VectorToSequence(Module):
     """forward(v (B, F), tokens_in (T, B), lengths) -> logits (T, B, V); backward(dlogits) -> dv (B, F)."""
 
     def __init__(self, n_features: int, vocab: int, embed: int = 32, hidden: int = 64, layers: int = 1,
-                 cell: str = "lstm", condition: str = "state", dtype=np.float32, seed=None):
+                 cell: str = "lstm", condition: str = "state", dtype=np.float32, seed=None,
+                 dropout: float = 0.0):
         super().__init__()
         if condition not in CONDITIONS:
             raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
@@ -37,11 +43,14 @@ class VectorToSequence(Module):
         self.condition, self.layers, self.hidden, self.n_features = condition, layers, hidden, n_features
         self.emb = self.add_module("emb", Embedding(vocab, embed, dtype=dtype, seed=s(0)))
         n_in = embed + (n_features if condition == "input" else 0)
-        self.rnn = self.add_module("rnn", make_rnn(cell, n_in, hidden, num_layers=layers, dtype=dtype, seed=s(1)))
+        self.rnn = self.add_module("rnn", make_rnn(cell, n_in, hidden, num_layers=layers, dtype=dtype, seed=s(1),
+                                                   dropout=dropout if layers > 1 else 0.0))
         if condition == "state":
             self.init = self.add_module("init", Linear(n_features, layers * hidden, dtype=dtype, seed=s(2)))
         self.out = self.add_module("out", Linear(hidden, vocab, dtype=dtype, seed=s(3)))
         self._n_states = 2 if cell == "lstm" else 1
+        self.in_drop = self.add_module("in_drop", VariationalDropout(dropout, seed=s(4)))
+        self.out_drop = self.add_module("out_drop", VariationalDropout(dropout, seed=s(5)))
 
     def initial_state(self, v: np.ndarray):
         """Decoder initial state from v (B, F): (L, B, H) h0 (tuple (h0, c0) for LSTM), None for "input"."""
@@ -52,8 +61,10 @@ class VectorToSequence(Module):
         self._h0 = h0
         return (h0, np.zeros_like(h0)) if self._n_states == 2 else h0
 
-    def _inputs(self, v, tokens):
+    def _inputs(self, v, tokens, drop: bool = False):
         x = self.emb.forward(tokens)  # (T, B, E)
+        if drop:
+            x = self.in_drop.forward(x)
         if self.condition == "input":
             x = np.concatenate([x, np.broadcast_to(v[None], (x.shape[0],) + v.shape).astype(x.dtype)], axis=-1)
         return x
@@ -61,13 +72,13 @@ class VectorToSequence(Module):
     def forward(self, v, tokens_in, lengths=None) -> np.ndarray:
         v = np.asarray(v, dtype=self.out.dtype)
         state0 = self.initial_state(v)
-        h, _ = self.rnn.forward(self._inputs(v, tokens_in), state=state0, lengths=lengths)
-        return self.out.forward(h)
+        h, _ = self.rnn.forward(self._inputs(v, tokens_in, drop=True), state=state0, lengths=lengths)
+        return self.out.forward(self.out_drop.forward(h))
 
     def backward(self, dlogits) -> np.ndarray:
-        dx, dstate0 = self.rnn.backward(self.out.backward(dlogits))
+        dx, dstate0 = self.rnn.backward(self.out_drop.backward(self.out.backward(dlogits)))
         E = self.emb.params["weight"].shape[1]
-        self.emb.backward(dx[..., :E])
+        self.emb.backward(self.in_drop.backward(dx[..., :E]))
         if self.condition == "input":
             return dx[..., E:].sum(axis=0)  # (B, F): v feeds every step
         dh0 = dstate0[0] if self._n_states == 2 else dstate0  # (L, B, H); c0 is a constant 0

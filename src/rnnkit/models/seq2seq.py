@@ -7,6 +7,10 @@ is num_directions * hidden, and no extra parameters are needed). Under teacher f
 <bos> y_1 ... y_{n} and is trained to emit y_1 ... y_n <eos>; attention reads the decoder outputs, so
 training is one pass of each RNN plus batched attention.
 
+Dropout p (Gal & Ghahramani 2016, as in `rnnkit.layers.dropout`): variational dropout on both RNNs'
+inputs (the embedded tokens, one mask per sentence and feature) and on the vectors the output layer reads,
+and element-wise dropout between stacked layers; teacher-forced training only (decoding runs in eval mode).
+
 Shapes: S source steps, T target steps, B batch, E embedding, H = nd * hidden decoder size, V vocabularies.
 Token ids: 0 <pad>, 1 <bos>, 2 <eos>, 3 <unk> in both vocabularies.
 """
@@ -16,6 +20,7 @@ import numpy as np
 
 from ..layers.attention import Attention, source_mask
 from ..layers.base import Module
+from ..layers.dropout import VariationalDropout
 from ..layers.embedding import Embedding
 from ..layers.linear import Linear
 from ..losses.functional import log_softmax
@@ -46,49 +51,56 @@ class Seq2Seq(Module):
 
     def __init__(self, src_vocab: int, tgt_vocab: int, embed: int = 64, hidden: int = 128, layers: int = 1,
                  cell: str = "lstm", bidirectional: bool = True, attention: str | None = "general",
-                 dtype=np.float32, seed=None):
+                 dtype=np.float32, seed=None, dropout: float = 0.0):
         super().__init__()
         s = (lambda k: None) if seed is None else (lambda k: seed + k)
         self.layers, self.nd = layers, 2 if bidirectional else 1
         H = self.nd * hidden
+        between = dropout if layers > 1 else 0.0                     # a one-layer stack has no "between"
         self.src_emb = self.add_module("src_emb", Embedding(src_vocab, embed, dtype=dtype, seed=s(0)))
         self.encoder = self.add_module("encoder", make_rnn(cell, embed, hidden, num_layers=layers,
-                                                           bidirectional=bidirectional, dtype=dtype, seed=s(1)))
+                                                           bidirectional=bidirectional, dtype=dtype, seed=s(1),
+                                                           dropout=between))
         self.tgt_emb = self.add_module("tgt_emb", Embedding(tgt_vocab, embed, dtype=dtype, seed=s(2)))
         self.decoder = self.add_module("decoder", make_rnn(cell, embed, H, num_layers=layers, dtype=dtype,
-                                                           seed=s(3)))
+                                                           seed=s(3), dropout=between))
         self.attention = (self.add_module("attention", Attention(H, H, attention, dtype=dtype, seed=s(4)))
                           if attention else None)
         self.out = self.add_module("out", Linear(H, tgt_vocab, dtype=dtype, seed=s(5)))
+        self.src_drop = self.add_module("src_drop", VariationalDropout(dropout, seed=s(6)))
+        self.tgt_drop = self.add_module("tgt_drop", VariationalDropout(dropout, seed=s(7)))
+        self.out_drop = self.add_module("out_drop", VariationalDropout(dropout, seed=s(8)))
 
     # -- teacher forcing ---------------------------------------------------------------------------
     def encode(self, src: np.ndarray, src_len):
         """Encoder outputs (S, B, H), decoder initial state, source mask (S, B)."""
-        enc_out, enc_state = self.encoder.forward(self.src_emb.forward(src), lengths=np.asarray(src_len))
+        x = self.src_drop.forward(self.src_emb.forward(src))         # (S, B, E)
+        enc_out, enc_state = self.encoder.forward(x, lengths=np.asarray(src_len))
         state0 = _map_state(enc_state, lambda s: bridge(s, self.layers, self.nd))
         return enc_out, state0, source_mask(src_len, src.shape[0])
 
     def forward(self, src, src_len, tgt_in, tgt_len) -> np.ndarray:
         enc_out, state0, mask = self.encode(src, src_len)
         self._enc_shape = enc_out.shape  # backward needs it when no attention reads enc_out
-        dec_out, _ = self.decoder.forward(self.tgt_emb.forward(tgt_in), state=state0, lengths=np.asarray(tgt_len))
+        y = self.tgt_drop.forward(self.tgt_emb.forward(tgt_in))      # (T, B, E)
+        dec_out, _ = self.decoder.forward(y, state=state0, lengths=np.asarray(tgt_len))
         if self.attention is not None:
             dec_out = self.attention.forward(dec_out, enc_out, mask)
-        return self.out.forward(dec_out)
+        return self.out.forward(self.out_drop.forward(dec_out))
 
     def backward(self, dlogits: np.ndarray) -> None:
-        d = self.out.backward(dlogits)  # (T, B, H)
+        d = self.out_drop.backward(self.out.backward(dlogits))      # (T, B, H)
         if self.attention is not None:
             d, denc = self.attention.backward(d)
         else:
             denc = None
         dx_dec, dstate0 = self.decoder.backward(d)
-        self.tgt_emb.backward(dx_dec)
+        self.tgt_emb.backward(self.tgt_drop.backward(dx_dec))
         denc_state = _map_state(dstate0, lambda s: bridge_backward(s, self.layers, self.nd))
         if denc is None:
             denc = np.zeros(self._enc_shape, dtype=d.dtype)
         dx_enc, _ = self.encoder.backward(denc, denc_state)
-        self.src_emb.backward(dx_enc)
+        self.src_emb.backward(self.src_drop.backward(dx_enc))
 
     # -- inference ---------------------------------------------------------------------------------
     def _step(self, tokens: np.ndarray, state, enc_out, mask):

@@ -5,11 +5,18 @@ t counts optimiser steps from 0. Warm-up multiplies any schedule by min(1, (t + 
   constant: 1
   step:     gamma ** (t // step_size)
   cosine:   min_factor + (1 - min_factor) * (1 + cos(pi * min(t, total) / total)) / 2
+  plateau:  1 here; the trainer multiplies the lr by `PlateauState.factor`, which `plateau_update`
+            lowers when the validation loss stops improving (torch's ReduceLROnPlateau, mode "min",
+            relative threshold, no cooldown). It depends on the validation losses, not on t, so its
+            state goes into checkpoints:
+      improved = val < best * (1 - threshold);   best = val if improved;   bad = 0 if improved else bad + 1
+      if bad > patience:  factor = max(factor * gamma, min_factor);  bad = 0
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def constant_factor(t: int) -> float:
@@ -29,7 +36,27 @@ def warmup_factor(t: int, warmup_steps: int) -> float:
     return 1.0 if warmup_steps <= 0 else min(1.0, (t + 1) / warmup_steps)
 
 
-SCHEDULES = ("constant", "step", "cosine")
+class PlateauState(NamedTuple):
+    """What the plateau schedule remembers between validations."""
+    best: float = math.inf      # the lowest validation loss so far
+    bad: int = 0                # validations since it last improved (by more than the threshold)
+    factor: float = 1.0         # the lr multiplier now
+
+
+def plateau_update(state: PlateauState, val: float, patience: int, gamma: float, threshold: float = 1e-4,
+                   min_factor: float = 0.0) -> PlateauState:
+    """The state after one validation loss `val` (see the module docstring)."""
+    best, bad, factor = state
+    if val < best * (1.0 - threshold):          # NaN compares False: a bad validation
+        best, bad = float(val), 0
+    else:
+        bad += 1
+    if bad > patience:
+        factor, bad = max(factor * gamma, min_factor), 0
+    return PlateauState(best, bad, factor)
+
+
+SCHEDULES = ("constant", "step", "cosine", "plateau")
 
 
 @dataclass

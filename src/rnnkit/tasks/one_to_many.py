@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..jsonio import write_json
+from ..layers.dropout import check_probability
 from ..losses.functional import softmax_cross_entropy
 from ..models.one_to_many import BOS, EOS, PAD, VectorToSequence
 from .batching import length_buckets
@@ -35,6 +36,7 @@ class OneToManyConfig:
     condition: str = "state"     # "state" (initial state from the vector) or "input" (vector at every step)
     alphabet: str = ""           # output characters; token id k + 3 is alphabet[k]
     labels: tuple = ()           # names of the vector's one-hot entries (names task)
+    dropout: float = 0.0         # VectorToSequence's: the RNN's input and output, between layers
 
 
 def encode(text: str, alphabet: str) -> list[int]:
@@ -66,7 +68,7 @@ def batch_step(model: VectorToSequence, v, texts_ids) -> tuple[float, int]:
 
 def build_model(cfg: OneToManyConfig, n_features: int, seed=None) -> VectorToSequence:
     return VectorToSequence(n_features, len(SPECIALS) + len(cfg.alphabet), cfg.embed, cfg.hidden, cfg.layers,
-                            cfg.cell, cfg.condition, seed=seed)
+                            cfg.cell, cfg.condition, seed=seed, dropout=cfg.dropout)
 
 
 def fit(vectors: np.ndarray, texts: list[str], cfg: OneToManyConfig, train_config, out_dir=None,
@@ -202,6 +204,7 @@ def load_names_model(model_dir):
         cfg = OneToManyConfig(**{**d, "labels": tuple(d["labels"])})
         if not (isinstance(cfg.alphabet, str) and all(isinstance(x, str) for x in cfg.labels)):
             raise TypeError("names_config: alphabet and labels must be text")
+        check_probability("names_config: dropout", cfg.dropout)
         check_config_sizes(path, arrays["model"], cfg.hidden, cfg.layers, embedding_width=cfg.embed)
         model = build_model(cfg, len(cfg.labels))
         model.load_state_dict(arrays["model"])

@@ -24,6 +24,7 @@ from ..data import audio
 from ..errors import UserError
 from ..jsonio import write_json
 from ..layers.base import Module
+from ..layers.dropout import VariationalDropout, check_probability
 from ..layers.linear import Linear
 from ..losses.ctc import ctc_loss, min_input_length
 from ..losses.functional import log_softmax
@@ -46,6 +47,7 @@ class SpeechConfig:
     layers: int = 1
     bidirectional: bool = True
     alphabet: str = ""           # characters of the transcripts; class k + 1 is alphabet[k]
+    dropout: float = 0.0         # between stacked layers and on the RNN's output (variational)
 
 
 # -- data ------------------------------------------------------------------------------------------------
@@ -130,25 +132,30 @@ def pad_batch(feats: list[np.ndarray], dtype=np.float32) -> tuple[np.ndarray, np
 
 # -- model -----------------------------------------------------------------------------------------------
 class CTCModel(Module):
-    """(bi)RNN over features, Linear to classes: logits (T, B, C) for `ctc_loss`."""
+    """(bi)RNN over features, Linear to classes: logits (T, B, C) for `ctc_loss`.
+
+    dropout: between stacked layers, and variational (one mask per utterance, Gal & Ghahramani 2016)
+    on the RNN output the classifier reads; training mode only."""
 
     def __init__(self, n_in: int, n_classes: int, cell="lstm", hidden=96, layers=1, bidirectional=True,
-                 dtype=np.float32, seed=None):
+                 dtype=np.float32, seed=None, dropout: float = 0.0):
         super().__init__()
         self.rnn = self.add_module("rnn", make_rnn(cell, n_in, hidden, num_layers=layers,
-                                                   bidirectional=bidirectional, dtype=dtype, seed=seed))
+                                                   bidirectional=bidirectional, dtype=dtype, seed=seed,
+                                                   dropout=dropout if layers > 1 else 0.0))
         nd = 2 if bidirectional else 1
         self.out = self.add_module("out", Linear(nd * hidden, n_classes, dtype=dtype,
                                                  seed=None if seed is None else seed + 1))
+        self.drop = self.add_module("drop", VariationalDropout(dropout, seed=None if seed is None else seed + 2))
 
     def forward(self, x: np.ndarray, lengths=None) -> np.ndarray:
         h, _ = self.rnn.forward(x, lengths=lengths)
-        return self.out.forward(h)
+        return self.out.forward(self.drop.forward(h))
 
     def backward(self, dlogits: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Gradients of every parameter; returns dx, or None with input_grad=False (features are
         data: the bottom layer's dx product is skipped)."""
-        dx, _ = self.rnn.backward(self.out.backward(dlogits), input_grad=input_grad)
+        dx, _ = self.rnn.backward(self.drop.backward(self.out.backward(dlogits)), input_grad=input_grad)
         return dx
 
 
@@ -252,7 +259,7 @@ def config_dict(cfg: SpeechConfig) -> dict:
 # -- training and inference --------------------------------------------------------------------------------
 def build_model(cfg: SpeechConfig, seed=None) -> CTCModel:
     return CTCModel(cfg.stack * cfg.n_features, 1 + len(cfg.alphabet), cfg.cell, cfg.hidden, cfg.layers,
-                    cfg.bidirectional, seed=seed)
+                    cfg.bidirectional, seed=seed, dropout=cfg.dropout)
 
 
 def train_speech(manifest, out_dir, train_config, cfg: SpeechConfig, evals: dict | None = None,
@@ -335,6 +342,7 @@ def _saved_config(path, arrays, jsons) -> SpeechConfig:
         cfg = SpeechConfig(**jsons["speech_config"])
         if not isinstance(cfg.alphabet, str) or not isinstance(cfg.stack, int):
             raise TypeError("speech_config: alphabet must be text and stack an integer")
+        check_probability("speech_config: dropout", cfg.dropout)
         if "model" in arrays:
             check_config_sizes(path, arrays["model"], cfg.hidden, cfg.layers,
                                input_width=cfg.stack * cfg.n_features)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..jsonio import write_json
+from ..layers.dropout import check_probability
 from ..losses.functional import softmax_cross_entropy
 from ..models.seq2seq import BOS, EOS, PAD, UNK, Seq2Seq
 from ..train.checkpoint import check_config_sizes, checkpoint_content, checkpoint_dir
@@ -41,6 +42,7 @@ class TranslateConfig:
     attention: str = "general"   # "general", "dot" or "none"
     min_freq: int = 1            # rarer training tokens become <unk>
     max_len: int = 30            # decoding limit in target tokens
+    dropout: float = 0.0         # Seq2Seq's: the RNNs' inputs, between layers, before the output layer
 
 
 def tokenize(text: str) -> list[str]:
@@ -143,7 +145,7 @@ def seq2seq_step(model: Seq2Seq, src_ids, tgt_ids) -> tuple[float, int]:
 
 def build_model(cfg: TranslateConfig, n_src: int, n_tgt: int, seed=None) -> Seq2Seq:
     return Seq2Seq(n_src, n_tgt, cfg.embed, cfg.hidden, cfg.layers, cfg.cell, cfg.bidirectional,
-                   None if cfg.attention == "none" else cfg.attention, seed=seed)
+                   None if cfg.attention == "none" else cfg.attention, seed=seed, dropout=cfg.dropout)
 
 
 def translate_batch(model: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab, sentences: list[str], beam: int = 1,
@@ -249,6 +251,7 @@ def _saved_config(path, arrays, jsons) -> tuple[TranslateConfig, Vocab, Vocab]:
     """The config and vocabularies of a translate checkpoint, checked against its saved weights."""
     with checkpoint_content(path):
         cfg = TranslateConfig(**jsons["translate_config"])
+        check_probability("dropout", cfg.dropout)
         if not all(isinstance(w, str) for k in ("src_vocab", "tgt_vocab") for w in jsons[k]):
             raise TypeError("the vocabularies must be lists of words")
         src_vocab, tgt_vocab = Vocab(jsons["src_vocab"]), Vocab(jsons["tgt_vocab"])

@@ -7,7 +7,7 @@ The loop is model-agnostic. The task supplies three functions:
 and optionally `extra_state`, an object with `state_dict() -> {name: array}` and `load_state_dict(d)` for
 state that lives between batches (the hidden state carried by truncated BPTT), so it is checkpointed too.
 
-One step: lr = schedule(step) * lr_scale; loss = train_step(batch); norm = clip(grads); if loss or norm is
+One step: lr = schedule(step) * lr_scale (* the plateau factor with `schedule="plateau"`); loss = train_step(batch); norm = clip(grads); if loss or norm is
 not finite, the step is skipped, the weights, optimiser state and extra state go back to the last ones
 that gave a finite loss and gradient, lr_scale is multiplied by `nonfinite_lr_factor`, and the user is told;
 otherwise the optimiser updates the weights.
@@ -18,6 +18,10 @@ from the saved RNG state and skips the batches already used, so a resumed run ta
 the uninterrupted run would have taken (the RNG is for batch generation only). The model's own
 generators (dropout masks: `Module.random_state_dict()`) are saved with the counters and put back, so
 the resumed steps also draw the masks the uninterrupted run drew.
+
+Averaging (`averaging="nt"`, NT-ASGD, `rnnkit.optim.averaging`): once triggered, validation runs on the
+running average of the iterates, and the average is what the model holds after `fit` and what checkpoints
+save as "model"; the last iterate, from which training goes on, is saved beside it as "iterate".
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..kernels._threads import when_oversubscribed
-from ..optim import Schedule, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
+from ..optim import (PlateauState, Schedule, average_update, clip_grad_norm, clip_grad_value, global_norm,
+                     make_optimizer, nt_trigger, plateau_update)
 from .checkpoint import checkpoint_content, checkpoint_dir, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .hooks import TrainerHook, active_hooks
@@ -132,6 +137,7 @@ class Trainer:
         self.elapsed = 0.0            # seconds of training so far
         self.items = 0                # items (e.g. tokens) trained on
         self.lr_scale = 1.0           # lowered by non-finite recovery
+        self.plateau = PlateauState()  # the plateau schedule's memory of validation losses
         self.nonfinite_total = 0
         self.history: dict[str, list] = {"step": [], "loss": [], "grad_norm": [], "lr": [],
                                          "val_step": [], "val_loss": []}
@@ -140,6 +146,10 @@ class Trainer:
         self._pending_extra = None
         self._snapshot = None
         self._best_params = None
+        self.avg: dict | None = None  # running average of the iterates, once averaging has started
+        self.avg_n = 0                # iterates in it
+        self.avg_start: int | None = None  # the step averaging started at
+        self._iterate = None          # after fit with averaging: the last iterate (the model holds avg)
         self._t0 = None               # perf_counter at the start of the current fit
         self._signals = None          # the _StopSignals of the current fit
         self._last_save = None        # perf_counter of the last checkpoint of the current fit
@@ -195,7 +205,7 @@ class Trainer:
             where = f"weights restored from step {self._snapshot['step']}"
         msg = (f"rnnkit: step {self.step + 1}: non-finite loss or gradient (loss={loss:.4g}, "
                f"grad norm={norm:.4g}); step skipped, {where}, learning rate lowered to "
-               f"{self.schedule(self.step) * self.lr_scale:.3g}")
+               f"{self.schedule(self.step) * self.lr_scale * self.plateau.factor:.3g}")
         (bar.write if bar is not None else print)(msg, file=sys.stderr)
         if self._consecutive_bad > c.max_nonfinite:
             raise UserError(f"training diverged: {self._consecutive_bad} non-finite steps in a row; "
@@ -204,7 +214,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------------------
     def _train_one(self, batch, train_step, extra_state, bar) -> bool:
         c = self.config
-        lr = self.schedule(self.step) * self.lr_scale
+        lr = self.schedule(self.step) * self.lr_scale * self.plateau.factor
         self.optimizer.lr = lr
         for h in self.hooks:
             batch = h.shard(batch)
@@ -222,6 +232,9 @@ class Trainer:
         if c.clip_value:
             clip_grad_value(grads, c.clip_value)
         self.optimizer.step(self.model.params, grads)
+        if self.avg is not None:
+            self.avg_n += 1
+            average_update(self.avg, self.model.params, self.avg_n)
         self.step += 1
         self.items += int(n_items)
         h = self.history
@@ -232,20 +245,43 @@ class Trainer:
         return True
 
     def _evaluate(self, eval_fn, final: bool = False):
-        val = float(eval_fn())
+        h, c = self.history, self.config
+        # the scheduled validations only: the extra one at the end of a stopped run is not in the
+        # uninterrupted run's history, so a resumed run would start averaging at another step
+        prev = [v for s, v in zip(h["val_step"], h["val_loss"]) if c.eval_every and s % c.eval_every == 0]
+        val = float(self._with_average(eval_fn) if self.avg is not None else eval_fn())
         self.history["val_step"].append(self.step)
         self.history["val_loss"].append(val)
+        c = self.config
+        # not the extra validation at the end of a run: a run stopped and resumed would then lower its
+        # lr at other steps than the same run uninterrupted
+        if c.schedule == "plateau" and not final:
+            self.plateau = plateau_update(self.plateau, val, c.plateau_patience, c.lr_gamma,
+                                          c.plateau_threshold, c.min_lr_factor)
         if val < self.best_val:
             self.best_val, self.best_step, self.bad_evals = val, self.step, 0
             if self.config.patience is not None:
-                self._best_params = self.model.state_dict()
+                self._best_params = ({k: v.copy() for k, v in self.avg.items()} if self.avg is not None
+                                     else self.model.state_dict())
         else:
             self.bad_evals += 1
             if self.config.patience is not None and self.bad_evals >= self.config.patience and not final:
                 self.stopped_early = True
+        if c.averaging == "nt" and self.avg is None and not final and nt_trigger(prev, val, c.nonmono):
+            self.avg = {k: v.copy() for k, v in self.model.params.items()}
+            self.avg_n, self.avg_start = 0, self.step
         for h in self.hooks:
             h.on_evaluate(self, val)
         return val
+
+    def _with_average(self, fn):
+        """fn() with the model holding the averaged weights; the iterate is put back afterwards."""
+        iterate = self.model.state_dict()
+        self.model.load_state_dict(self.avg)
+        try:
+            return fn()
+        finally:
+            self.model.load_state_dict(iterate)
 
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self, train_batches, train_step, eval_fn=None, extra_state=None) -> "Trainer":
@@ -266,6 +302,9 @@ class Trainer:
     def _fit(self, train_batches, train_step, eval_fn, extra_state) -> "Trainer":
         c = self.config
         self._t0 = self._last_save = time.perf_counter()
+        if self._iterate is not None:        # fit again after an averaged fit: train on from the iterate
+            self.model.load_state_dict(self._iterate)
+            self._iterate = None
         self._consecutive_bad = 0
         bar = self._make_bar()
         last_eval_step = self.history["val_step"][-1] if self.history["val_step"] else None
@@ -308,6 +347,10 @@ class Trainer:
                 self._evaluate(eval_fn, final=True)  # the run has ended anyway: no early stop
             if self.stopped_early and self._best_params is not None:
                 self.model.load_state_dict(self._best_params)
+                self.avg = None              # the run is over: the best weights are the model
+            elif self.avg is not None:
+                self._iterate = self.model.state_dict()
+                self.model.load_state_dict(self.avg)
         except KeyboardInterrupt as e:
             self.elapsed, self._t0 = self._time(), None
             if self.out_dir is not None:
@@ -379,6 +422,10 @@ class Trainer:
                 "optimizer": {"type": type(o).__name__, "lr": o.lr, "t": o.t,
                               "hyper": {h: getattr(o, h) for h in o.hyper}},
                 "model_random_state": self._model_random_state(),
+                "averaging": None if self.avg is None and self._iterate is None else
+                {"n": self.avg_n, "start_step": self.avg_start},
+                "plateau": {"best": None if math.isinf(self.plateau.best) else self.plateau.best,
+                            "bad": self.plateau.bad, "factor": self.plateau.factor},
                 "train_config": self.config.to_dict()}
 
     def _model_random_state(self) -> dict | None:
@@ -394,6 +441,10 @@ class Trainer:
             path = self.out_dir / "checkpoint"
         opt_arrays = {f"{buf}/{name}": arr for name, st in self.optimizer.state.items() for buf, arr in st.items()}
         arrays = {"model": self.model.state_dict(), "optimizer": opt_arrays}
+        if self._iterate is not None:        # after fit: the model holds the average
+            arrays["iterate"] = self._iterate
+        elif self.avg is not None:           # during fit: the model holds the iterate
+            arrays["model"], arrays["iterate"] = self.avg, self.model.state_dict()
         if extra_state is not None:
             arrays["state"] = dict(extra_state.state_dict())
         jsons = dict(self.meta)
@@ -415,11 +466,11 @@ class Trainer:
         if "trainer" not in jsons or "model" not in arrays:
             raise UserError(f"checkpoint {str(path)!r} has no training state to resume from")
         try:
-            self.model.load_state_dict(arrays["model"])
+            self.model.load_state_dict(arrays.get("iterate", arrays["model"]))
         except ValueError as e:
             raise UserError(f"checkpoint {str(path)!r} does not fit this model: {e}") from None
         with checkpoint_content(path):
-            self._restore_state(jsons["trainer"], arrays.get("optimizer", {}))
+            self._restore_state(jsons["trainer"], arrays.get("optimizer", {}), arrays)
         self._pending_extra = arrays.get("state")
         self._resumed_from = path
         if extra_state is not None and self._pending_extra is not None:
@@ -435,7 +486,7 @@ class Trainer:
                  "lr_scale": (int, float), "nonfinite_total": int, "best_step": int, "bad_evals": int,
                  "stopped_early": bool, "history": dict}
 
-    def _restore_state(self, s: dict, opt_arrays: dict) -> None:
+    def _restore_state(self, s: dict, opt_arrays: dict, arrays: dict | None = None) -> None:
         """Counters, RNG and optimiser state from a checkpoint's trainer.json, each checked (a damaged or
         foreign file raises TypeError/ValueError/KeyError, which `checkpoint_content` reports)."""
         o = s["optimizer"]
@@ -467,6 +518,23 @@ class Trainer:
         self.epoch_rng_state = s["epoch_rng_state"]
         self.best_val = math.inf if s["best_val"] is None else float(s["best_val"])
         self.rng.bit_generator.state = s["rng_state"]
+        p = s.get("plateau")                          # absent in checkpoints written before it was saved
+        if p is not None:
+            best, bad, factor = p["best"], p["bad"], p["factor"]
+            if not (best is None or isinstance(best, (int, float))) or not isinstance(bad, int) or \
+                    not isinstance(factor, (int, float)) or not 0 <= factor <= 1 or bad < 0:
+                raise TypeError(f"trainer.json: plateau is {p!r}, not the plateau schedule's state")
+            self.plateau = PlateauState(math.inf if best is None else float(best), bad, float(factor))
+        a = s.get("averaging")
+        self.avg, self._iterate = None, None
+        if a is not None:
+            n, start = a["n"], a["start_step"]
+            if not (isinstance(n, int) and n >= 0 and isinstance(start, int) and start >= 0) or \
+                    arrays is None or "iterate" not in arrays:
+                raise TypeError(f"trainer.json: averaging is {a!r} without the iterate it goes with")
+            self.avg = {k: np.array(v, dtype=self.model.params[k].dtype)
+                        for k, v in arrays["model"].items()}
+            self.avg_n, self.avg_start = n, start
         model_rng = s.get("model_random_state")      # absent in checkpoints written before it was saved
         if model_rng is not None:
             if not hasattr(self.model, "load_random_state_dict"):
