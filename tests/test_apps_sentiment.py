@@ -291,3 +291,16 @@ def test_default_text_classifier_on_a_real_sentiment_file():
     te, tr = order[:200], order[200:]
     clf = SequenceClassifier(ensemble=1).fit([texts[i] for i in tr], y[tr])
     assert clf.score([texts[i] for i in te], y[te]) >= 0.7
+
+
+def test_cli_dropout_goes_into_the_classifier(tmp_path):
+    X, y = toy_text(40)
+    (tmp_path / "t.csv").write_text("text,label\n" + "\n".join(f"{a},{b}" for a, b in zip(X, y)) + "\n")
+    assert main(["classify", "train", str(tmp_path / "t.csv"), "--text-col", "text", "--label-col", "label",
+                 "--out", str(tmp_path / "o"), "--dropout", "0.3", "--epochs", "1", "--hidden", "4",
+                 "--no-progress"]) == 0
+    params = json.loads((tmp_path / "o" / "model" / "estimator.json").read_text())["params"]
+    assert params["input_dropout"] == params["output_dropout"] == params["dropout"] == 0.3
+    assert params["cell"] == "gru" and params["pooling"] == "max+mean"   # the text recipe, written out
+    back = SequenceClassifier.load(tmp_path / "o" / "model")
+    assert back.model_.input_drop.p == 0.3 and back.model_.output_drop.p == 0.3
