@@ -388,7 +388,8 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         V, E = len(self.vocab_) + 2, self.embedding_dim_
         common = dict(vocab_size=V, embed_dim=E, hidden_size=self._setting("hidden_size"),
                       num_layers=self.num_layers, cell=self._setting("cell"), epochs=epochs,
-                      batch_size=int(self._setting("batch_size")), dtype=np.dtype(self.dtype))
+                      batch_size=int(self._setting("batch_size")), lr=float(self._setting("lr")),
+                      dtype=np.dtype(self.dtype))
         # the LM starts from the classifier's embedding (the vectors, or rows of std embedding_std): from
         # the LM's own N(0, 1) rows the transferred table kept that scale and cost 9 points
         fwd = pretrain_language_model(sentences, seed=seed, embedding=net.embed.params["weight"].copy(), **common)
