@@ -24,6 +24,9 @@ from .parallel import add_parallel_args, run_parallel_or_none
 from .plotting import pyplot_or_none, save_figure
 
 
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")  # tables whose --text-col is read as strings
+
+
 def add_parser(sub):
     p = sub.add_parser("classify", help="many-to-one sequence classification (text, sensors, .ts)")
     act = p.add_subparsers(dest="action", metavar="ACTION")
@@ -97,7 +100,7 @@ def load_dataset(path, args, need_labels=True):
         return d.X, d.y
     if suffix == ".npz":
         return read_npz_sequences(path)
-    if suffix in (".csv", ".tsv", ".txt", ".tab"):
+    if suffix in TEXT_SUFFIXES:
         if args.text_col is None:
             raise UserError(f"{path}: a CSV/TSV needs --text-col (and --label-col for training)")
         if need_labels:
@@ -178,11 +181,11 @@ def train(args):
     status = run_parallel_or_none("classify", args)
     if status is not None:
         return status
-    X, y = load_dataset(args.data, args)
-    text = len(X) > 0 and all(isinstance(x, str) for x in X)
+    text = Path(args.data).suffix.lower() in TEXT_SUFFIXES  # what load_dataset reads as text columns
     _recipe_defaults(args, text)
     cfg = train_config_from_args(args)
     out = prepare_out_dir(args.out)
+    X, y = load_dataset(args.data, args)
     classes = np.unique(np.asarray(y))
     if len(classes) < 2:
         raise UserError(f"{args.data}: the labels have only one class ({classes[0]!r}); a classifier "
