@@ -34,7 +34,7 @@ from ..models.sequence_net import CELLS, SequenceNet
 # sentiment sets (docs/readme/apps.md, benchmarks/sentiment_study.py); numeric sequences: the values these
 # parameters had before text got its own recipe.
 TEXT_DEFAULTS = dict(cell="gru", hidden_size=32, bidirectional=True, pooling="max+mean", epochs=8, lr=1e-3,
-                     batch_size=16, validation_split=0.0, ensemble=1, embedding_dropout=0.0, input_dropout=0.0,
+                     batch_size=16, validation_split=0.0, ensemble=5, embedding_dropout=0.0, input_dropout=0.0,
                      output_dropout=0.0, pretrain_epochs=0, embedding_std=0.1)
 SEQUENCE_DEFAULTS = dict(cell="lstm", hidden_size=32, bidirectional=False, pooling="last", epochs=20, lr=0.01,
                          batch_size=32, validation_split=0.0, ensemble=1, embedding_dropout=0.0,
