@@ -21,7 +21,7 @@ from rnnkit.models.ensemble import Ensemble
 from rnnkit.tasks.classify import SequenceClassifier
 from rnnkit.tasks.pretrain import pretrain_language_model, transfer
 
-FAST = dict(hidden_size=6, embedding_dim=5, epochs=2, batch_size=8, seed=0)
+FAST = dict(hidden_size=6, embedding_dim=5, epochs=2, batch_size=8, seed=0, ensemble=1)
 
 
 def shared_data() -> Path:
@@ -249,7 +249,7 @@ def test_pretrain_text_widens_the_vocabulary(tmp_path):
 # -- ensembles -------------------------------------------------------------------------------------------
 def test_ensemble_averages_members_and_round_trips(tmp_path):
     X, y = toy_text()
-    clf = SequenceClassifier(ensemble=3, **FAST).fit(X, y)
+    clf = SequenceClassifier(**{**FAST, "ensemble": 3}).fit(X, y)
     assert isinstance(clf.model_, Ensemble) and len(clf.model_.members) == 3
     assert len(clf.history_["members"]) == 3
     singles = [SequenceClassifier(**{**FAST, "seed": s}).fit(X, y).predict_proba(X) for s in (0, 1, 2)]
@@ -302,5 +302,6 @@ def test_cli_dropout_goes_into_the_classifier(tmp_path):
     params = json.loads((tmp_path / "o" / "model" / "estimator.json").read_text())["params"]
     assert params["input_dropout"] == params["output_dropout"] == params["dropout"] == 0.3
     assert params["cell"] == "gru" and params["pooling"] == "max+mean"   # the text recipe, written out
+    assert params["ensemble"] == 5
     back = SequenceClassifier.load(tmp_path / "o" / "model")
-    assert back.model_.input_drop.p == 0.3 and back.model_.output_drop.p == 0.3
+    assert all(m.input_drop.p == 0.3 and m.output_drop.p == 0.3 for m in back.model_.members)
