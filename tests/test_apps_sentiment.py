@@ -305,3 +305,31 @@ def test_cli_dropout_goes_into_the_classifier(tmp_path):
     assert params["ensemble"] == 5
     back = SequenceClassifier.load(tmp_path / "o" / "model")
     assert all(m.input_drop.p == 0.3 and m.output_drop.p == 0.3 for m in back.model_.members)
+
+
+def test_cli_ensemble_resume_is_exact(tmp_path):
+    """A run stopped after member 0 (member 1 not started, no model yet) resumed, and a finished run
+    resumed for more epochs, end with the bits of the uninterrupted runs."""
+    import shutil
+
+    from safetensors.numpy import load_file
+
+    X, y = toy_text(40)
+    (tmp_path / "t.csv").write_text("text,label\n" + "\n".join(f"{a},{b}" for a, b in zip(X, y)) + "\n")
+    base = ["classify", "train", str(tmp_path / "t.csv"), "--text-col", "text", "--label-col", "label",
+            "--ensemble", "2", "--hidden", "4", "--no-progress"]
+
+    def weights(d):
+        return load_file(str(tmp_path / d / "model" / "model.safetensors"))
+
+    assert main([*base, "--out", str(tmp_path / "full"), "--epochs", "2"]) == 0
+    shutil.copytree(tmp_path / "full", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "model")
+    shutil.rmtree(tmp_path / "cut" / "members" / "1")
+    assert main([*base, "--out", str(tmp_path / "cut"), "--resume", str(tmp_path / "cut"), "--epochs", "2"]) == 0
+    assert main([*base, "--out", str(tmp_path / "one"), "--epochs", "1"]) == 0
+    assert main([*base, "--out", str(tmp_path / "one"), "--resume", str(tmp_path / "one"), "--epochs", "2"]) == 0
+    full = weights("full")
+    for d in ("cut", "one"):
+        w = weights(d)
+        assert w.keys() == full.keys() and all(np.array_equal(w[k], full[k]) for k in full), d

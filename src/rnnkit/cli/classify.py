@@ -165,6 +165,19 @@ def _recipe_defaults(args, text: bool) -> None:
                         "numeric sequences")
 
 
+def _saved_member_config(resume):
+    """An ensemble run keeps its checkpoints in DIR/members/k: the training settings of member 0 (the
+    same for all), or None for a single network's DIR/checkpoint (read by train_config_from_args)."""
+    if resume is None:
+        return None
+    from ..train import saved_train_config
+
+    members = Path(resume) / "members"
+    if (Path(resume) / "checkpoint").exists() or not (members / "0" / "checkpoint").exists():
+        return None
+    return saved_train_config(members / "0")
+
+
 def _dropouts(args, text: bool) -> dict:
     """`--dropout P` (the common training option): P on the embedded words (variational), between
     stacked layers and on the pooled vector; without it, the recipe's rates."""
@@ -183,7 +196,7 @@ def train(args):
         return status
     text = Path(args.data).suffix.lower() in TEXT_SUFFIXES  # what load_dataset reads as text columns
     _recipe_defaults(args, text)
-    cfg = train_config_from_args(args)
+    cfg = train_config_from_args(args, saved=_saved_member_config(args.resume))
     out = prepare_out_dir(args.out)
     X, y = load_dataset(args.data, args)
     classes = np.unique(np.asarray(y))
