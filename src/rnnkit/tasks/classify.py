@@ -45,6 +45,14 @@ TOKENIZERS = {"word": lambda s: _WORD.findall(s), "char": list}
 PAD, UNK = 0, 1
 
 
+def _member_dir(run_dir, k: int, n: int):
+    """Where member k of n keeps its checkpoint: the run folder itself for one network, else
+    run_dir/members/k (None without a folder)."""
+    if run_dir is None:
+        return None
+    return Path(run_dir) if n == 1 else Path(run_dir) / "members" / str(k)
+
+
 class _ParamsMixin:
     """get_params/set_params from the `__init__` signature, for use without scikit-learn."""
 
@@ -319,12 +327,11 @@ class SequenceClassifier(Persist, *_estimator_bases("ClassifierMixin")):
         n_members = int(self._setting("ensemble"))
         members, histories = [], []
         for k in range(n_members):
-            member_dir = lambda d: None if d is None else (Path(d) if n_members == 1 else Path(d) / "members" / str(k))  # noqa: E731
-            m_resume = member_dir(resume)
+            m_resume = _member_dir(resume, k, n_members)
             if m_resume is not None and n_members > 1 and not (m_resume / "checkpoint").exists():
                 m_resume = None  # this member had not started when the run stopped
             net, history = self._fit_member(seqs, y_idx, weights, self._member_seed(k), vectors, extra,
-                                            member_dir(out_dir), m_resume)
+                                            _member_dir(out_dir, k, n_members), m_resume)
             members.append(net)
             histories.append(history)
         self.model_ = members[0] if n_members == 1 else Ensemble(members)
