@@ -50,6 +50,16 @@ VARIANTS = {  # name -> (what it changes, SequenceClassifier arguments)
                       "for pooled)", {**SINGLE, "pretrain_epochs": 5, "pretrain_text": "OTHER FILES"}),
     "early-stop": ("early stopping on 10% (20 epochs, patience 3)",
                    {**SINGLE, "validation_split": 0.1, "patience": 3, "epochs": 20}),
+    "max": ("max pooling", {**SINGLE, "pooling": "max"}),
+    "mean": ("mean pooling", {**SINGLE, "pooling": "mean"}),
+    "epochs12": ("12 epochs", {**SINGLE, "epochs": 12}),
+    "lr2e-3": ("lr 2e-3, 5 epochs", {**SINGLE, "lr": 2e-3, "epochs": 5}),
+    "hidden64": ("hidden 64", {**SINGLE, "hidden_size": 64}),
+    "emb64": ("embedding width 64", {**SINGLE, "embedding_dim": 64}),
+    "lstm": ("LSTM cells", {**SINGLE, "cell": "lstm"}),
+    "min-count2": ("words seen once are unknown", {**SINGLE, "min_count": 2}),
+    "std0.03": ("embedding rows N(0, 0.03^2)", {**SINGLE, "embedding_std": 0.03}),
+    "ensemble10": ("10 seeds averaged", {"ensemble": 10}),
 }
 
 
