@@ -333,3 +333,25 @@ def test_cli_ensemble_resume_is_exact(tmp_path):
     for d in ("cut", "one"):
         w = weights(d)
         assert w.keys() == full.keys() and all(np.array_equal(w[k], full[k]) for k in full), d
+
+
+def test_export_ensemble_one_graph_per_member(tmp_path, capsys):
+    """`rnnkit export` of a 2-seed classifier writes FILE_m0.onnx and FILE_m1.onnx; the mean of their
+    softmaxes is the classifier's predict_proba."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    X, y = toy_text(40)
+    (tmp_path / "t.csv").write_text("text,label\n" + "\n".join(f"{a},{b}" for a, b in zip(X, y)) + "\n")
+    assert main(["classify", "train", str(tmp_path / "t.csv"), "--text-col", "text", "--label-col", "label",
+                 "--out", str(tmp_path / "o"), "--ensemble", "2", "--epochs", "1", "--hidden", "4",
+                 "--no-progress"]) == 0
+    assert main(["export", str(tmp_path / "o"), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    est = SequenceClassifier.load(tmp_path / "o" / "model")
+    x, lengths = est._batch(est._encode(X[:5]), np.arange(5))
+    probs = []
+    for k in range(2):
+        z = ort.InferenceSession(str(tmp_path / f"m_m{k}.onnx"), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x, "sequence_lens": lengths.astype(np.int32)})[0]
+        e = np.exp(z - z.max(1, keepdims=True))
+        probs.append(e / e.sum(1, keepdims=True))
+    np.testing.assert_allclose(np.mean(probs, axis=0), est.predict_proba(X[:5]), atol=1e-5)
