@@ -66,7 +66,8 @@ def test_export_classifier_with_sequence_lens(tmp_path, capsys):
     rows = [f"{' '.join(rng.choice(words[lab], rng.integers(1, 5)))},{lab}" for lab in ["1", "0"] * 15]
     (tmp_path / "t.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
     assert main(["classify", "train", str(tmp_path / "t.csv"), "--text-col", "text", "--label-col", "label",
-                 "--bidirectional", "--pooling", "max", "--epochs", "1", "--out", str(tmp_path / "clf"), *FAST]) == 0
+                 "--bidirectional", "--pooling", "max", "--epochs", "1", "--ensemble", "1",
+                 "--out", str(tmp_path / "clf"), *FAST]) == 0
     export(tmp_path / "clf", tmp_path, capsys)
     est = SequenceClassifier.load(tmp_path / "clf" / "model")
     seqs = est._encode(["good fine great film", "bad", "awful poor"])

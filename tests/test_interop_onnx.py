@@ -110,7 +110,7 @@ def test_language_model_logits_and_stepping(tmp_path, cell):
 
 
 NET_CASES = [(pool, tokens, bidi) for pool in ("last", "mean", "max") for tokens in (False, True)
-             for bidi in (False, True)]
+             for bidi in (False, True)] + [("concat", True, True), ("max+mean", False, False)]
 
 
 @pytest.mark.parametrize("pooling,tokens,bidi", NET_CASES,

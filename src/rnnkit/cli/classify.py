@@ -9,6 +9,7 @@ probability).
 """
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -16,31 +17,56 @@ import numpy as np
 
 from ..errors import UserError
 from ..jsonio import write_json
-from .common import add_train_args, positive_int, prepare_out_dir, train_config_from_args
+from ..layers.heads import POOLINGS
+from ..tasks.classify import SEQUENCE_DEFAULTS, TEXT_DEFAULTS
+from .common import add_train_args, nonneg_int, positive_int, prepare_out_dir, train_config_from_args
 from .parallel import add_parallel_args, run_parallel_or_none
 from .plotting import pyplot_or_none, save_figure
+
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")  # tables whose --text-col is read as strings
 
 
 def add_parser(sub):
     p = sub.add_parser("classify", help="many-to-one sequence classification (text, sensors, .ts)")
     act = p.add_subparsers(dest="action", metavar="ACTION")
     act.required = True
-    t = act.add_parser("train", help="train a classifier and write DIR/metrics.json")
+    t = act.add_parser("train", help="train a classifier and write DIR/metrics.json",
+                       description="Options whose default reads None take the recipe of the input: text "
+                                   f"(GRU {TEXT_DEFAULTS['hidden_size']}, bidirectional, "
+                                   f"{TEXT_DEFAULTS['pooling']} pooling, lr {TEXT_DEFAULTS['lr']}, "
+                                   f"{TEXT_DEFAULTS['epochs']} epochs) or numeric sequences (LSTM 64, last "
+                                   "state, lr 0.005, 10 epochs).")
     t.add_argument("data", metavar="DATA", help="CSV/TSV with --text-col/--label-col, a .ts file or an .npz")
     _add_input_args(t)
     t.add_argument("--test", metavar="FILE", help="evaluate on this file instead of a held-out split")
     t.add_argument("--test-split", type=float, default=0.2,
                    help="fraction of DATA held out for evaluation when no --test (default: %(default)s)")
-    t.add_argument("--validation-split", type=float, default=0.0,
-                   help="fraction of the training part used for early stopping (default: %(default)s)")
-    t.add_argument("--pooling", choices=["last", "mean", "max"], default="last")
-    t.add_argument("--bidirectional", action="store_true")
-    t.add_argument("--embedding-dim", type=positive_int, default=32)
-    t.add_argument("--batch-size", type=positive_int, default=32)
+    t.add_argument("--validation-split", type=float, default=None,
+                   help="fraction of the training part used for early stopping (default: 0)")
+    t.add_argument("--pooling", choices=POOLINGS, default=None,
+                   help="pool the outputs over time; concat is last+max+mean (default: text max+mean, "
+                        "other input last)")
+    t.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="read each sequence in both directions (default: text yes, other input no)")
+    t.add_argument("--embedding-dim", type=positive_int, default=32,
+                   help="word vector width (default: %(default)s; --embeddings sets it from the file)")
+    t.add_argument("--batch-size", type=positive_int, default=None, help="default: text 16, other input 32")
     t.add_argument("--tokenizer", choices=["word", "char"], default="word")
     t.add_argument("--class-weight", choices=["none", "balanced"], default="none")
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="parameter precision")
-    add_train_args(t, epochs=10, hidden=64, lr=5e-3, eval_every=50)
+    s = t.add_argument_group("text")
+    s.add_argument("--embeddings", metavar="FILE",
+                   help="pretrained word vectors, GloVe or word2vec text format (.gz too); none ship with rnnkit")
+    s.add_argument("--pretrain-text", metavar="FILE",
+                   help="more text, one sentence a line, for the language-model pretraining (ULMFiT)")
+    s.add_argument("--pretrain-epochs", type=nonneg_int, metavar="N", default=None,
+                   help="epochs of language-model pretraining before the classifier is trained; 0: none "
+                        f"(default: text {TEXT_DEFAULTS['pretrain_epochs']})")
+    s.add_argument("--ensemble", type=positive_int, metavar="N", default=None,
+                   help="train N networks (seeds seed..seed+N-1) and average their probabilities "
+                        f"(default: text {TEXT_DEFAULTS['ensemble']}, other input 1)")
+    add_train_args(t, epochs=None, hidden=None, lr=None, cell=None, eval_every=50)
     add_parallel_args(t)
     t.set_defaults(func=train)
     q = act.add_parser("predict", help="predict labels for INPUT with the model in DIR")
@@ -74,7 +100,7 @@ def load_dataset(path, args, need_labels=True):
         return d.X, d.y
     if suffix == ".npz":
         return read_npz_sequences(path)
-    if suffix in (".csv", ".tsv", ".txt", ".tab"):
+    if suffix in TEXT_SUFFIXES:
         if args.text_col is None:
             raise UserError(f"{path}: a CSV/TSV needs --text-col (and --label-col for training)")
         if need_labels:
@@ -119,6 +145,48 @@ def plot_confusion(cm, labels, path) -> bool:
     return save_figure(plt, fig, path)
 
 
+# numeric input (sensors, .ts, .npz): the options' defaults before text got its own recipe
+_CLI_SEQUENCE = {**SEQUENCE_DEFAULTS, "cell": "lstm", "hidden_size": 64, "lr": 5e-3, "epochs": 10}
+# option (argparse dest) -> the recipe's parameter
+_RECIPE_OPTIONS = {"cell": "cell", "hidden": "hidden_size", "lr": "lr", "epochs": "epochs", "pooling": "pooling",
+                   "bidirectional": "bidirectional", "batch_size": "batch_size",
+                   "validation_split": "validation_split", "pretrain_epochs": "pretrain_epochs",
+                   "ensemble": "ensemble"}
+
+
+def _recipe_defaults(args, text: bool) -> None:
+    """Fill the options left out with the recipe of the input: text or numeric sequences."""
+    recipe = TEXT_DEFAULTS if text else _CLI_SEQUENCE
+    for dest, key in _RECIPE_OPTIONS.items():
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, recipe[key])
+    if not text and (args.embeddings or args.pretrain_text):
+        raise UserError(f"{args.data}: --embeddings and --pretrain-text are for text; this file holds "
+                        "numeric sequences")
+
+
+def _saved_member_config(resume):
+    """An ensemble run keeps its checkpoints in DIR/members/k: the training settings of member 0 (the
+    same for all), or None for a single network's DIR/checkpoint (read by train_config_from_args)."""
+    if resume is None:
+        return None
+    from ..train import saved_train_config
+
+    members = Path(resume) / "members"
+    if (Path(resume) / "checkpoint").exists() or not (members / "0" / "checkpoint").exists():
+        return None
+    return saved_train_config(members / "0")
+
+
+def _dropouts(args, text: bool) -> dict:
+    """`--dropout P` (the common training option): P on the embedded words (variational), between
+    stacked layers and on the pooled vector; without it, the recipe's rates."""
+    p = getattr(args, "dropout", None)
+    if p is None:
+        return {}
+    return {"input_dropout": p, "output_dropout": p, "dropout": p}
+
+
 def train(args):
     from ..tasks.classify import SequenceClassifier
     from ..tasks.metrics import classification_report
@@ -126,7 +194,9 @@ def train(args):
     status = run_parallel_or_none("classify", args)
     if status is not None:
         return status
-    cfg = train_config_from_args(args)
+    text = Path(args.data).suffix.lower() in TEXT_SUFFIXES  # what load_dataset reads as text columns
+    _recipe_defaults(args, text)
+    cfg = train_config_from_args(args, saved=_saved_member_config(args.resume))
     out = prepare_out_dir(args.out)
     X, y = load_dataset(args.data, args)
     classes = np.unique(np.asarray(y))
@@ -148,7 +218,8 @@ def train(args):
             pooling=args.pooling, embedding_dim=args.embedding_dim, tokenizer=args.tokenizer,
             class_weight=None if args.class_weight == "none" else "balanced",
             validation_split=args.validation_split, batch_size=args.batch_size, seed=args.seed,
-            dtype=args.dtype, train_config=cfg)
+            dtype=args.dtype, train_config=cfg, embeddings=args.embeddings, pretrain_text=args.pretrain_text,
+            pretrain_epochs=args.pretrain_epochs, ensemble=args.ensemble, **_dropouts(args, text))
     t0 = time.perf_counter()
     clf.fit(X_tr, y_tr, out_dir=out, resume=args.resume)
     seconds = time.perf_counter() - t0

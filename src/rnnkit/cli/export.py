@@ -37,7 +37,12 @@ def _classifier(d: Path):
     est = SequenceClassifier.load(d / "model")
     meta = {k: _jsonable(getattr(est, k, None)) for k in ("classes_", "input_kind_", "vocab_", "mean_", "std_")}
     meta.update(tokenizer=est.tokenizer, lowercase=est.lowercase)
-    return [(est.model_, {}, "")], {"rnnkit.task": "classify", "rnnkit.estimator": meta}
+    members = getattr(est.model_, "members", None)
+    if members is None:
+        return [(est.model_, {}, "")], {"rnnkit.task": "classify", "rnnkit.estimator": meta}
+    # an ensemble: one graph per member (FILE_m0.onnx, ...); its probabilities are the mean of their softmaxes
+    meta.update(ensemble=len(members), combine="mean of the members' softmax probabilities")
+    return [(m, {}, f"_m{k}") for k, m in enumerate(members)], {"rnnkit.task": "classify", "rnnkit.estimator": meta}
 
 
 def _forecaster(d: Path):

@@ -141,12 +141,14 @@ def _is_recurrent(m) -> bool:
     return isinstance(m, tuple(RECURRENT_LAYERS.values()))
 
 
-def _check_chain(where: str, d_in: int, rnn, head) -> None:
+def _check_chain(where: str, d_in: int, rnn, head, parts: int = 1) -> None:
+    """`parts`: poolings concatenated before the head (e.g. 2 for max+mean), each rnn-output wide."""
     if rnn.input_size != d_in:
         raise UserError(f"{where}: the recurrent layer reads {rnn.input_size} features but gets {d_in}")
-    if head.in_features != rnn.num_directions * rnn.hidden_size:
+    if head.in_features != parts * rnn.num_directions * rnn.hidden_size:
         raise UserError(f"{where}: the output layer reads {head.in_features} features but the recurrent "
-                        f"layer gives {rnn.num_directions * rnn.hidden_size}")
+                        f"layer{f' pooled {parts} ways' if parts > 1 else ''} gives "
+                        f"{parts * rnn.num_directions * rnn.hidden_size}")
 
 
 def sequence_net(modules: list, pooling: str, where: str):
@@ -159,8 +161,11 @@ def sequence_net(modules: list, pooling: str, where: str):
     if len(rest) != 2 or not _is_recurrent(rest[0]) or not isinstance(rest[1], Linear):
         raise UserError(f"{where}: a sequence pooled over time must go from one recurrent layer straight "
                         "into one output layer")
+    from ..layers.heads import pooling_parts
+
     rnn, head = _time_major(rest[0]), rest[1]
-    _check_chain(where, rnn.input_size if emb is None else emb.embedding_dim, rnn, head)
+    _check_chain(where, rnn.input_size if emb is None else emb.embedding_dim, rnn, head,
+                 len(pooling_parts(pooling)))
     net = SequenceNet(rnn.input_size, head.out_features, cell_of(rnn), rnn.hidden_size, rnn.num_layers,
                       rnn.bidirectional, pooling, vocab_size=None if emb is None else emb.num_embeddings,
                       embedding_dim=32 if emb is None else emb.embedding_dim, dtype=rnn.dtype)

@@ -67,15 +67,22 @@ def _export_lm(model):
     return g
 
 
-def _pool(g: Graph, net, y: str, yh: str, lengths: str) -> str:
-    """The pooled (B, F) vector of `tasks.heads.pool_forward` from the outputs y (T, B, F)."""
-    if net.pooling == "last":                      # each direction's final state: ONNX's Y_h
+def _pool(g: Graph, net, y: str, yh: str, lengths: str, mode: str | None = None) -> str:
+    """The pooled (B, F) vector of `tasks.heads.pool_forward` from the outputs y (T, B, F); a mode of
+    k parts (max+mean, concat) is their (B, k*F) concatenation."""
+    from ..layers.heads import pooling_parts
+
+    parts = pooling_parts(net.pooling if mode is None else mode)
+    if len(parts) > 1:
+        return g.op("Concat", [_pool(g, net, y, yh, lengths, p) for p in parts], axis=1)
+    mode = parts[0]
+    if mode == "last":                      # each direction's final state: ONNX's Y_h
         return g.op("Reshape", [g.op("Transpose", [yh], perm=[1, 0, 2]),
                                 g.const(np.array([0, -1], np.int64), "shape")])      # (B, nd*H)
     if not lengths:
-        return g.op("ReduceMean" if net.pooling == "mean" else "ReduceMax", [y], axes=[0], keepdims=0)
+        return g.op("ReduceMean" if mode == "mean" else "ReduceMax", [y], axes=[0], keepdims=0)
     valid = time_mask(g, y, lengths)                                                  # (T, B, 1)
-    if net.pooling == "mean":
+    if mode == "mean":
         total = g.op("ReduceSum", [g.op("Mul", [y, g.op("Cast", [valid], to=f32())]),
                                    g.const(np.array([0], np.int64), "axes")], keepdims=0)
         n = g.op("Unsqueeze", [g.op("Cast", [lengths], to=f32()), g.const(np.array([1], np.int64), "ax")])

@@ -8,6 +8,9 @@ Pooling, per sequence b with n = lengths[b]:
           direction ends at t = 0), i.e. the final hidden state of each direction, as torch's h_n.
     mean: p = (1/n) sum_{t<n} out[t, b];        dout[t, b] = dp / n for t < n.
     max:  p = max_{t<n} out[t, b] (per feature); dout goes to the arg-max step only.
+    a+b:  p = [p_a, p_b] concatenated on the feature axis, (B, k*F) for k parts; dpooled is split
+          into the k blocks and dout = sum_k dout_k (each part routes its own block). "concat" is
+          ULMFiT's concat pooling (Howard & Ruder 2018), "last+max+mean".
 
 Losses (each returns (loss, dinput) like `rnnkit.losses`):
     weighted softmax cross-entropy: L = sum_i w_i l_i / sum_i w_i with l_i = logsumexp(z_i) - z_i[y_i]
@@ -22,7 +25,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-POOLINGS = ("last", "mean", "max")
+BASIC_POOLINGS = ("last", "mean", "max")
+POOLING_ALIASES = {"concat": "last+max+mean"}
+POOLINGS = (*BASIC_POOLINGS, "max+mean", "concat")  # the named choices; any "a+b+..." of basic ones works
+
+
+def pooling_parts(mode: str) -> tuple[str, ...]:
+    """The basic poolings a mode concatenates: "max" -> ("max",), "concat" -> ("last", "max", "mean")."""
+    parts = tuple(POOLING_ALIASES.get(mode, mode).split("+")) if isinstance(mode, str) else ()
+    if not parts or any(p not in BASIC_POOLINGS for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)} (or basic poolings joined by '+'), "
+                         f"got {mode!r}")
+    return parts
 
 
 class PoolCache(NamedTuple):
@@ -31,12 +45,18 @@ class PoolCache(NamedTuple):
     lengths: np.ndarray     # (B,)
     index: np.ndarray       # last: (B, F) time index per feature; max: (B, F) arg-max; mean: unused
     num_directions: int
+    parts: tuple = ()       # a+b: the PoolCache of each part, in order
 
 
 def pool_forward(out, lengths, mode: str = "last", num_directions: int = 1):
-    """pooled (B, F) from out (T, B, F); see the module docstring. Returns (pooled, cache)."""
-    if mode not in POOLINGS:
-        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {mode!r}")
+    """pooled (B, k*F) from out (T, B, F), k parts; see the module docstring. Returns (pooled, cache)."""
+    parts = pooling_parts(mode)
+    if len(parts) > 1:
+        pooled_caches = [pool_forward(out, lengths, p, num_directions) for p in parts]
+        pooled = np.concatenate([pc[0] for pc in pooled_caches], axis=1)       # (B, k*F)
+        return pooled, PoolCache(mode, out.shape, np.asarray(lengths, dtype=np.int64), np.empty((0, 0), np.int64),
+                                 num_directions, tuple(pc[1] for pc in pooled_caches))
+    mode = parts[0]
     T, B, F = out.shape
     lengths = np.asarray(lengths, dtype=np.int64)
     b = np.arange(B)
@@ -58,8 +78,10 @@ def pool_forward(out, lengths, mode: str = "last", num_directions: int = 1):
 
 
 def pool_backward(cache: PoolCache, dpooled):
-    """dout (T, B, F) from dpooled (B, F)."""
+    """dout (T, B, F) from dpooled (B, k*F)."""
     T, B, F = cache.shape
+    if cache.parts:  # dout = sum_k dout_k, block k of dpooled going through part k
+        return sum(pool_backward(c, dpooled[:, k * F:(k + 1) * F]) for k, c in enumerate(cache.parts))
     dout = np.zeros((T, B, F), dtype=dpooled.dtype)
     if cache.mode == "mean":
         valid = (np.arange(T)[:, None] < cache.lengths[None, :])[..., None]

@@ -7,30 +7,34 @@ style arguments (epochs, lr, ...) become a `TrainConfig`; a CLI passes its own `
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import dataclasses
 
 from ..train import TrainConfig, Trainer
 
 
 def make_config(est, n_batches: int, has_val: bool) -> TrainConfig:
-    """TrainConfig from an estimator's arguments; validation once per epoch (eval_every = batches)."""
+    """TrainConfig from an estimator's arguments; validation once per epoch (eval_every = batches).
+    An estimator with `_setting(name)` resolves its None arguments to its input's recipe there."""
     cfg = getattr(est, "train_config", None)
     if cfg is not None:
         cfg = TrainConfig.from_dict(dict(cfg)) if isinstance(cfg, dict) else cfg
         return cfg
-    return TrainConfig(epochs=int(est.epochs), time_budget=est.time_budget, optimizer=est.optimizer,
-                       lr=float(est.lr), clip=est.clip or None, eval_every=max(1, n_batches),
+    get = getattr(est, "_setting", lambda name: getattr(est, name))
+    return TrainConfig(epochs=int(get("epochs")), time_budget=est.time_budget, optimizer=est.optimizer,
+                       lr=float(get("lr")), clip=est.clip or None, eval_every=max(1, n_batches),
                        patience=int(est.patience) if (has_val and est.patience) else None,
                        seed=int(est.seed) if est.seed is not None else 0, progress=False)
 
 
 def run_training(est, model, train_batches, train_step, eval_fn, n_batches: int, out_dir=None,
-                 meta=None, resume=None, seed_offset: int = 0) -> dict:
-    """Train `model` in place with the Trainer; returns a JSON-ready history summary. `seed_offset` is
-    added to the configured seed (the members of an ensemble each draw their own batch order)."""
+                 meta=None, resume=None, seed=None, seed_offset: int = 0) -> dict:
+    """Train `model` in place with the Trainer; returns a JSON-ready history summary. `seed`: the batch
+    order's seed instead of the configuration's; `seed_offset` is added to it (the members of an
+    ensemble each draw their own batch order)."""
     cfg = make_config(est, n_batches, eval_fn is not None)
-    if seed_offset:
-        cfg = replace(cfg, seed=int(cfg.seed or 0) + int(seed_offset))
+    if seed is not None or seed_offset:
+        base = int(seed) if seed is not None else int(cfg.seed or 0)
+        cfg = dataclasses.replace(cfg, seed=base + int(seed_offset))
     trainer = Trainer(model, cfg, out_dir=out_dir, meta=meta)
     if resume is not None:
         trainer.resume(resume)
