@@ -9,7 +9,7 @@ from rnnkit import check_function
 from rnnkit.layers.heads import gaussian_nll, pool_backward, pool_forward, weighted_cross_entropy
 
 
-@pytest.mark.parametrize("mode", ["last", "mean", "max"])
+@pytest.mark.parametrize("mode", ["last", "mean", "max", "concat", "max+mean", "mean+last"])
 @pytest.mark.parametrize("nd", [1, 2])
 def test_pooling_gradient_fd(mode, nd):
     rng = np.random.default_rng(0)
@@ -27,7 +27,13 @@ def test_pooling_gradient_fd(mode, nd):
 
     report = check_function(forward, backward, inputs, seed=1)
     assert report.passed, str(report)
-    dout = backward(rng.standard_normal((3, 4)))["out"]
+    pooled = forward(**inputs)
+    k = 3 if mode == "concat" else mode.count("+") + 1          # poolings joined: widths add up
+    assert pooled.shape == (3, k * 4)
+    parts = ("last", "max", "mean") if mode == "concat" else tuple(mode.split("+"))
+    for j, p in enumerate(parts):  # block j is that pooling on its own
+        np.testing.assert_array_equal(pooled[:, 4 * j:4 * (j + 1)], pool_forward(inputs["out"], lengths, p, nd)[0])
+    dout = backward(rng.standard_normal(pooled.shape))["out"]
     assert np.all(dout[2:, 1] == 0) and np.all(dout[3:, 2] == 0), "padded steps got gradient"
 
 

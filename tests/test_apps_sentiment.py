@@ -132,34 +132,6 @@ def test_cli_embeddings_bad_line_exit_2(tmp_path, capsys):
 
 
 # -- concat pooling and the network's dropouts -----------------------------------------------------------
-@pytest.mark.parametrize("mode", ["concat", "max+mean", "mean+last"])
-@pytest.mark.parametrize("nd", [1, 2])
-def test_concat_pooling_gradient_fd(mode, nd):
-    rng = np.random.default_rng(0)
-    lengths = np.array([5, 2, 3])
-    inputs = {"out": rng.standard_normal((5, 3, 4))}
-    cache = {}
-
-    def forward(out):
-        pooled, cache["c"] = pool_forward(out, lengths, mode, nd)
-        return pooled
-
-    def backward(up):
-        forward(**inputs)
-        return {"out": pool_backward(cache["c"], up)}
-
-    report = check_function(forward, backward, inputs, seed=1)
-    assert report.passed, str(report)
-    pooled = forward(**inputs)
-    k = 3 if mode == "concat" else 2
-    assert pooled.shape == (3, k * 4)
-    parts = ("last", "max", "mean") if mode == "concat" else tuple(mode.split("+"))
-    for j, p in enumerate(parts):  # block j is that pooling on its own
-        np.testing.assert_array_equal(pooled[:, 4 * j:4 * (j + 1)], pool_forward(inputs["out"], lengths, p, nd)[0])
-    dout = backward(rng.standard_normal((3, k * 4)))["out"]
-    assert np.all(dout[2:, 1] == 0) and np.all(dout[3:, 2] == 0), "padded steps got gradient"
-
-
 def test_bad_pooling_names():
     out = np.zeros((2, 1, 2))
     for bad in ["sum", "max+max", "max+", ""]:
