@@ -135,11 +135,10 @@ class Trainer:
 
     def _step_threads(self):
         """The BLAS thread count of one training step (`side_by_side`, `one_thread_when_busy`)."""
-        if self.side_by_side and _pairs_directions(self.model):
+        if self.side_by_side and self._pairs:
             from ..kernels._threads import one_thread
             return one_thread()
         return when_oversubscribed() if self.one_thread_when_busy else nullcontext()
-
 
     def __init__(self, model, config: TrainConfig | None = None, out_dir=None, meta: dict | None = None,
                  hooks=()):
@@ -335,6 +334,7 @@ class Trainer:
             self.model.load_state_dict(self._iterate)
             self._iterate = None
         self._consecutive_bad = 0
+        self._pairs = _pairs_directions(self.model)    # the model's layers are fixed for the fit: once
         if self.step == 0 and self._resumed_from is None:
             for h in self.hooks:
                 h.on_fresh_start(self)
