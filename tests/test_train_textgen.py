@@ -259,6 +259,26 @@ def test_cli_bad_checkpoints(tmp_path, corpus, capsys):
     assert rc == 2 and "differs from the one the resumed run was trained on" in err
 
 
+def test_resume_refuses_model_options_it_would_ignore(tmp_path, corpus, capsys):
+    """A resumed run keeps its saved model: an option asking for another one is one clear line (exit 2,
+    the checkpoint untouched), while the saved values themselves (the same command again) are accepted."""
+    m = str(tmp_path / "m")
+    run(["textgen", "train", str(corpus), "--out", m, "--steps", "2", "--sample-length", "0", *SMALL], capsys)
+    weights = (tmp_path / "m" / "checkpoint" / "model.safetensors").read_bytes()
+    for extra, names in ((["--dropout", "0.5"], ["--dropout 0.5", "0.1"]),
+                         (["--weight-drop", "0"], ["--weight-drop 0"]),
+                         (["--hidden", "32", "--cell", "gru"], ["--hidden 32", "--cell gru"])):
+        rc, out, err = run(["textgen", "train", str(corpus), "--resume", m, "--steps", "4", *extra,
+                            "--no-progress"], capsys)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and "keeps its model settings" in err, err
+        assert all(n in err for n in names), err
+        assert (tmp_path / "m" / "checkpoint" / "model.safetensors").read_bytes() == weights
+    rc, out, err = run(["textgen", "train", str(corpus), "--resume", m, "--steps", "4", "--sample-length", "0",
+                        "--dropout-output", "0.3", *SMALL], capsys)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["steps"] == 4
+
+
 def test_library_errors():
     with pytest.raises(UserError, match="--level"):
         tg.TextGenConfig(level="sentence")

@@ -84,7 +84,7 @@ def add_parser(sub) -> None:
     d.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="parameter precision; float64 runs the NumPy reference path (default: %(default)s)")
     add_parallel_args(t)
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=run_train, model_defaults={dest: t.get_default(dest) for dest in MODEL_FIELDS})
 
     s = tsub.add_parser("sample", help="generate text from a trained model",
                         description="Generate text from the model saved in DIR, streamed to stdout.")
@@ -104,6 +104,31 @@ def add_parser(sub) -> None:
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+# model options (argparse dest) -> the TextGenConfig field they set; a resumed run keeps the saved ones
+MODEL_FIELDS = {"level": "level", "cell": "cell", "embed": "embed_dim", "hidden": "hidden_size",
+                "layers": "num_layers", "seq_len": "seq_len", "batch": "batch", "val_frac": "val_frac",
+                "dtype": "dtype", "tie": "tie_weights", "max_vocab": "max_vocab", "min_count": "min_count",
+                "variational": "variational"}
+
+
+def check_resume_options(args, cfg) -> None:
+    """UserError when a model option on the command line asks for a value other than the resumed run's
+    (an option left at its default, or given the saved value, is fine): the run continues its saved model,
+    so the option would otherwise be dropped without a word."""
+    defaults = getattr(args, "model_defaults", {})
+    asked = {dest: getattr(args, dest) for dest in MODEL_FIELDS if getattr(args, dest) != defaults.get(dest)}
+    asked = {MODEL_FIELDS[dest]: (dest, v) for dest, v in asked.items()}
+    for field, v in dropouts_from_args(args).items():
+        if v is not None and not (field == "dropout_hidden" and cfg.num_layers == 1):  # nothing to drop
+            asked[field] = ("dropout" if getattr(args, field, None) is None else field, v)
+    conflicts = [f"--{dest.replace('_', '-')} {v} (the run has {getattr(cfg, field)})"
+                 for field, (dest, v) in asked.items() if v != getattr(cfg, field)]
+    if conflicts:
+        raise UserError(f"{', '.join(conflicts)}: a resumed run keeps its model settings; leave "
+                        f"{'these options' if len(conflicts) > 1 else 'the option'} out, or train a new model "
+                        "with --out NEW_DIR")
 
 
 def dropouts_from_args(args) -> dict:
@@ -132,6 +157,7 @@ def run_train(args) -> int:
     vocab = None
     if args.resume is not None:
         model, vocab, cfg = tg.load(args.resume)     # validates the checkpoint before anything else
+        check_resume_options(args, cfg)
         if args.file is not None:
             cfg.corpus = str(args.file)
     else:
