@@ -225,14 +225,10 @@ START, END = "<!-- textgen-bench:start -->", "<!-- textgen-bench:end -->"
 
 
 def write_table(table):
-    doc = ROOT / "docs" / "readme" / "textgen.md"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else f"{START}\n{END}\n"
-    if START not in text or END not in text:
-        text += f"\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
-    print(f"table written to {doc}")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _docs import write_block
+
+    write_block(ROOT / "docs" / "readme" / "textgen.md", START, END, table)
 
 
 if __name__ == "__main__":

@@ -235,14 +235,10 @@ START, END = "<!-- wordlm-bench:start -->", "<!-- wordlm-bench:end -->"
 
 
 def write_table(table: str) -> None:
-    doc = ROOT / "docs" / "readme" / "textgen.md"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    if START not in text or END not in text:
-        text += f"\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
-    print(f"table written to {doc}")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _docs import write_block
+
+    write_block(ROOT / "docs" / "readme" / "textgen.md", START, END, table)
 
 
 def main(argv=None) -> dict:

@@ -168,3 +168,13 @@ def test_wordlm_benchmark_trains_both_frameworks_and_tabulates(tmp_path):
         assert r["steps"] >= 1 and r["epochs"] >= 1 and np.isfinite(r["val_nats"]) and np.isfinite(r["test_nats"])
     saved = json.loads(out.read_text())
     assert saved["results"]["rnnkit"]["steps"] == results["rnnkit"]["steps"] and "rnnkit" in saved["load_average"]
+
+
+def test_docs_block_is_replaced_between_its_markers_and_the_rest_kept(tmp_path):
+    docs = _load("_docs")
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- a:start -->\nold\n<!-- a:end -->\noutro\n", encoding="utf-8")
+    docs.write_block(page, "<!-- a:start -->", "<!-- a:end -->", "| new |")
+    assert page.read_text() == "intro\n<!-- a:start -->\n| new |\n<!-- a:end -->\noutro\n"
+    docs.write_block(page, "<!-- b:start -->", "<!-- b:end -->", "b")      # missing markers: appended
+    assert page.read_text().endswith("outro\n\n<!-- b:start -->\nb\n<!-- b:end -->\n")
