@@ -269,6 +269,39 @@ def test_nonfinite_step_is_skipped_and_recovered(capsys):
     assert tr.history["lr"][-1] == 0.025
 
 
+def test_nonfinite_recovery_restores_the_optimiser_state_of_the_last_good_step(capsys):
+    """The snapshot is rewritten in place at every step: what a recovery restores must still be the
+    Adam moments it was taken with (before the last good step's update, as the weights: "restored from
+    step 3" when step 5 fails), and not the live arrays."""
+    model, carry, batches, step, ev = make_task()
+    seen = {}
+    tr = Trainer(model, TrainConfig(steps=8, lr=0.05, optimizer="adam", progress=False))
+
+    def flaky(idx):
+        seen["n"] = seen.get("n", 0) + 1
+        if seen["n"] == 4:                              # the state the snapshot of step 4 holds
+            seen["good"] = {n: {k: np.array(v, copy=True) for k, v in st.items()}
+                            for n, st in tr.optimizer.state.items()}
+        if seen["n"] == 6:
+            seen["restored"] = {n: {k: np.array(v, copy=True) for k, v in st.items()}
+                                for n, st in tr.optimizer.state.items()}
+        loss, n = step(idx)
+        if seen["n"] == 5:
+            model._grads["weight"][0, 0] = np.inf
+        return loss, n
+
+    tr.fit(batches, flaky)
+    assert "weights restored from step 3" in capsys.readouterr().err
+    good, restored = seen["good"], seen["restored"]
+    assert good.keys() == restored.keys() and good
+    for n in good:
+        for k in good[n]:
+            assert np.array_equal(good[n][k], restored[n][k]), (n, k)
+    live = [v for st in tr.optimizer.state.values() for v in st.values() if isinstance(v, np.ndarray)]
+    snap = [v for st in tr._snapshot["opt"].values() for v in st.values() if isinstance(v, np.ndarray)]
+    assert not any(np.shares_memory(a, b) for a in live for b in snap)
+
+
 def test_diverging_run_stops_with_a_clear_error():
     model, carry, batches, step, ev = make_task()
     with pytest.raises(UserError, match="diverged"):

@@ -212,7 +212,7 @@ class Trainer:
         else:
             for k, v in params.items():
                 np.copyto(snap["params"][k], v)
-        snap["opt"] = {n: {k: v.copy() for k, v in st.items()} for n, st in self.optimizer.state.items()}
+        snap["opt"] = _copy_into(snap.get("opt"), self.optimizer.state)
         snap["opt_t"] = self.optimizer.t
         snap["extra"] = ({k: np.array(v, copy=True) for k, v in extra_state.state_dict().items()}
                          if extra_state is not None else None)
@@ -587,3 +587,21 @@ def saved_train_config(run_dir) -> dict | None:
     _, jsons = load_checkpoint(checkpoint_dir(run_dir))
     saved = jsons.get("trainer", {}).get("train_config") if isinstance(jsons.get("trainer"), dict) else None
     return saved if isinstance(saved, dict) else None
+
+
+def _copy_into(old: dict | None, state: dict) -> dict:
+    """A copy of the optimiser state {name: {key: array}}, written into `old`'s arrays where their
+    shapes and dtypes match (every step takes a snapshot: no new arrays once the state is built)."""
+    out = {}
+    for n, st in state.items():
+        prev = (old or {}).get(n, {})
+        out[n] = {}
+        for k, v in st.items():
+            keep = prev.get(k)
+            if isinstance(v, np.ndarray) and isinstance(keep, np.ndarray) and keep.shape == v.shape \
+                    and keep.dtype == v.dtype:
+                np.copyto(keep, v)
+                out[n][k] = keep
+            else:
+                out[n][k] = v.copy() if hasattr(v, "copy") else v
+    return out
