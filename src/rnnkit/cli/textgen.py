@@ -118,8 +118,8 @@ def check_resume_options(args, cfg) -> None:
     (an option left at its default, or given the saved value, is fine): the run continues its saved model,
     so the option would otherwise be dropped without a word."""
     defaults = getattr(args, "model_defaults", {})
-    asked = {dest: getattr(args, dest) for dest in MODEL_FIELDS if getattr(args, dest) != defaults.get(dest)}
-    asked = {MODEL_FIELDS[dest]: (dest, v) for dest, v in asked.items()}
+    asked = {field: (dest, getattr(args, dest)) for dest, field in MODEL_FIELDS.items()
+             if getattr(args, dest) != defaults.get(dest)}                # field -> (option, value)
     for field, v in dropouts_from_args(args).items():
         if v is not None and not (field == "dropout_hidden" and cfg.num_layers == 1):  # nothing to drop
             asked[field] = ("dropout" if getattr(args, field, None) is None else field, v)

@@ -205,14 +205,10 @@ class Trainer:
 
     # -- snapshots for non-finite recovery ---------------------------------------------------------
     def _take_snapshot(self, extra_state):
-        params = self.model.params
-        snap = self._snapshot
-        if snap is None or snap["params"].keys() != params.keys():
-            snap = self._snapshot = {"params": {k: v.copy() for k, v in params.items()}}
-        else:
-            for k, v in params.items():
-                np.copyto(snap["params"][k], v)
-        snap["opt"] = _copy_into(snap.get("opt"), self.optimizer.state)
+        snap = self._snapshot = self._snapshot or {}
+        snap["params"] = _copy_into(snap.get("params"), self.model.params)
+        old_opt = snap.get("opt") or {}
+        snap["opt"] = {n: _copy_into(old_opt.get(n), st) for n, st in self.optimizer.state.items()}
         snap["opt_t"] = self.optimizer.t
         snap["extra"] = ({k: np.array(v, copy=True) for k, v in extra_state.state_dict().items()}
                          if extra_state is not None else None)
@@ -589,19 +585,17 @@ def saved_train_config(run_dir) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
-def _copy_into(old: dict | None, state: dict) -> dict:
-    """A copy of the optimiser state {name: {key: array}}, written into `old`'s arrays where their
-    shapes and dtypes match (every step takes a snapshot: no new arrays once the state is built)."""
+def _copy_into(old: dict | None, arrays: dict) -> dict:
+    """A copy of {key: array}, written into `old`'s arrays where shape and dtype match (a snapshot is
+    taken every step: no new arrays once the first one is built)."""
+    old = old or {}
     out = {}
-    for n, st in state.items():
-        prev = (old or {}).get(n, {})
-        out[n] = {}
-        for k, v in st.items():
-            keep = prev.get(k)
-            if isinstance(v, np.ndarray) and isinstance(keep, np.ndarray) and keep.shape == v.shape \
-                    and keep.dtype == v.dtype:
-                np.copyto(keep, v)
-                out[n][k] = keep
-            else:
-                out[n][k] = v.copy() if hasattr(v, "copy") else v
+    for k, v in arrays.items():
+        keep = old.get(k)
+        if isinstance(v, np.ndarray) and isinstance(keep, np.ndarray) and keep.shape == v.shape \
+                and keep.dtype == v.dtype:
+            np.copyto(keep, v)
+            out[k] = keep
+        else:
+            out[k] = v.copy() if hasattr(v, "copy") else v
     return out
